@@ -1,0 +1,337 @@
+"""The provider protocol: settings, queries, records, typed errors.
+
+Every provider module (one per log provider) exposes one class that follows
+:class:`Provider`. The importer and the on-demand path call only what is here.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+MARKER_NAME = "openReplaySessionToken"
+"""The seeds' tag / attribute name, case-sensitive."""
+
+MARKER_PREFIX = MARKER_NAME + "="
+"""What the seeds' snippet writes in front of the token: ``openReplaySessionToken=<token>``."""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``str(err)`` is one sentence for the user, never a secret.
+
+    Subclasses say why; ``field`` names the settings field the user should fix, if any.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def kind(self) -> str:
+        """Stable machine-readable name of the failure (``auth``, ``rate_limited``...)."""
+        return _KINDS.get(type(self), "provider_error")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, field={self.field!r})"
+
+
+class AuthError(ProviderError):
+    """The credentials were refused."""
+
+
+class ProviderPermissionError(ProviderError):
+    """The credentials are valid but may not read what ReplayLink needs."""
+
+
+class NotFound(ProviderError):
+    """An organization, project, log group or index does not exist."""
+
+
+class Unreachable(ProviderError):
+    """DNS, TLS, connection refused, or a timeout."""
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down for longer than we are willing to wait inline."""
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+_KINDS: dict[type[ProviderError], str] = {
+    ProviderError: "provider_error",
+    AuthError: "auth",
+    ProviderPermissionError: "permission",
+    NotFound: "not_found",
+    Unreachable: "unreachable",
+    RateLimited: "rate_limited",
+}
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every occurrence of any (non-trivial) secret in ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "********")
+    return text
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def secret_field(title: str, description: str | None = None, **kwargs: Any) -> Any:
+    """A ``SecretStr`` settings field, flagged ``"secret": true`` in the JSON schema."""
+    return Field(
+        title=title,
+        description=description,
+        json_schema_extra={"secret": True},
+        **kwargs,
+    )
+
+
+class ProviderSettings(BaseModel):
+    """Base of every provider's ``Settings`` model: strict, bounded, secret-aware."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, str_max_length=4096)
+
+    def secret_values(self) -> list[str]:
+        """Plain values of every secret field, for redaction."""
+        out: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out.append(value.get_secret_value())
+        return out
+
+    @classmethod
+    def secret_field_names(cls) -> list[str]:
+        return [
+            name
+            for name, info in cls.model_fields.items()
+            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret")
+        ]
+
+
+# --------------------------------------------------------------------------- query / record
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What to fetch: records in ``[start, end)`` carrying ``token`` (or any token when None)."""
+
+    start: datetime
+    end: datetime
+    token: str | None = None
+    errors_only: bool = True
+    page_size: int = 1000
+    limit: int | None = None
+    """Stop after this many records (on-demand caps); None pages to the end."""
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("Query.start and Query.end must be timezone-aware")
+        if self.page_size < 1:
+            raise ValueError("Query.page_size must be positive")
+
+    @property
+    def phrase(self) -> str:
+        """The marker text to search for: ``openReplaySessionToken=<token>`` or just the prefix."""
+        return MARKER_PREFIX + (self.token or "")
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.end.timestamp() * 1000)
+
+
+@dataclass(slots=True)
+class StackFrame:
+    filename: str | None = None
+    function: str | None = None
+    lineno: int | None = None
+    module: str | None = None
+    context: str | None = None
+    in_app: bool | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """One log line or error event, normalised across providers."""
+
+    provider_id: str
+    timestamp: datetime
+    message: str
+    level: str = "error"
+    title: str = ""
+    service: str | None = None
+    host: str | None = None
+    logger: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    link: str | None = None
+    stack: list[StackFrame] | None = None
+    exception_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size bounds applied to every record a provider produces."""
+
+    message_bytes: int = 16 * 1024
+    attributes_bytes: int = 64 * 1024
+    title_chars: int = 300
+    stack_frames: int = 100
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """Cut ``text`` to at most ``max_bytes`` of UTF-8 without splitting a character."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= max_bytes:
+        return text
+    return raw[: max(0, max_bytes - 3)].decode("utf-8", "ignore") + "..."
+
+
+def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Keep ``attributes`` as they are when their JSON fits ``max_bytes``, else keep the
+    largest prefix of keys that fits and flag the cut with ``"_truncated": true``."""
+    encoded = json.dumps(attributes, default=str, ensure_ascii=False)
+    if len(encoded.encode()) <= max_bytes:
+        return attributes
+    out: dict[str, Any] = {"_truncated": True}
+    used = 24
+    for key, value in attributes.items():
+        piece = json.dumps({key: value}, default=str, ensure_ascii=False).encode()
+        if used + len(piece) > max_bytes:
+            if isinstance(value, str) and used + 64 < max_bytes:
+                out[key] = truncate_utf8(value, max_bytes - used - len(key) - 16)
+            break
+        out[key] = value
+        used += len(piece)
+    return out
+
+
+def bound_record(record: Record, limits: Limits) -> Record:
+    """Apply ``limits`` to a record in place and return it."""
+    record.message = truncate_utf8(record.message, limits.message_bytes)
+    record.title = (record.title or record.message.split("\n", 1)[0])[: limits.title_chars]
+    record.attributes = bound_attributes(record.attributes, limits.attributes_bytes)
+    if record.stack is not None and len(record.stack) > limits.stack_frames:
+        record.stack = record.stack[-limits.stack_frames :]
+    if record.timestamp.tzinfo is None:
+        record.timestamp = record.timestamp.replace(tzinfo=UTC)
+    else:
+        record.timestamp = record.timestamp.astimezone(UTC)
+    return record
+
+
+_LEVELS = {
+    "emerg": "critical",
+    "emergency": "critical",
+    "alert": "critical",
+    "crit": "critical",
+    "critical": "critical",
+    "fatal": "critical",
+    "err": "error",
+    "error": "error",
+    "warn": "warning",
+    "warning": "warning",
+    "notice": "info",
+    "info": "info",
+    "ok": "info",
+    "debug": "debug",
+    "trace": "debug",
+}
+
+
+def normalize_level(level: str | None, default: str = "info") -> str:
+    """Map a provider's level/status word onto critical/error/warning/info/debug."""
+    if not level:
+        return default
+    return _LEVELS.get(str(level).strip().lower(), default)
+
+
+# --------------------------------------------------------------------------- options
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOptions:
+    """Operational knobs shared by every provider (not user credentials)."""
+
+    request_timeout: float = 15.0
+    """Seconds for any single HTTP request (connect + read)."""
+    max_retries: int = 3
+    """Retries of 5xx answers and timeouts, with exponential backoff and jitter."""
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    max_rate_limit_wait: float = 10.0
+    """A rate limit that resets within this many seconds is waited out; longer ones raise."""
+    max_rate_limit_waits: int = 3
+    limits: Limits = field(default_factory=Limits)
+    transport_factory: Callable[[Any], httpx.AsyncBaseTransport] | None = None
+    """Builds the outbound transport from an httpx ``verify`` value (ReplayLink's server passes
+    its connect-time address guard here); None = httpx's default transport."""
+    sleep: Sleep = _asyncio_sleep
+    job_poll_interval: float = 2.0
+    """Sumo Logic: seconds between search-job status polls."""
+    job_timeout: float = 300.0
+    """Sumo Logic: give up on a search job after this many seconds."""
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class Provider(ABC):
+    """One log provider. Subclasses set ``name``, ``label`` and ``Settings``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    Settings: ClassVar[type[ProviderSettings]]
+
+    def __init__(self, settings: ProviderSettings, options: ProviderOptions | None = None) -> None:
+        if not isinstance(settings, self.Settings):
+            raise TypeError(f"{type(self).__name__} needs {self.Settings.__name__}")
+        self.settings = settings
+        self.options = options or ProviderOptions()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider>"
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Verify credentials and permissions with the cheapest real call; raise a ProviderError."""
+
+    @abstractmethod
+    def search(self, query: Query) -> AsyncIterator[Record]:
+        """Yield every matching record in ``[query.start, query.end)``, paging to the end."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release network resources."""
+
+    async def __aenter__(self) -> Provider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,169 @@
+"""A retrying, rate-limit-aware, secret-safe httpx client shared by the HTTP providers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from replaylink.providers.base import (
+    ProviderError,
+    ProviderOptions,
+    RateLimited,
+    Unreachable,
+    redact,
+)
+
+log = logging.getLogger("replaylink.providers")
+
+RetryAfter = Callable[[httpx.Response], float | None]
+"""Reads how long to wait from a 429 answer's headers (seconds), or None when unknown."""
+
+
+def retry_after_header(response: httpx.Response) -> float | None:
+    """Standard ``Retry-After`` in seconds (HTTP-date form is rare for APIs; ignored)."""
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def backoff_delay(attempt: int, options: ProviderOptions) -> float:
+    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
+    ceiling = min(options.backoff_cap, options.backoff_base * (2**attempt))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class HttpApi:
+    """One provider's HTTP API: base URL, auth headers, timeouts, retries, rate limits.
+
+    ``label`` names the provider in user-facing messages; ``secrets`` are scrubbed from
+    every message this class produces.
+    """
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        base_url: str,
+        options: ProviderOptions,
+        secrets: list[str],
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        retry_after: RetryAfter = retry_after_header,
+        url_field: str = "base_url",
+        verify: Any = True,
+        follow_redirects: bool = False,
+    ) -> None:
+        self.label = label
+        self.options = options
+        self.secrets = secrets
+        self.retry_after = retry_after
+        self.url_field = url_field
+        factory = options.transport_factory
+        transport = factory(verify) if factory is not None else None
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=dict(headers or {}),
+            auth=auth,
+            timeout=httpx.Timeout(options.request_timeout),
+            transport=transport,
+            verify=verify,
+            follow_redirects=follow_redirects,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def scrub(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries. Returns any non-429, non-5xx answer; the caller maps 4xx."""
+        attempt = 0
+        waits = 0
+        while True:
+            try:
+                response = await self.client.request(method, url, **kwargs)
+            except httpx.TimeoutException as exc:
+                if attempt < self.options.max_retries:
+                    await self.options.sleep(backoff_delay(attempt, self.options))
+                    attempt += 1
+                    continue
+                raise Unreachable(
+                    f"{self.label} did not answer within {self.options.request_timeout:g} s; "
+                    f"check {self.url_field} and the network, or try again later.",
+                    field=self.url_field,
+                ) from None
+            except httpx.TransportError as exc:
+                if attempt < self.options.max_retries and not isinstance(exc, httpx.UnsupportedProtocol):
+                    await self.options.sleep(backoff_delay(attempt, self.options))
+                    attempt += 1
+                    continue
+                reason = self.scrub(str(exc)) or type(exc).__name__
+                raise Unreachable(
+                    f"Could not connect to {self.label} ({reason}); check {self.url_field}.",
+                    field=self.url_field,
+                ) from None
+            except ProviderError:
+                raise
+            if response.status_code == 429:
+                wait = self.retry_after(response)
+                wait = 1.0 if wait is None else max(0.0, wait)
+                if wait <= self.options.max_rate_limit_wait and waits < self.options.max_rate_limit_waits:
+                    log.info("%s rate limit: waiting %.1f s", self.label, wait)
+                    await self.options.sleep(wait)
+                    waits += 1
+                    continue
+                raise RateLimited(
+                    f"{self.label} rate limit reached; ReplayLink will retry in {wait:.0f} s.",
+                    retry_after=wait,
+                )
+            if response.status_code >= 500:
+                if attempt < self.options.max_retries:
+                    await self.options.sleep(backoff_delay(attempt, self.options))
+                    attempt += 1
+                    continue
+                raise ProviderError(
+                    f"{self.label} answered HTTP {response.status_code} after "
+                    f"{attempt + 1} attempts: {self.error_text(response)}"
+                )
+            return response
+
+    def error_text(self, response: httpx.Response, limit: int = 300) -> str:
+        """The provider's own error message from a response body, shortened and scrubbed."""
+        try:
+            body: Any = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            body = response.text
+        text = _first_message(body) if not isinstance(body, str) else body
+        text = " ".join(text.split())[:limit] or response.reason_phrase
+        return self.scrub(text)
+
+    def json(self, response: httpx.Response) -> Any:
+        """Decode a JSON body or raise ``ProviderError`` (never a bare decode error)."""
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            raise ProviderError(
+                f"{self.label} sent a response that is not valid JSON (HTTP {response.status_code}); "
+                "check base_url points at the provider's API."
+            ) from None
+
+
+def _first_message(body: Any) -> str:
+    """Find a human message in a typical JSON error body."""
+    if isinstance(body, dict):
+        for key in ("errors", "error", "detail", "message", "reason", "msg"):
+            if key in body:
+                return _first_message(body[key])
+        return json.dumps(body)[:300]
+    if isinstance(body, list):
+        return "; ".join(_first_message(item) for item in body[:3])
+    return str(body)
+
