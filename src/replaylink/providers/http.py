@@ -90,7 +90,7 @@ class HttpApi:
         while True:
             try:
                 response = await self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.TimeoutException:
                 if attempt < self.options.max_retries:
                     await self.options.sleep(backoff_delay(attempt, self.options))
                     attempt += 1
