@@ -1,0 +1,45 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]' -e sdk/python
+	touch $@ $(VENV)/.run-installed
+
+## Run ReplayLink on its embedded default (SQLite + files in ./replaylink-data) at http://127.0.0.1:8000
+run: $(VENV)/.run-installed
+	$(BIN)/replaylink serve
+
+## The whole suite: lint, type checks, tests (SQLite and PostgreSQL)
+test: $(VENV)/.dev-installed lint typecheck pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+	$(BIN)/mypy sdk/python/src
+
+pytest: $(VENV)/.dev-installed
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.providers
+	$(BIN)/python -m bench.importer
+	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.sdk
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

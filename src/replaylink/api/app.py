@@ -1,0 +1,49 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from replaylink import __version__
+from replaylink.api import health, ingest, projects
+from replaylink.api.errors import install_error_handlers
+from replaylink.api.limits import BodySizeLimit
+from replaylink.runtime import Runtime
+
+
+class ApiCORS:
+    """CORS for /api/v1 from settings; /ingest answers CORS per project itself."""
+
+    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/ingest/"):
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
+
+
+def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
+    app = FastAPI(
+        title="ReplayLink",
+        version=__version__,
+        description="Backend errors from your log providers, on each recorded session's timeline.",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in (health.router, ingest.router, projects.router):
+        app.include_router(router)
+    app.add_middleware(
+        ApiCORS,
+        allow_origins=runtime.settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,86 @@
+"""Request dependencies: the runtime, a database session, the caller's API key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from replaylink.api.errors import ApiError, not_found
+from replaylink.runtime import Runtime
+from replaylink.store.accounts import api_key_by_plain
+from replaylink.store.models import Project
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `replaylink apikey create`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_db(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session committed when the endpoint returns normally, rolled back on error."""
+    with runtime.sessions() as db, db.begin():
+        yield db
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an API key, scoped to one project or to all (admin)."""
+
+    key_id: int
+    project_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.project_id is None
+
+    def can_see(self, project_id: int) -> bool:
+        return self.project_id is None or self.project_id == project_id
+
+
+def get_caller(
+    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send an API key as 'Authorization: Bearer <key>'; create one with `replaylink apikey create`.",
+        )
+    key = api_key_by_plain(db, credentials.credentials[:200])
+    if key is None:
+        raise ApiError(401, "unauthorized", "This API key is unknown or revoked; create a new one.")
+    moment = datetime.now(UTC)
+    if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
+        key.last_used_at = moment
+    return Caller(key_id=key.id, project_id=key.project_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_admin(caller: CallerDep) -> Caller:
+    if not caller.is_admin:
+        raise ApiError(403, "forbidden", "This needs an admin API key (one not scoped to a project).")
+    return caller
+
+
+def visible_project(db: Session, caller: Caller, project_id: int) -> Project:
+    """The project, or 404 when it does not exist or the caller's key cannot see it."""
+    project = db.get(Project, project_id) if caller.can_see(project_id) else None
+    if project is None:
+        raise not_found(f"Project {project_id}")
+    return project

@@ -1,0 +1,90 @@
+"""``POST /ingest/v1/sessions``: the browser tracker starts (or continues) a session."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from replaylink.api.deps import Db, RuntimeDep
+from replaylink.api.errors import ApiError
+from replaylink.store.accounts import project_by_key
+from replaylink.store.sessions import start_session
+
+router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
+
+MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MetaValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool | None
+
+
+class SessionStart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    projectKey: str = Field(min_length=1, max_length=64, description="The project key the tracker was given.")
+    url: str = Field("", max_length=2048, description="The page URL.")
+    userAgent: str = Field("", max_length=1024)
+    userId: str | None = Field(None, max_length=256)
+    metadata: dict[MetaKey, MetaValue] | None = Field(None, max_length=50)
+    token: str | None = Field(None, max_length=256, description="The token of the session to continue.")
+
+
+class SessionStarted(BaseModel):
+    sessionId: str = Field(description="Decimal string: the id is a 63-bit integer.")
+    token: str = Field(description="Send it to your backend in the X-OpenReplay-SessionToken header.")
+    expiresAt: datetime
+
+
+def _origin_allowed(allowed: list[str] | None, origin: str | None) -> bool:
+    return allowed is None or "*" in allowed or (origin is not None and origin in allowed)
+
+
+def _cors_headers(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+@router.options("/sessions", include_in_schema=False)
+def preflight(request: Request) -> Response:
+    """Preflight cannot see the project key (it is in the body): the POST enforces each project's origins."""
+    headers = _cors_headers(request.headers.get("origin"))
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+    )
+    return Response(status_code=204, headers=headers)
+
+
+@router.post("/sessions", response_model=SessionStarted)
+def create_session(
+    body: SessionStart, request: Request, response: Response, db: Db, rt: RuntimeDep
+) -> SessionStarted:
+    """Start a session, or continue the one a still-valid token of this project names."""
+    project = project_by_key(db, body.projectKey)
+    if project is None:
+        raise ApiError(
+            404,
+            "unknown_project",
+            "No project has this project key; copy it from `replaylink project list`.",
+        )
+    origin = request.headers.get("origin")
+    if not _origin_allowed(project.allowed_origins, origin):
+        raise ApiError(403, "origin_not_allowed", "This origin may not start sessions for this project.")
+    session, token = start_session(
+        db,
+        rt.signer,
+        project_id=project.id,
+        lifetime=timedelta(seconds=rt.settings.session_lifetime_seconds),
+        page_url=body.url,
+        user_agent=body.userAgent,
+        user_id=body.userId,
+        metadata=body.metadata,
+        token=body.token,
+    )
+    response.headers.update(_cors_headers(origin))
+    return SessionStarted(sessionId=str(session.id), token=token, expiresAt=session.token_expires_at)

@@ -1,0 +1,279 @@
+"""The ``replaylink`` command: serve, worker, db, project, user, apikey, token, keys, import, demo."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from replaylink.config import ConfigError, Settings
+from replaylink.runtime import Runtime
+from replaylink.store import accounts, migrate
+from replaylink.store.db import transaction
+from replaylink.tokens import peek
+
+app = typer.Typer(
+    help="ReplayLink: backend errors on each recorded session's timeline.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+project_app = typer.Typer(help="Projects.", no_args_is_help=True)
+user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for /api/v1.", no_args_is_help=True)
+token_app = typer.Typer(help="Debug session tokens.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (project_app, "project"),
+    (user_app, "user"),
+    (apikey_app, "apikey"),
+    (token_app, "token"),
+):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> Iterator[Runtime]:
+    """Settings, keys and database for one command; config problems exit with a clear message."""
+    try:
+        settings = Settings()
+        settings.keys  # noqa: B018 - load (or generate) the keys now, so errors surface here
+        rt = Runtime(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    try:
+        if migrate_sqlite and settings.is_sqlite:
+            migrate.upgrade(rt.engine)
+        elif require_current and not migrate.is_current(rt.engine):
+            raise fail("The database schema is not current; run `replaylink db upgrade` first.")
+        yield rt
+    finally:
+        rt.close()
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default REPLAYLINK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default REPLAYLINK_PORT).")] = None,
+    importer: Annotated[bool, typer.Option(help="Run the importer in this process.")] = True,
+) -> None:
+    """Run the HTTP server (and, by default, the importer). Migrates SQLite automatically."""
+    import uvicorn
+
+    from replaylink.api.app import create_app
+
+    with runtime(migrate_sqlite=True) as rt:
+        _bootstrap(rt)
+        settings = rt.settings
+        application = create_app(rt, run_importer=importer)
+        out.print(f"ReplayLink listening on http://{host or settings.host}:{port or settings.port}")
+        uvicorn.run(
+            application,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+        )
+
+
+def _bootstrap(rt: Runtime) -> None:
+    """On an empty database: a default project, an admin user and an admin API key, printed once."""
+    with transaction(rt.sessions) as db:
+        if not accounts.is_empty(db):
+            return
+        project = accounts.create_project(db, "Default")
+        password = secrets.token_urlsafe(12)
+        user = accounts.create_user(db, "admin@localhost", password, is_admin=True)
+        key = accounts.create_api_key(db, None, name="bootstrap admin key", user_id=user.id)
+    out.print(
+        "\n[bold]First start: created a default project and an admin.[/bold] This is shown only once.\n"
+        f"  project 'Default' (id {project.id}), project key for the tracker: {project.public_key}\n"
+        f"  admin sign-in: admin@localhost / {password}\n"
+        f"  admin API key: {key.key}\n"
+        "  try: curl -H 'Authorization: Bearer <admin API key>' http://<host>:<port>/api/v1/projects\n",
+        highlight=False,
+    )
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database to the newest schema (run this before serve on PostgreSQL)."""
+    with runtime(require_current=False) as rt:
+        migrate.upgrade(rt.engine, revision)
+        out.print(f"database at revision {migrate.current_revision(rt.engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest one."""
+    with runtime(require_current=False) as rt:
+        out.print(f"current: {migrate.current_revision(rt.engine)}  head: {migrate.head_revision()}")
+
+
+# --------------------------------------------------------------------------- projects, users, keys
+
+
+@project_app.command("create")
+def project_create(
+    name: str,
+    origin: Annotated[
+        list[str] | None, typer.Option(help="Allowed origin (repeatable); default any.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a project and print its project key (for the browser tracker)."""
+    with runtime() as rt, transaction(rt.sessions) as db:
+        project = accounts.create_project(db, name, origin or None)
+        row = {"id": project.id, "name": project.name, "project_key": project.public_key}
+    out.print_json(json.dumps(row)) if as_json else out.print(
+        f"project {row['id']} '{name}': project key {row['project_key']}", highlight=False
+    )
+
+
+@project_app.command("list")
+def project_list(as_json: JsonOpt = False) -> None:
+    """List projects with their project keys."""
+    with runtime() as rt, transaction(rt.sessions) as db:
+        rows: list[dict[str, str]] = [
+            {
+                "id": str(p.id),
+                "name": p.name,
+                "project_key": p.public_key,
+                "created_at": p.created_at.isoformat(),
+            }
+            for p in accounts.list_projects(db)
+        ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "name", "project key", "created")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["project_key"], r["created_at"])
+    out.print(table)
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the user admin rights.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Create a dashboard user (prompts for the password unless --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise fail("The password must have at least 8 characters.")
+    if "@" not in email or len(email) > 320:
+        raise fail("Give a valid email address.")
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with runtime() as rt, transaction(rt.sessions) as db:
+            user = accounts.create_user(db, email, password, is_admin=admin)
+            user_id = user.id
+    except IntegrityError:
+        raise fail(f"A user with the email {email} already exists.") from None
+    out.print(f"user {user_id} {email}{' (admin)' if admin else ''} created", highlight=False)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    project: Annotated[int | None, typer.Option(help="Scope the key to this project id.")] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it once (admin unless --project)."""
+    with runtime() as rt, transaction(rt.sessions) as db:
+        if project is not None and not accounts.list_projects(db, only_id=project):
+            raise fail(f"There is no project {project}; see `replaylink project list`.")
+        key = accounts.create_api_key(db, project, name=name)
+    if as_json:
+        out.print_json(json.dumps({"id": key.id, "key": key.key, "project_id": key.project_id}))
+    else:
+        scope = f"project {project}" if project is not None else "all projects (admin)"
+        out.print(f"API key for {scope} (shown once, store it now):\n{key.key}", highlight=False)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@token_app.command("mint")
+def token_mint(
+    project: Annotated[str, typer.Option(help="The project key (or project id).")],
+    user_id: Annotated[str | None, typer.Option(help="Optional user id for the session.")] = None,
+) -> None:
+    """Start a session for a project and print its token (for testing a backend's logging)."""
+    from replaylink.store.sessions import start_session
+
+    with runtime() as rt, transaction(rt.sessions) as db:
+        row = accounts.project_by_key(db, project)
+        if row is None and project.isdigit():
+            row = next(iter(accounts.list_projects(db, only_id=int(project))), None)
+        if row is None:
+            raise fail("No project has this key or id; see `replaylink project list`.")
+        session, token = start_session(
+            db,
+            rt.signer,
+            project_id=row.id,
+            lifetime=timedelta(seconds=rt.settings.session_lifetime_seconds),
+            page_url="",
+            user_agent="replaylink token mint",
+            user_id=user_id,
+            metadata=None,
+            token=None,
+        )
+        out.print(f"session {session.id}\n{token}", highlight=False)
+
+
+@token_app.command("inspect")
+def token_inspect(token: str, as_json: JsonOpt = False) -> None:
+    """Say what a token claims and whether it is valid, expired or forged."""
+    with runtime(require_current=False) as rt:
+        verification = rt.signer.verify(token)
+    data = verification.data or peek(token)
+    status = {"valid": "valid", "expired": "expired", "bad_signature": "forged", "malformed": "malformed"}[
+        verification.status
+    ]
+    info: dict[str, Any] = {"status": status}
+    if data is not None:
+        info.update(
+            session_id=str(data.session_id),
+            project_id=data.project_id,
+            expires_at=datetime.fromtimestamp(data.expires_at, UTC).isoformat(),
+        )
+    if as_json:
+        out.print_json(json.dumps(info))
+    else:
+        for key, value in info.items():
+            out.print(f"{key:11} {value}", highlight=False)
+    if status in ("forged", "malformed"):
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    app()

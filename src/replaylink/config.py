@@ -1,0 +1,181 @@
+"""Settings from ``REPLAYLINK_*`` environment variables, and the keys kept in the data directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+ENCRYPTION_KEY_FILE = "encryption_key"
+SQLITE_FILE = "replaylink.db"
+
+
+class ConfigError(Exception):
+    """A setting or key file is wrong; the message says which and what to do."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of ReplayLink. Each field ``x`` is read from ``REPLAYLINK_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAYLINK_", extra="ignore")
+
+    data_dir: Path = Field(Path("./replaylink-data"), description="Keys and the SQLite database live here.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the data dir.")
+    secret_key: SecretStr | None = Field(None, description="Signs session tokens; generated when absent.")
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated old secret keys that still verify tokens."
+    )
+    encryption_key: SecretStr | None = Field(
+        None, description="Encrypts provider credentials; generated when absent."
+    )
+    previous_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated old encryption keys that still decrypt."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"], description="Origins allowed to call /api/v1 from a browser."
+    )
+    session_lifetime_seconds: int = Field(7200, ge=60, le=30 * 86400)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    retention_days: int = Field(30, ge=1)
+    block_private_networks: bool = False
+
+    # importer
+    poll_interval_seconds: float = Field(15.0, gt=0)
+    overlap_seconds: float = Field(300.0, ge=0)
+    settle_seconds: float = Field(10.0, ge=0)
+    initial_lookback_seconds: float = Field(86400.0, gt=0)
+    max_backoff_seconds: float = Field(900.0, gt=0)
+    lease_seconds: float = Field(120.0, gt=5)
+    expired_grace_seconds: float = Field(86400.0, ge=0)
+    message_max_bytes: int = Field(16 * 1024, ge=256)
+    attributes_max_bytes: int = Field(64 * 1024, ge=1024)
+    provider_timeout_seconds: float = Field(15.0, gt=0)
+
+    # on-demand backend logs
+    on_demand_padding_seconds: float = Field(300.0, ge=0)
+    on_demand_max_records: int = Field(1000, ge=1)
+    on_demand_timeout_seconds: float = Field(20.0, gt=0)
+    cache_recent_seconds: float = Field(600.0, ge=0)
+    cache_old_seconds: float = Field(86400.0, ge=0)
+
+    @field_validator("previous_secret_keys", "previous_encryption_keys", "cors_origins", mode="before")
+    @classmethod
+    def _commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, with the psycopg 3 driver for PostgreSQL."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / SQLITE_FILE).resolve()}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @cached_property
+    def keys(self) -> Keys:
+        """Secret and encryption keys, loaded (or generated on first start) once."""
+        return load_keys(self)
+
+
+@dataclass(frozen=True)
+class Keys:
+    secret_key: bytes
+    previous_secret_keys: tuple[bytes, ...]
+    encryption_key: bytes
+    previous_encryption_keys: tuple[bytes, ...]
+
+    def __repr__(self) -> str:
+        return "Keys(********)"
+
+
+def load_keys(settings: Settings) -> Keys:
+    """Resolve both keys: from the environment, else from the data dir (generated on first start)."""
+    fresh = _is_first_start(settings)
+    secret = _key(settings.secret_key, settings.data_dir / SECRET_KEY_FILE, "SECRET_KEY", fresh)
+    encryption = _key(
+        settings.encryption_key, settings.data_dir / ENCRYPTION_KEY_FILE, "ENCRYPTION_KEY", fresh
+    )
+    return Keys(
+        secret_key=secret,
+        previous_secret_keys=tuple(k.get_secret_value().encode() for k in settings.previous_secret_keys),
+        encryption_key=encryption,
+        previous_encryption_keys=tuple(
+            k.get_secret_value().encode() for k in settings.previous_encryption_keys
+        ),
+    )
+
+
+def _is_first_start(settings: Settings) -> bool:
+    """True when nothing was ever written: no SQLite database and no key file in the data dir."""
+    data = settings.data_dir
+    if settings.is_sqlite and settings.database_url is None and (data / SQLITE_FILE).exists():
+        return False
+    return not ((data / SECRET_KEY_FILE).exists() or (data / ENCRYPTION_KEY_FILE).exists())
+
+
+def _key(from_env: SecretStr | None, path: Path, env_name: str, may_generate: bool) -> bytes:
+    if from_env is not None:
+        value = from_env.get_secret_value().strip()
+        if len(value) < 16:
+            raise ConfigError(
+                f"REPLAYLINK_{env_name} is shorter than 16 characters; use a long random value."
+            )
+        return value.encode()
+    if path.exists() or path.is_symlink():
+        try:
+            value = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"Cannot read the key file {path} ({exc.__class__.__name__}); fix its permissions "
+                f"or set REPLAYLINK_{env_name}."
+            ) from None
+        if len(value) < 16:
+            raise ConfigError(
+                f"The key file {path} is empty or too short; restore it from a backup or set "
+                f"REPLAYLINK_{env_name}."
+            )
+        return value.encode()
+    if not may_generate:
+        raise ConfigError(
+            f"The key file {path} is missing but this data directory is already in use; restore the "
+            f"file from a backup or set REPLAYLINK_{env_name} (a new key would invalidate existing data)."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first
+        return _key(None, path, env_name, may_generate=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the key file {path} ({exc.strerror}); make {path.parent} writable "
+            f"or set REPLAYLINK_{env_name}."
+        ) from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value.encode()
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,32 @@
+"""Everything a process needs, built once from :class:`Settings`: database, signer, vault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from replaylink.config import Settings
+from replaylink.store.db import make_engine, make_sessionmaker
+from replaylink.tokens import TokenSigner
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.settings.sqlalchemy_url)
+        self.sessions = make_sessionmaker(self.engine)
+
+    @cached_property
+    def signer(self) -> TokenSigner:
+        keys = self.settings.keys
+        return TokenSigner(keys.secret_key, keys.previous_secret_keys)
+
+    def close(self) -> None:
+        self.engine.dispose()

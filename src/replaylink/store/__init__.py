@@ -1,0 +1,1 @@
+"""Storage: tables, queries and migrations (SQLite and PostgreSQL through SQLAlchemy 2)."""

@@ -1,0 +1,84 @@
+"""Projects, users and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from replaylink.ids import random_key
+from replaylink.security import hash_api_key, hash_password, new_api_key
+from replaylink.store.models import ApiKey, Project, User
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_project(db: Session, name: str, allowed_origins: list[str] | None = None) -> Project:
+    project = Project(name=name, public_key=random_key(15), allowed_origins=allowed_origins, created_at=now())
+    db.add(project)
+    db.flush()
+    return project
+
+
+def list_projects(db: Session, only_id: int | None = None) -> list[Project]:
+    query = select(Project).order_by(Project.id)
+    if only_id is not None:
+        query = query.where(Project.id == only_id)
+    return list(db.scalars(query))
+
+
+def project_by_key(db: Session, public_key: str) -> Project | None:
+    return db.scalar(select(Project).where(Project.public_key == public_key))
+
+
+def create_user(db: Session, email: str, password: str, is_admin: bool = False) -> User:
+    user = User(
+        email=email.strip().lower(),
+        password_hash=hash_password(password),
+        is_admin=is_admin,
+        created_at=now(),
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    id: int
+    key: str
+    """The plain key: shown once, never stored."""
+    project_id: int | None
+
+
+def create_api_key(
+    db: Session, project_id: int | None = None, name: str = "", user_id: int | None = None
+) -> NewApiKey:
+    key = new_api_key()
+    row = ApiKey(
+        key_hash=hash_api_key(key),
+        prefix=key[:12],
+        name=name,
+        project_id=project_id,
+        user_id=user_id,
+        created_at=now(),
+    )
+    db.add(row)
+    db.flush()
+    return NewApiKey(id=row.id, key=key, project_id=project_id)
+
+
+def api_key_by_plain(db: Session, key: str) -> ApiKey | None:
+    row = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def is_empty(db: Session) -> bool:
+    """True before the first project or user exists."""
+    return db.scalar(select(Project.id).limit(1)) is None and db.scalar(select(User.id).limit(1)) is None

@@ -1,0 +1,138 @@
+"""Session tokens: mint and verify.
+
+A token binds a session id, a project id and an expiry, signed with HMAC-SHA256::
+
+    1.<session id>.<project id>.<expiry, epoch s>.<signature>
+
+Numbers and the 128-bit truncated signature are base62, so a token uses only
+``[0-9A-Za-z.]`` (it survives log pipelines, URLs and Sentry tag values) and stays
+under 60 characters. Verification never raises: it returns a :class:`Verification`
+with the data or a :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+VERSION = "1"
+MAX_LENGTH = 99
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_INDEX = {char: value for value, char in enumerate(_ALPHABET)}
+_SIG_BYTES = 16
+_SIG_CHARS = 22  # ceil(128 / log2(62))
+_SHAPE = re.compile(r"1\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{22})")
+_DOMAIN = b"replaylink-session-token\x00"
+
+
+def b62encode(number: int) -> str:
+    if number < 0:
+        raise ValueError("b62encode takes a non-negative integer")
+    if number == 0:
+        return "0"
+    digits = []
+    while number:
+        number, rest = divmod(number, 62)
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits))
+
+
+def b62decode(text: str) -> int:
+    number = 0
+    for char in text:
+        number = number * 62 + _INDEX[char]
+    return number
+
+
+class Reason(enum.StrEnum):
+    """Why a token did not verify."""
+
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenData:
+    session_id: int
+    project_id: int
+    expires_at: int
+    """Epoch seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of :meth:`TokenSigner.verify`. ``data`` is set when valid or merely expired."""
+
+    data: TokenData | None
+    reason: Reason | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+    @property
+    def status(self) -> str:
+        return "valid" if self.reason is None else self.reason.value
+
+
+class TokenSigner:
+    """Mints tokens under the current key; verifies under the current and previous keys."""
+
+    def __init__(self, secret_key: bytes, previous_keys: Sequence[bytes] = ()) -> None:
+        if not secret_key:
+            raise ValueError("TokenSigner needs a non-empty secret key")
+        self._keys = (secret_key, *[k for k in previous_keys if k])
+
+    def __repr__(self) -> str:
+        return f"TokenSigner(keys={len(self._keys)})"
+
+    def mint(self, session_id: int, project_id: int, expires_at: int) -> str:
+        body = f"{VERSION}.{b62encode(session_id)}.{b62encode(project_id)}.{b62encode(expires_at)}"
+        return f"{body}.{self._signature(self._keys[0], body)}"
+
+    def verify(self, token: object, now: float | None = None) -> Verification:
+        """Check shape, signature and expiry. Never raises, whatever ``token`` is."""
+        if isinstance(token, bytes | bytearray):
+            try:
+                token = bytes(token).decode("ascii")
+            except UnicodeDecodeError:
+                return _MALFORMED
+        if not isinstance(token, str) or len(token) > MAX_LENGTH:
+            return _MALFORMED
+        match = _SHAPE.fullmatch(token)
+        if match is None:
+            return _MALFORMED
+        sid, pid, exp, signature = match.groups()
+        if any(len(part) > 1 and part[0] == "0" for part in (sid, pid, exp)):
+            return _MALFORMED  # non-canonical numbers: one value, one spelling
+        body = token[: -(_SIG_CHARS + 1)]
+        if not any(hmac.compare_digest(self._signature(key, body), signature) for key in self._keys):
+            return _BAD_SIGNATURE
+        data = TokenData(b62decode(sid), b62decode(pid), b62decode(exp))
+        if data.expires_at <= (time.time() if now is None else now):
+            return Verification(data, Reason.EXPIRED)
+        return Verification(data)
+
+    @staticmethod
+    def _signature(key: bytes, body: str) -> str:
+        digest = hmac.new(key, _DOMAIN + body.encode("ascii"), hashlib.sha256).digest()[:_SIG_BYTES]
+        return b62encode(int.from_bytes(digest, "big")).rjust(_SIG_CHARS, "0")
+
+
+def peek(token: str) -> TokenData | None:
+    """The claimed (unverified) data of a well-formed token; for diagnostics only."""
+    match = _SHAPE.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
+        return None
+    sid, pid, exp, _ = match.groups()
+    return TokenData(b62decode(sid), b62decode(pid), b62decode(exp))
+
+
+_MALFORMED = Verification(None, Reason.MALFORMED)
+_BAD_SIGNATURE = Verification(None, Reason.BAD_SIGNATURE)

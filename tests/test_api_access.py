@@ -1,0 +1,44 @@
+"""Bearer API keys, project scoping, health endpoints."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Seeded
+
+
+def test_api_requires_a_bearer_key(client: TestClient, seeded: Seeded) -> None:
+    assert client.get("/api/v1/projects").status_code == 401
+    bad = client.get("/api/v1/projects", headers={"Authorization": "Bearer rlk_wrong"})
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "unauthorized"
+
+
+def test_admin_key_sees_every_project(client: TestClient, seeded: Seeded) -> None:
+    rows = client.get("/api/v1/projects", headers=seeded.auth()).json()
+    assert {r["id"] for r in rows} == {seeded.project_id, seeded.other_project_id}
+
+
+def test_project_key_sees_only_its_project(client: TestClient, seeded: Seeded) -> None:
+    auth = seeded.auth(seeded.project_api_key)
+    rows = client.get("/api/v1/projects", headers=auth).json()
+    assert [r["id"] for r in rows] == [seeded.project_id]
+    assert client.get(f"/api/v1/projects/{seeded.project_id}", headers=auth).status_code == 200
+    hidden = client.get(f"/api/v1/projects/{seeded.other_project_id}", headers=auth)
+    assert hidden.status_code == 404
+    assert client.get("/api/v1/projects/999999", headers=auth).status_code == 404
+
+
+def test_only_admin_keys_create_projects(client: TestClient, seeded: Seeded) -> None:
+    refused = client.post("/api/v1/projects", json={"name": "x"}, headers=seeded.auth(seeded.project_api_key))
+    assert refused.status_code == 403
+    created = client.post("/api/v1/projects", json={"name": "New"}, headers=seeded.auth())
+    assert created.status_code == 201
+    assert created.json()["project_key"]
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"

@@ -1,0 +1,141 @@
+"""POST /ingest/v1/sessions: start, continue, reject bad input without writing anything."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from replaylink.runtime import Runtime
+from replaylink.store.db import transaction
+from replaylink.store.models import Project, RecordedSession
+from replaylink.tokens import TokenSigner
+from tests.conftest import Seeded
+
+URL = "/ingest/v1/sessions"
+
+
+def session_count(rt: Runtime) -> int:
+    with transaction(rt.sessions) as db:
+        return int(db.scalar(select(func.count()).select_from(RecordedSession)) or 0)
+
+
+def start(client: TestClient, **body: object) -> dict[str, object]:
+    response = client.post(URL, json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+def test_start_returns_a_valid_token_for_the_session(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    body = start(
+        client,
+        projectKey=seeded.project_key,
+        url="https://shop.example/cart",
+        userAgent="UA",
+        userId="u-1",
+        metadata={"plan": "pro", "seats": 3},
+    )
+    verification = rt.signer.verify(body["token"])
+    assert verification.valid and verification.data is not None
+    assert str(verification.data.session_id) == body["sessionId"]
+    assert verification.data.project_id == seeded.project_id
+    with transaction(rt.sessions) as db:
+        row = db.get(RecordedSession, int(str(body["sessionId"])))
+        assert row is not None
+        assert (row.page_url, row.user_agent, row.user_id) == ("https://shop.example/cart", "UA", "u-1")
+        assert row.metadata_ == {"plan": "pro", "seats": 3}
+        assert abs(row.token_expires_at.timestamp() - (time.time() + 7200)) < 60
+
+
+def test_valid_token_of_same_project_continues_the_session(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    first = start(client, projectKey=seeded.project_key, url="https://a/1")
+    again = start(client, projectKey=seeded.project_key, url="https://a/2", token=first["token"])
+    assert again["sessionId"] == first["sessionId"]
+    assert again["token"] == first["token"]
+    assert session_count(rt) == 1
+
+
+def test_token_of_another_project_or_forged_starts_a_new_session(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    other = start(client, projectKey=seeded.other_project_key)
+    mine = start(client, projectKey=seeded.project_key, token=other["token"])
+    assert mine["sessionId"] != other["sessionId"]
+    forged = TokenSigner(b"attacker-key-000000000").mint(
+        int(str(mine["sessionId"])), seeded.project_id, 2**33
+    )
+    fresh = start(client, projectKey=seeded.project_key, token=forged)
+    assert fresh["sessionId"] != mine["sessionId"]
+    garbage = start(client, projectKey=seeded.project_key, token="not a token at all")
+    assert garbage["sessionId"] not in (mine["sessionId"], fresh["sessionId"])
+    assert session_count(rt) == 4
+
+
+def test_unknown_project_key(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    response = client.post(URL, json={"projectKey": "nope"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_project"
+    assert "replaylink project list" in response.json()["error"]["message"]
+    assert session_count(rt) == 0
+
+
+def test_bad_input_gets_a_clear_4xx_and_writes_nothing(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    malformed = client.post(URL, content=b"{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "malformed_json"
+
+    wrong_types = client.post(URL, json={"projectKey": seeded.project_key, "url": 5, "metadata": [1]})
+    assert wrong_types.status_code == 422
+    error = wrong_types.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert {d["field"] for d in error["details"]} >= {"url", "metadata"}
+
+    missing = client.post(URL, json={})
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"][0]["field"] == "projectKey"
+
+    huge = client.post(URL, json={"projectKey": seeded.project_key, "url": "x" * 70_000})
+    assert huge.status_code == 413
+    assert huge.json()["error"]["code"] == "body_too_large"
+
+    streamed = client.post(
+        URL,
+        content=iter(
+            [b'{"projectKey": "' + seeded.project_key.encode() + b'", "url": "', b"y" * 70_000, b'"}']
+        ),
+        headers={"content-type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    assert session_count(rt) == 0
+
+
+def test_cors_is_enforced_per_project(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    preflight = client.options(
+        URL, headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+
+    ok = client.post(URL, json={"projectKey": seeded.project_key}, headers={"Origin": "https://any.example"})
+    assert ok.headers["access-control-allow-origin"] == "https://any.example"
+
+    with transaction(rt.sessions) as db:
+        project = db.get(Project, seeded.project_id)
+        assert project is not None
+        project.allowed_origins = ["https://shop.example"]
+    allowed = client.post(
+        URL, json={"projectKey": seeded.project_key}, headers={"Origin": "https://shop.example"}
+    )
+    assert allowed.status_code == 200
+    refused = client.post(
+        URL, json={"projectKey": seeded.project_key}, headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
+    assert session_count(rt) == 2
