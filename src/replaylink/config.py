@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEY_FILE = "encryption_key"
+PREVIOUS_ENCRYPTION_KEYS_FILE = "previous_encryption_keys"
+"""Written by ``replaylink keys rotate``: one retired key per line, still used to decrypt."""
 SQLITE_FILE = "replaylink.db"
 
 
@@ -122,8 +124,18 @@ def load_keys(settings: Settings) -> Keys:
         encryption_key=encryption,
         previous_encryption_keys=tuple(
             k.get_secret_value().encode() for k in settings.previous_encryption_keys
-        ),
+        )
+        + _retired_keys(settings.data_dir / PREVIOUS_ENCRYPTION_KEYS_FILE),
     )
+
+
+def _retired_keys(path: Path) -> tuple[bytes, ...]:
+    if not path.exists():
+        return ()
+    try:
+        return tuple(line.strip().encode() for line in path.read_text().splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path} ({exc.__class__.__name__}); fix its permissions.") from None
 
 
 def _is_first_start(settings: Settings) -> bool:

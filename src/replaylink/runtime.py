@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from replaylink.config import Settings
 from replaylink.store.db import make_engine, make_sessionmaker
 from replaylink.tokens import TokenSigner
+from replaylink.vault import Vault
 
 
 @dataclass
@@ -27,6 +28,11 @@ class Runtime:
     def signer(self) -> TokenSigner:
         keys = self.settings.keys
         return TokenSigner(keys.secret_key, keys.previous_secret_keys)
+
+    @cached_property
+    def vault(self) -> Vault:
+        keys = self.settings.keys
+        return Vault(keys.encryption_key, keys.previous_encryption_keys)
 
     def close(self) -> None:
         self.engine.dispose()

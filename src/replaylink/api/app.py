@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink import __version__
-from replaylink.api import health, ingest, projects
+from replaylink.api import health, ingest, integrations, projects
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.limits import BodySizeLimit
 from replaylink.runtime import Runtime
@@ -37,7 +37,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (health.router, ingest.router, projects.router):
+    for router in (health.router, ingest.router, projects.router, integrations.router):
         app.include_router(router)
     app.add_middleware(
         ApiCORS,

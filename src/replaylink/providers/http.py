@@ -166,4 +166,3 @@ def _first_message(body: Any) -> str:
     if isinstance(body, list):
         return "; ".join(_first_message(item) for item in body[:3])
     return str(body)
-

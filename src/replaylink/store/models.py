@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from replaylink.store.types import JSONType, UTCDateTime
@@ -82,3 +93,98 @@ class RecordedSession(Base):
     user_agent: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType, nullable=True)
+
+
+class Integration(Base):
+    """One provider connection of a project, with its schedule, lease and health."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (
+        UniqueConstraint("project_id", "provider", "name"),
+        Index("ix_integrations_due", "enabled", "paused", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """Non-secret settings, as the provider's Settings model dumps them."""
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Secret settings: one vault ciphertext (it names its key id)."""
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # schedule and lease
+    poll_interval_seconds: Mapped[float] = mapped_column(Float, default=15.0)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checkpoint: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Provider-time high-water mark: everything before it (minus the overlap) was read."""
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    # health
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    records_scanned: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_imported: Mapped[int] = mapped_column(BigInteger, default=0)
+    outcomes: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    """Token outcomes: matched, expired_in_grace, expired_out_of_grace, forged, malformed, ..."""
+    rejected_samples: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+
+
+class IntegrationChange(Base):
+    """Who changed an integration, what and when. Never holds secret values."""
+
+    __tablename__ = "integration_history"
+    __table_args__ = (Index("ix_integration_history_target", "project_id", "provider", "name", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BackendEvent(Base):
+    """A provider record attached to a session (one row per record and session it names)."""
+
+    __tablename__ = "backend_events"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "provider_record_id", "session_id"),
+        Index("ix_backend_events_session", "session_id", "timestamp"),
+        Index("ix_backend_events_project_time", "project_id", "timestamp"),
+        Index("ix_backend_events_fingerprint", "project_id", "fingerprint", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(BigInteger)
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="SET NULL"), nullable=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_record_id: Mapped[str] = mapped_column(String(512))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    level: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(512))
+    message: Mapped[str] = mapped_column(Text)
+    exception_type: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    service: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    host: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    logger: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    stack: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)

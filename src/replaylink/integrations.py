@@ -1,0 +1,159 @@
+"""Integration settings: validate, split secrets from the rest, mask, diff, open a provider.
+
+The API, the importer, the on-demand path and the CLI all go through here, so every
+provider is opened with the same outbound guard, timeouts and size limits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from replaylink import outbound, providers
+from replaylink.config import Settings
+from replaylink.providers.base import Limits, Provider, ProviderOptions, ProviderSettings
+from replaylink.store.models import Integration
+from replaylink.vault import Vault
+
+MASK = "********"
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+URL_FIELDS_SUFFIX = "url"
+
+
+class InvalidSettings(ValueError):
+    """Settings that fail validation: one message per field."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+
+def settings_class(provider: str) -> type[ProviderSettings]:
+    return providers.get(provider).Settings
+
+
+def secret_fields(provider: str) -> set[str]:
+    return set(settings_class(provider).secret_field_names())
+
+
+def mask(value: str) -> str:
+    """``********`` plus the last 4 characters (fewer for short values)."""
+    tail = value[-4:] if len(value) >= 12 else ""
+    return MASK + tail
+
+
+def is_masked(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(MASK)
+
+
+def validate(provider: str, raw: dict[str, Any], *, block_private: bool) -> ProviderSettings:
+    """Build the provider's Settings from ``raw`` and check every user-typed URL or host."""
+    cls = settings_class(provider)
+    try:
+        model = cls.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidSettings(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "settings", "message": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+    problems = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            if name.endswith(URL_FIELDS_SUFFIX):
+                outbound.check_url(value, block_private=block_private, field=name)
+            elif name == "host":
+                if "://" in value:
+                    outbound.check_url(value, block_private=block_private, field=name)
+                else:
+                    outbound.check_host(value, block_private=block_private, field=name)
+        except outbound.UnsafeURL as exc:
+            problems.append({"field": name, "message": str(exc)})
+    if problems:
+        raise InvalidSettings(problems)
+    return model
+
+
+def split(model: ProviderSettings) -> tuple[dict[str, Any], dict[str, str]]:
+    """(non-secret settings as JSON, secret values in plain text)."""
+    names = set(type(model).secret_field_names()) | {
+        name for name in type(model).model_fields if isinstance(getattr(model, name), SecretStr)
+    }
+    secret: dict[str, str] = {}
+    for name in names:
+        value = getattr(model, name)
+        if value is not None:
+            secret[name] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return model.model_dump(mode="json", exclude=names), secret
+
+
+def context(row: Integration) -> str:
+    """Vault associated data: binds a ciphertext to its integration."""
+    return f"{row.project_id}/{row.provider}/{row.name}"
+
+
+def stored_raw(row: Integration, vault: Vault) -> dict[str, Any]:
+    """The integration's full settings (secrets decrypted) as a plain dict."""
+    secrets = vault.decrypt(row.secrets, context(row)) if row.secrets else {}
+    return {**row.settings, **secrets}
+
+
+def merge(stored: dict[str, Any], patch: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
+    """``patch`` over ``stored``; a secret left out or sent back masked keeps its stored value."""
+    merged = dict(stored)
+    for key, value in patch.items():
+        if key in secret_names and (value is None or is_masked(value)) and key in stored:
+            continue
+        merged[key] = value
+    return merged
+
+
+def masked_view(row: Integration, vault: Vault) -> dict[str, Any]:
+    """Settings for display: non-secret values, secrets masked."""
+    view = dict(row.settings)
+    secrets = vault.decrypt(row.secrets, context(row)) if row.secrets else {}
+    for name in secret_fields(row.provider):
+        if secrets.get(name):
+            view[name] = mask(secrets[name])
+        else:
+            view[name] = None
+    return view
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
+    """What changed, for the history: values of non-secret fields, only "changed" for secrets."""
+    changes: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        if key in secret_names:
+            changes[key] = "changed" if new.get(key) else "removed"
+        else:
+            changes[key] = {"old": old.get(key), "new": new.get(key)}
+    return changes
+
+
+def provider_options(settings: Settings) -> ProviderOptions:
+    return ProviderOptions(
+        request_timeout=settings.provider_timeout_seconds,
+        limits=Limits(
+            message_bytes=settings.message_max_bytes, attributes_bytes=settings.attributes_max_bytes
+        ),
+        transport_factory=outbound.transport_factory(settings.block_private_networks),
+    )
+
+
+def open_provider(provider: str, model: ProviderSettings, settings: Settings) -> Provider:
+    return providers.get(provider)(model, provider_options(settings))
+
+
+def open_stored(row: Integration, vault: Vault, settings: Settings) -> Provider:
+    """The provider of a stored integration, ready to query."""
+    model = validate(row.provider, stored_raw(row, vault), block_private=settings.block_private_networks)
+    return open_provider(row.provider, model, settings)

@@ -1,0 +1,156 @@
+"""Outbound safety: ReplayLink connects to URLs users type, so it refuses dangerous targets.
+
+Always refused: schemes other than http(s), credentials inside the URL, link-local and
+cloud-metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254). With
+``REPLAYLINK_BLOCK_PRIVATE_NETWORKS=true`` also loopback, private and other non-global ranges.
+
+URLs are checked when settings are saved, and every connection checks the address it
+actually resolves to (:class:`GuardedTransport`), so DNS changes after saving cannot
+slip past the rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("169.254.169.254")}
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeURL(ValueError):
+    """A user-supplied URL or address that ReplayLink refuses to connect to."""
+
+
+def address_problem(address: IPAddress, block_private: bool) -> str | None:
+    """Why ``address`` is refused, or None when it is allowed."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES or address.is_link_local:
+        return "a link-local or cloud-metadata address"
+    if block_private and not address.is_global:
+        return "a loopback or private address (REPLAYLINK_BLOCK_PRIVATE_NETWORKS is on)"
+    if address.is_multicast or address.is_unspecified:
+        return "a multicast or unspecified address"
+    return None
+
+
+def check_url(url: str, *, block_private: bool, field: str = "url") -> None:
+    """Static checks of a URL typed by a user; raises :class:`UnsafeURL` naming ``field``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        raise UnsafeURL(f"{field} is not a valid URL.") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(f"{field} must start with http:// or https://.")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise UnsafeURL(f"{field} must not contain credentials; use the credential fields instead.")
+    if not host:
+        raise UnsafeURL(f"{field} has no host name.")
+    check_host(host, block_private=block_private, field=field)
+
+
+def check_host(host: str, *, block_private: bool, field: str = "host") -> None:
+    """Refuse an IP-literal host that breaks the rules (names are checked when resolved)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    problem = address_problem(address, block_private)
+    if problem:
+        raise UnsafeURL(f"{field} points at {problem}; ReplayLink will not connect there.")
+
+
+def resolve_checked(host: str, port: int, *, block_private: bool) -> list[str]:
+    """Resolve ``host`` and return its addresses, refusing the lot if any one is unsafe."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host}: {exc.strerror}") from None
+    return _checked(host, (info[4][0] for info in infos), block_private)
+
+
+def _checked(host: str, addresses: Iterable[Any], block_private: bool) -> list[str]:
+    out: list[str] = []
+    for raw in addresses:
+        address = ipaddress.ip_address(str(raw).split("%", 1)[0])
+        problem = address_problem(address, block_private)
+        if problem:
+            raise UnsafeURL(f"{host} resolves to {problem}; ReplayLink will not connect there.")
+        out.append(str(address))
+    return out
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, checks every address, then connects to a checked one.
+
+    TLS still verifies the certificate against the original host name (httpcore passes the
+    request's host as the SNI/server name), so connecting by IP loses nothing.
+    """
+
+    def __init__(self, block_private: bool) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._block_private = block_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+        try:
+            addresses = _checked(host, (info[4][0] for info in infos), self._block_private)
+        except UnsafeURL as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"no address for {host}")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx transport whose every connection goes through the address checks."""
+
+    def __init__(self, verify: Any = True, *, block_private: bool = False) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            max_connections=20,
+            max_keepalive_connections=10,
+            keepalive_expiry=30.0,
+            network_backend=_GuardedBackend(block_private),
+        )
+
+
+def transport_factory(block_private: bool) -> Any:
+    """A ``ProviderOptions.transport_factory`` for the given policy."""
+
+    def build(verify: Any) -> httpx.AsyncBaseTransport:
+        return GuardedTransport(verify, block_private=block_private)
+
+    return build
