@@ -28,7 +28,9 @@ project_app = typer.Typer(help="Projects.", no_args_is_help=True)
 user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for /api/v1.", no_args_is_help=True)
 token_app = typer.Typer(help="Debug session tokens.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys of stored credentials.", no_args_is_help=True)
 for sub, name in (
+    (keys_app, "keys"),
     (db_app, "db"),
     (project_app, "project"),
     (user_app, "user"),
@@ -62,9 +64,30 @@ def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> It
             migrate.upgrade(rt.engine)
         elif require_current and not migrate.is_current(rt.engine):
             raise fail("The database schema is not current; run `replaylink db upgrade` first.")
+        if require_current:
+            _check_vault_keys(rt)
         yield rt
     finally:
         rt.close()
+
+
+def _check_vault_keys(rt: Runtime) -> None:
+    """Refuse to start when stored credentials use a key this process does not have."""
+    from replaylink.store.integrations import all_with_secrets
+    from replaylink.vault import Vault
+
+    with transaction(rt.sessions) as db:
+        unknown = {
+            Vault.key_id_of(row.secrets)
+            for row in all_with_secrets(db)
+            if row.secrets and not rt.vault.knows(Vault.key_id_of(row.secrets))
+        }
+    if unknown:
+        raise fail(
+            f"Stored credentials are encrypted with key(s) {', '.join(sorted(unknown))}, which this process "
+            "does not have; set REPLAYLINK_ENCRYPTION_KEY (or REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS) to "
+            "the key in use. ReplayLink never falls back to plain text."
+        )
 
 
 # --------------------------------------------------------------------------- serve
@@ -92,6 +115,34 @@ def serve(
             port=port or settings.port,
             log_level=settings.log_level,
         )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Polls in flight at once.")] = 16,
+) -> None:
+    """Run the importer only (any number of workers can share one PostgreSQL database)."""
+    import asyncio
+    import logging
+    import signal
+
+    from replaylink.importer.worker import Importer
+    from replaylink.runtime_importer import poll_context
+
+    with runtime(migrate_sqlite=True) as rt:
+        logging.basicConfig(
+            level=rt.settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        importer = Importer(poll_context(rt), concurrency=concurrency)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, importer.stop)
+            await importer.run()
+
+        out.print(f"importer {importer.owner} running; SIGTERM or Ctrl-C stops it cleanly")
+        asyncio.run(main())
 
 
 def _bootstrap(rt: Runtime) -> None:
@@ -273,6 +324,123 @@ def token_inspect(token: str, as_json: JsonOpt = False) -> None:
             out.print(f"{key:11} {value}", highlight=False)
     if status in ("forged", "malformed"):
         raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    generate: Annotated[
+        bool, typer.Option(help="Generate a new key in the data dir, keeping the old one for decryption.")
+    ] = False,
+) -> None:
+    """Re-encrypt every stored credential under the current encryption key.
+
+    With environment keys: set REPLAYLINK_ENCRYPTION_KEY to the new key and list the old one in
+    REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS, then run this. With the generated key file: --generate.
+    """
+    from replaylink.config import rotate_key_file
+    from replaylink.integrations import context
+    from replaylink.store.integrations import all_with_secrets
+    from replaylink.vault import Vault
+
+    if generate:
+        try:
+            rotate_key_file(Settings())
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    with runtime() as rt, transaction(rt.sessions) as db:
+        rows = all_with_secrets(db)
+        changed = 0
+        for row in rows:
+            if row.secrets and Vault.key_id_of(row.secrets) != rt.vault.current_id:
+                row.secrets = rt.vault.reencrypt(row.secrets, context(row))
+                changed += 1
+        current = rt.vault.current_id
+    out.print(f"re-encrypted {changed} of {len(rows)} integration(s) under key {current}")
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _parse_when(text: str, now: datetime) -> datetime:
+    """``2h``, ``30m``, ``7d``, ``45s`` ago, or an ISO-8601 time."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:] in units:
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither a duration like 2h nor an ISO-8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("import")
+def import_(
+    project: Annotated[int, typer.Option(help="Project id.")],
+    integration: Annotated[str, typer.Option(help="Integration name, or provider/name.")],
+    since: Annotated[str, typer.Option(help="Start: a duration ago (2h, 7d) or an ISO time.")] = "2h",
+    until: Annotated[str | None, typer.Option(help="End (default now).")] = None,
+) -> None:
+    """Backfill one integration over a past window; safe while workers run."""
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from replaylink.importer.backfill import backfill
+    from replaylink.runtime_importer import poll_context
+    from replaylink.store.integrations import list_for_project
+
+    now = datetime.now(UTC)
+    start, end = _parse_when(since, now), _parse_when(until, now) if until else now
+    if start >= end:
+        raise fail("--since must be before --until.")
+    with runtime() as rt:
+        with transaction(rt.sessions) as db:
+            provider, _, name = integration.rpartition("/")
+            rows = [
+                r for r in list_for_project(db, project) if r.name == name and provider in ("", r.provider)
+            ]
+        if len(rows) != 1:
+            raise fail(
+                f"{'No' if not rows else 'More than one'} integration matches {integration!r} in project "
+                f"{project}; use provider/name as listed by GET /api/v1/projects/{project}/integrations."
+            )
+        total = (end - start).total_seconds()
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=out,
+        ) as bar:
+            task = bar.add_task(f"{rows[0].provider}/{rows[0].name}", total=total, stats="")
+            began = datetime.now(UTC)
+
+            def show(p: Any) -> None:
+                rate = p.scanned / max((datetime.now(UTC) - began).total_seconds(), 1e-3)
+                bar.update(
+                    task,
+                    completed=(p.done_until - start).total_seconds(),
+                    stats=f"scanned {p.scanned}  matched {p.matched}  new {p.imported}  {rate:,.0f} rec/s",
+                )
+
+            try:
+                result = asyncio.run(backfill(poll_context(rt), rows[0], start, end, on_progress=show))
+            except Exception as exc:
+                from replaylink.providers.base import ProviderError
+
+                if isinstance(exc, ProviderError):
+                    raise fail(exc.message) from None
+                raise
+        rejected = {k: v for k, v in result.outcomes.items() if k not in ("matched", "expired_in_grace")}
+        out.print(
+            f"scanned {result.scanned}, matched {result.matched}, new events {result.imported}, "
+            f"rejected {rejected}"
+        )
 
 
 def main() -> None:

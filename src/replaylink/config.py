@@ -189,5 +189,25 @@ def _key(from_env: SecretStr | None, path: Path, env_name: str, may_generate: bo
     return value.encode()
 
 
+def rotate_key_file(settings: Settings) -> None:
+    """Move the generated encryption key to the retired list and write a new one."""
+    if settings.encryption_key is not None:
+        raise ConfigError(
+            "REPLAYLINK_ENCRYPTION_KEY is set, so there is no key file to rotate: set the new key there "
+            "and list the old one in REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS, then run `replaylink keys rotate`."
+        )
+    path = settings.data_dir / ENCRYPTION_KEY_FILE
+    old = _key(None, path, "ENCRYPTION_KEY", may_generate=False)
+    retired = settings.data_dir / PREVIOUS_ENCRYPTION_KEYS_FILE
+    fd = os.open(retired, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(old.decode() + "\n")
+    fresh = path.with_suffix(".new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    os.replace(fresh, path)
+
+
 def get_settings() -> Settings:
     return Settings()

@@ -139,8 +139,12 @@ def diff(old: dict[str, Any], new: dict[str, Any], secret_names: set[str]) -> di
     return changes
 
 
-def provider_options(settings: Settings) -> ProviderOptions:
+def provider_options(settings: Settings, provider: str) -> ProviderOptions:
+    from replaylink.importer.metrics import RATE_LIMIT_WAITS
+
+    counter = RATE_LIMIT_WAITS.labels(provider)
     return ProviderOptions(
+        on_rate_limit=lambda _wait: counter.inc(),
         request_timeout=settings.provider_timeout_seconds,
         limits=Limits(
             message_bytes=settings.message_max_bytes, attributes_bytes=settings.attributes_max_bytes
@@ -150,7 +154,7 @@ def provider_options(settings: Settings) -> ProviderOptions:
 
 
 def open_provider(provider: str, model: ProviderSettings, settings: Settings) -> Provider:
-    return providers.get(provider)(model, provider_options(settings))
+    return providers.get(provider)(model, provider_options(settings, provider))
 
 
 def open_stored(row: Integration, vault: Vault, settings: Settings) -> Provider:

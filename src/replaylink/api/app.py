@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,10 +12,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink import __version__
-from replaylink.api import health, ingest, integrations, projects
+from replaylink.api import health, ingest, integrations, metrics, projects
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.limits import BodySizeLimit
+from replaylink.importer import metrics as importer_metrics
 from replaylink.runtime import Runtime
+from replaylink.runtime_importer import make_importer
 
 
 class ApiCORS:
@@ -30,14 +35,29 @@ class ApiCORS:
 
 
 def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not run_importer:
+            yield
+            return
+        importer = make_importer(runtime)
+        task = asyncio.create_task(importer.run(), name="importer")
+        try:
+            yield
+        finally:
+            importer.stop()
+            await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ReplayLink",
         version=__version__,
         description="Backend errors from your log providers, on each recorded session's timeline.",
     )
     app.state.runtime = runtime
+    importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)
-    for router in (health.router, ingest.router, projects.router, integrations.router):
+    for router in (health.router, metrics.router, ingest.router, projects.router, integrations.router):
         app.include_router(router)
     app.add_middleware(
         ApiCORS,

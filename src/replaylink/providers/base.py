@@ -10,7 +10,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -127,6 +127,14 @@ class ProviderSettings(BaseModel):
 # --------------------------------------------------------------------------- query / record
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Exact integer milliseconds since the epoch (no float rounding)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """What to fetch: records in ``[start, end)`` carrying ``token`` (or any token when None)."""
@@ -152,11 +160,11 @@ class Query:
 
     @property
     def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
+        return epoch_ms(self.start)
 
     @property
     def end_ms(self) -> int:
-        return int(self.end.timestamp() * 1000)
+        return epoch_ms(self.end)
 
 
 @dataclass(slots=True)
@@ -294,6 +302,8 @@ class ProviderOptions:
     """Builds the outbound transport from an httpx ``verify`` value (ReplayLink's server passes
     its connect-time address guard here); None = httpx's default transport."""
     sleep: Sleep = _asyncio_sleep
+    on_rate_limit: Callable[[float], None] | None = None
+    """Called with the wait in seconds each time the provider answers with a rate limit."""
     job_poll_interval: float = 2.0
     """Sumo Logic: seconds between search-job status polls."""
     job_timeout: float = 300.0

@@ -115,6 +115,8 @@ class HttpApi:
             if response.status_code == 429:
                 wait = self.retry_after(response)
                 wait = 1.0 if wait is None else max(0.0, wait)
+                if self.options.on_rate_limit is not None:
+                    self.options.on_rate_limit(wait)
                 if wait <= self.options.max_rate_limit_wait and waits < self.options.max_rate_limit_waits:
                     log.info("%s rate limit: waiting %.1f s", self.label, wait)
                     await self.options.sleep(wait)

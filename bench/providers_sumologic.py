@@ -1,0 +1,49 @@
+"""Benchmark: one Sumo Logic search job over n token-carrying messages, paged by 10,000.
+
+Run: ``python -m bench.providers_sumologic``. The fake runs in this process (a uvicorn thread),
+so the figure includes the fake's own query evaluation and JSON encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from replaylink.providers.base import ProviderOptions, Query
+from replaylink.providers.sumologic import SumoLogicProvider, SumoLogicSettings
+from tests.peers.sumologic_fake import ACCESS_ID, ACCESS_KEY, message, running
+
+PAGE_SIZE = 10_000
+
+
+async def bench(n_records: int = 20000) -> dict[str, float | str]:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    messages = [
+        message(
+            f"ERROR [openReplaySessionToken=s{i % 500}.Tok{i}] request failed",
+            start + timedelta(milliseconds=10 * i),
+        )
+        for i in range(n_records)
+    ]
+    with running() as peer:
+        peer.state.add_records(messages)
+        settings = SumoLogicSettings(access_id=ACCESS_ID, access_key=ACCESS_KEY, base_url=peer.api_url)
+        options = ProviderOptions(request_timeout=60, job_poll_interval=0.01)
+        query = Query(start=start, end=start + timedelta(days=1), page_size=PAGE_SIZE)
+        async with SumoLogicProvider(settings, options) as provider:
+            began = time.perf_counter()
+            found = sum([1 async for _ in provider.search(query)])
+            seconds = time.perf_counter() - began
+    if found != n_records:
+        raise RuntimeError(f"found {found} of {n_records} records")
+    return {
+        "provider": SumoLogicProvider.name,
+        "records": n_records,
+        "seconds": round(seconds, 3),
+        "records_per_s": round(n_records / seconds, 1),
+    }
+
+
+if __name__ == "__main__":
+    print(asyncio.run(bench()))

@@ -1,0 +1,64 @@
+"""Find every session token in a provider record.
+
+Tokens appear as the marker ``openReplaySessionToken=<token>`` anywhere in the message (plain,
+inside ``[...]`` as the seeds' snippet prints it, inside exception text), or as the value of an
+attribute or tag named ``openReplaySessionToken`` at any depth of the record's attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from replaylink.providers.base import MARKER_NAME, MARKER_PREFIX, Record
+
+_TOKEN_IN_TEXT = re.compile(re.escape(MARKER_PREFIX) + r"([0-9A-Za-z.]{1,128})")
+_TOKEN_VALUE = re.compile(r"[0-9A-Za-z.]{1,128}")
+MAX_DEPTH = 8
+MAX_NODES = 2000
+MAX_TOKENS = 16
+
+
+def tokens_in_text(text: str) -> list[str]:
+    if MARKER_PREFIX not in text:
+        return []
+    return [match.rstrip(".") or match for match in _TOKEN_IN_TEXT.findall(text)]
+
+
+def tokens_in_attributes(attributes: Any) -> list[str]:
+    """Values of keys named ``openReplaySessionToken`` at any depth (bounded), plus markers in strings."""
+    found: list[str] = []
+    stack: list[tuple[Any, int]] = [(attributes, 0)]
+    nodes = 0
+    while stack and nodes < MAX_NODES:
+        node, depth = stack.pop()
+        nodes += 1
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == MARKER_NAME and isinstance(value, str):
+                    value = value.strip()
+                    if _TOKEN_VALUE.fullmatch(value):
+                        found.append(value)
+                    else:
+                        found.extend(tokens_in_text(value) or ([value[:128]] if value else []))
+                elif depth < MAX_DEPTH and isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+                elif isinstance(value, str) and MARKER_PREFIX in value:
+                    found.extend(tokens_in_text(value))
+        elif isinstance(node, list):
+            for item in node:
+                if depth < MAX_DEPTH and isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+                elif isinstance(item, str) and MARKER_PREFIX in item:
+                    found.extend(tokens_in_text(item))
+    return found
+
+
+def record_tokens(record: Record) -> list[str]:
+    """Every distinct token a record carries, in order of appearance (at most ``MAX_TOKENS``)."""
+    found = tokens_in_text(record.message)
+    if record.attributes:
+        found.extend(tokens_in_attributes(record.attributes))
+    if len(found) <= 1:
+        return found
+    return list(dict.fromkeys(found))[:MAX_TOKENS]

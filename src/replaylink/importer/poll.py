@@ -1,0 +1,257 @@
+"""One poll of one integration.
+
+The window is ``[checkpoint - overlap, now - settle)``, cut into chunks of at most
+``max_window``. Each chunk's events, the new checkpoint (the chunk's end) and the health
+counters are committed in one transaction that first re-checks the lease, so a crash or a
+stop repeats a chunk and never skips one, and the unique key makes repeats harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from replaylink import integrations
+from replaylink.config import Settings
+from replaylink.importer import metrics
+from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
+from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
+from replaylink.providers.base import (
+    AuthError,
+    NotFound,
+    Provider,
+    ProviderError,
+    ProviderPermissionError,
+    Query,
+    RateLimited,
+    Record,
+)
+from replaylink.store.events import insert_events, session_windows
+from replaylink.store.models import Integration
+from replaylink.tokens import TokenSigner
+from replaylink.vault import Vault, VaultError
+
+log = logging.getLogger("replaylink.importer")
+
+Clock = Callable[[], datetime]
+NEEDS_ATTENTION = (AuthError, ProviderPermissionError, NotFound)
+MAX_WINDOW = timedelta(hours=1)
+PAGE_SIZE = 1000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PollContext:
+    """What every poll needs from the process."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    signer: TokenSigner
+    vault: Vault
+    clock: Clock = utcnow
+    max_window: timedelta = MAX_WINDOW
+
+
+@dataclass
+class PollResult:
+    outcome: str
+    """ok, rate_limited, error, needs_attention, lease_lost"""
+    scanned: int = 0
+    imported: int = 0
+    error: str | None = None
+
+
+def window(lease: Lease, ctx: PollContext, now: datetime) -> tuple[datetime, datetime]:
+    s = ctx.settings
+    checkpoint = lease.checkpoint or (now - timedelta(seconds=s.initial_lookback_seconds))
+    start = max(
+        checkpoint - timedelta(seconds=s.overlap_seconds), now - timedelta(seconds=s.initial_lookback_seconds)
+    )
+    return start, now - timedelta(seconds=s.settle_seconds)
+
+
+def chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
+    out = []
+    while start < end:
+        stop = min(start + size, end)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+async def fetch(provider: Provider, start: datetime, end: datetime) -> list[Record]:
+    """Every error record in ``[start, end)`` that carries the marker."""
+    began = time.perf_counter()
+    try:
+        return [
+            r
+            async for r in provider.search(Query(start=start, end=end, errors_only=True, page_size=PAGE_SIZE))
+        ]
+    finally:
+        metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - began)
+
+
+def store_records(
+    db: Session,
+    ctx: PollContext,
+    *,
+    project_id: int,
+    integration_id: int,
+    provider: str,
+    records: list[Record],
+    now: datetime,
+) -> tuple[Correlation, int]:
+    """Correlate records and insert the events they make, inside the caller's transaction.
+
+    Returns the correlation and how many events were new.
+    """
+    result = Correlation()
+    candidates = verify_records(records, Verifier(ctx.signer, project_id, now), result)
+    windows = session_windows(db, (c.data.session_id for c in candidates))
+    attach(
+        candidates,
+        windows,
+        project_id=project_id,
+        integration_id=integration_id,
+        provider=provider,
+        grace=timedelta(seconds=ctx.settings.expired_grace_seconds),
+        result=result,
+        imported_at=now,
+    )
+    imported = insert_events(db, result.rows)
+    metrics.count_correlation(provider, result, imported)
+    return result, imported
+
+
+def store_chunk(
+    ctx: PollContext, lease: Lease, records: list[Record], checkpoint: datetime, finished: bool, now: datetime
+) -> Correlation:
+    """Commit one chunk's events with its checkpoint; raises LeaseLost (committing nothing) if the
+    lease is gone."""
+    values: dict[str, Any] = {"checkpoint": checkpoint, "last_success_at": now}
+    if finished:
+        values.update(
+            lease_owner=None,
+            lease_expires_at=None,
+            next_poll_at=now + timedelta(seconds=lease.poll_interval),
+            consecutive_failures=0,
+            needs_attention=False,
+        )
+    with ctx.sessions() as db, db.begin():
+        row = lock_for_commit(db, lease, values)
+        result, imported = store_records(
+            db,
+            ctx,
+            project_id=lease.project_id,
+            integration_id=lease.integration_id,
+            provider=lease.provider,
+            records=records,
+            now=now,
+        )
+        _add_counts(row, result, imported)
+    return result
+
+
+def _add_counts(row: Integration, result: Correlation, imported: int) -> None:
+    row.records_scanned += result.scanned
+    row.events_imported += imported
+    if result.outcomes:
+        merged = dict(row.outcomes or {})
+        for key, value in result.outcomes.items():
+            merged[key] = merged.get(key, 0) + value
+        row.outcomes = merged
+    if result.samples:
+        row.rejected_samples = [*result.samples, *(row.rejected_samples or [])][:20]
+
+
+def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime) -> PollResult:
+    """Record the error in the integration's health and reschedule (never disables it)."""
+    failures = lease.consecutive_failures + 1
+    cap = ctx.settings.max_backoff_seconds
+    needs_attention = isinstance(exc, NEEDS_ATTENTION | VaultError | integrations.InvalidSettings)
+    if isinstance(exc, RateLimited):
+        delay, outcome = max(exc.retry_after, 1.0), "rate_limited"
+    elif needs_attention:
+        delay, outcome = cap, "needs_attention"
+    else:
+        delay, outcome = min(cap, lease.poll_interval * 2 ** min(failures, 20)), "error"
+    message = (
+        exc.message if isinstance(exc, ProviderError) else str(exc) if isinstance(exc, VaultError) else None
+    )
+    if message is None:
+        message = f"Unexpected {type(exc).__name__} while polling; see the server log."
+    kind = exc.kind if isinstance(exc, ProviderError) else "configuration" if needs_attention else "internal"
+    values = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "next_poll_at": now + timedelta(seconds=delay),
+        "consecutive_failures": failures,
+        "needs_attention": needs_attention,
+        "last_error_at": now,
+        "last_error": message[:1000],
+        "last_error_kind": kind,
+    }
+    try:
+        with ctx.sessions() as db, db.begin():
+            lock_for_commit(db, lease, values)
+    except LeaseLost:
+        return PollResult("lease_lost", error=message)
+    return PollResult(outcome, error=message)
+
+
+async def poll_once(ctx: PollContext, lease: Lease) -> PollResult:
+    """Poll one claimed integration to ``now - settle``; returns what happened."""
+    now = ctx.clock()
+    start, end = window(lease, ctx, now)
+    scanned = imported = 0
+    try:
+        provider = _open(ctx, lease)
+    except (VaultError, integrations.InvalidSettings) as exc:
+        return await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+    try:
+        async with provider:
+            parts = chunks(start, end, ctx.max_window) or [(end, end)]
+            for index, (a, b) in enumerate(parts):
+                records = await fetch(provider, a, b) if a < b else []
+                finished = index == len(parts) - 1
+                result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now)
+                scanned += result.scanned
+                imported += len(result.rows)
+    except LeaseLost:
+        log.warning("lease on %s was taken over; this poll's last chunk was not committed", lease.label)
+        metrics.POLLS.labels(lease.provider, "lease_lost").inc()
+        return PollResult("lease_lost", scanned, imported)
+    except ProviderError as exc:
+        log.info("poll of %s failed: %s", lease.label, exc.message)
+        outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("unexpected error polling %s", lease.label)
+        outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+    else:
+        outcome = PollResult("ok", scanned, imported)
+    metrics.POLLS.labels(lease.provider, outcome.outcome).inc()
+    outcome.scanned, outcome.imported = scanned, imported
+    return outcome
+
+
+def _open(ctx: PollContext, lease: Lease) -> Provider:
+    row = Integration(
+        project_id=lease.project_id,
+        provider=lease.provider,
+        name=lease.name,
+        settings=lease.settings,
+        secrets=lease.secrets,
+    )
+    return integrations.open_stored(row, ctx.vault, ctx.settings)

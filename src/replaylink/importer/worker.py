@@ -1,0 +1,123 @@
+"""The importer loop: claim due integrations, poll them concurrently, renew leases, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from replaylink.importer import leases
+from replaylink.importer.poll import PollContext, PollResult, poll_once
+
+log = logging.getLogger("replaylink.importer")
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Importer:
+    """Polls every enabled integration on its schedule, sharing the work with other workers.
+
+    ``stop()`` (or cancelling ``run()``) cancels in-flight polls: a chunk is committed
+    whole or not at all, so a stop never leaves a partial window behind.
+    """
+
+    def __init__(
+        self,
+        ctx: PollContext,
+        *,
+        owner: str | None = None,
+        concurrency: int = 16,
+        idle_sleep: float = 1.0,
+    ) -> None:
+        self.ctx = ctx
+        self.owner = owner or worker_id()
+        self.concurrency = concurrency
+        self.idle_sleep = idle_sleep
+        self.lease_for = timedelta(seconds=ctx.settings.lease_seconds)
+        self._stop = asyncio.Event()
+        self._running: dict[int, asyncio.Task[PollResult]] = {}
+        self.completed: list[PollResult] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        log.info("importer %s started", self.owner)
+        try:
+            while not self._stop.is_set():
+                claimed = await self.claim()
+                if not claimed:
+                    await self._pause(self.idle_sleep)
+        finally:
+            await self._cancel_all()
+            log.info("importer %s stopped", self.owner)
+
+    async def claim(self) -> int:
+        """Claim what is due and start polling it; returns how many polls started."""
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            await self._pause(self.idle_sleep)
+            return 0
+        now = self.ctx.clock()
+        claimed = await asyncio.to_thread(
+            leases.claim_due, self.ctx.sessions, self.owner, now, free, self.lease_for
+        )
+        for lease in claimed:
+            task = asyncio.create_task(self._poll(lease), name=f"poll {lease.label}")
+            self._running[lease.integration_id] = task
+        return len(claimed)
+
+    async def _poll(self, lease: leases.Lease) -> PollResult:
+        renewer = asyncio.create_task(self._renew(lease))
+        try:
+            result = await poll_once(self.ctx, lease)
+            self.completed.append(result)
+            if len(self.completed) > 1000:
+                del self.completed[:500]
+            return result
+        except asyncio.CancelledError:
+            await asyncio.shield(
+                asyncio.to_thread(leases.release, self.ctx.sessions, lease, self.ctx.clock())
+            )
+            raise
+        finally:
+            renewer.cancel()
+            self._running.pop(lease.integration_id, None)
+
+    async def _renew(self, lease: leases.Lease) -> None:
+        """Keep the lease while a long poll runs; a lost lease cancels the poll."""
+        interval = self.lease_for.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                until = self.ctx.clock() + self.lease_for
+                await asyncio.to_thread(leases.renew, self.ctx.sessions, lease, until)
+            except leases.LeaseLost:
+                log.warning("lost the lease on %s; cancelling its poll", lease.label)
+                task = self._running.get(lease.integration_id)
+                if task is not None:
+                    task.cancel()
+                return
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _cancel_all(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> list[PollResult]:
+        """Wait for the polls in flight (tests and ``replaylink import``)."""
+        tasks = list(self._running.values())
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return [r for r in results if isinstance(r, PollResult)]

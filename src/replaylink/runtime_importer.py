@@ -1,0 +1,15 @@
+"""Build the importer of a process from its runtime."""
+
+from __future__ import annotations
+
+from replaylink.importer.poll import PollContext
+from replaylink.importer.worker import Importer
+from replaylink.runtime import Runtime
+
+
+def poll_context(rt: Runtime) -> PollContext:
+    return PollContext(sessions=rt.sessions, settings=rt.settings, signer=rt.signer, vault=rt.vault)
+
+
+def make_importer(rt: Runtime) -> Importer:
+    return Importer(poll_context(rt))
