@@ -39,8 +39,8 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -441,6 +441,28 @@ def import_(
             f"scanned {result.scanned}, matched {result.matched}, new events {result.imported}, "
             f"rejected {rejected}"
         )
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Days to keep (default REPLAYLINK_RETENTION_DAYS).")
+    ] = None,
+) -> None:
+    """Delete sessions, backend events and cached live logs older than the retention period."""
+    from replaylink.retention import purge as purge_old
+
+    with runtime() as rt:
+        keep = days or rt.settings.retention_days
+        done = purge_old(rt.sessions, keep)
+    out.print(
+        f"purged {done.sessions} sessions, {done.events} backend events and "
+        f"{done.cache_entries} cached live answers older than {keep} days",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     message_max_bytes: int = Field(16 * 1024, ge=256)
     attributes_max_bytes: int = Field(64 * 1024, ge=1024)
     provider_timeout_seconds: float = Field(15.0, gt=0)
+    provider_retries: int = Field(3, ge=0, le=10)
+    provider_backoff_seconds: float = Field(0.5, ge=0)
+    provider_max_rate_limit_wait_seconds: float = Field(10.0, ge=0)
 
     # on-demand backend logs
     on_demand_padding_seconds: float = Field(300.0, ge=0)

@@ -6,6 +6,7 @@ provider is opened with the same outbound guard, timeouts and size limits.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -146,10 +147,16 @@ def provider_options(settings: Settings, provider: str) -> ProviderOptions:
     return ProviderOptions(
         on_rate_limit=lambda _wait: counter.inc(),
         request_timeout=settings.provider_timeout_seconds,
+        max_retries=settings.provider_retries,
+        backoff_base=settings.provider_backoff_seconds,
+        max_rate_limit_wait=settings.provider_max_rate_limit_wait_seconds,
         limits=Limits(
             message_bytes=settings.message_max_bytes, attributes_bytes=settings.attributes_max_bytes
         ),
         transport_factory=outbound.transport_factory(settings.block_private_networks),
+        address_guard=functools.partial(
+            outbound.resolve_checked, block_private=settings.block_private_networks
+        ),
     )
 
 

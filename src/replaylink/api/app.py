@@ -12,7 +12,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink import __version__
-from replaylink.api import health, ingest, integrations, metrics, projects
+from replaylink.api import (
+    backend_errors,
+    diagnostics,
+    health,
+    ingest,
+    integrations,
+    metrics,
+    projects,
+    sessions,
+)
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.limits import BodySizeLimit
 from replaylink.importer import metrics as importer_metrics
@@ -57,7 +66,16 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
     app.state.runtime = runtime
     importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)
-    for router in (health.router, metrics.router, ingest.router, projects.router, integrations.router):
+    for router in (
+        health.router,
+        metrics.router,
+        ingest.router,
+        projects.router,
+        integrations.router,
+        diagnostics.router,
+        sessions.router,
+        backend_errors.router,
+    ):
         app.include_router(router)
     app.add_middleware(
         ApiCORS,

@@ -16,6 +16,9 @@ from replaylink.runtime import Runtime
 from replaylink.store.accounts import api_key_by_plain
 from replaylink.store.models import Project
 
+MAX_ID = 2**31 - 1
+"""Project ids are 32-bit; anything larger cannot exist (and must not reach the database)."""
+
 _bearer = HTTPBearer(auto_error=False, description="An API key from `replaylink apikey create`.")
 
 
@@ -80,7 +83,8 @@ def require_admin(caller: CallerDep) -> Caller:
 
 def visible_project(db: Session, caller: Caller, project_id: int) -> Project:
     """The project, or 404 when it does not exist or the caller's key cannot see it."""
-    project = db.get(Project, project_id) if caller.can_see(project_id) else None
+    in_range = 0 < project_id <= MAX_ID
+    project = db.get(Project, project_id) if in_range and caller.can_see(project_id) else None
     if project is None:
         raise not_found(f"Project {project_id}")
     return project

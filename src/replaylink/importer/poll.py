@@ -41,7 +41,8 @@ from replaylink.vault import Vault, VaultError
 log = logging.getLogger("replaylink.importer")
 
 Clock = Callable[[], datetime]
-NEEDS_ATTENTION = (AuthError, ProviderPermissionError, NotFound)
+NEEDS_ATTENTION = (AuthError, ProviderPermissionError, NotFound, VaultError, integrations.InvalidSettings)
+"""Failures only the user can fix: shown as "needs attention", retried at the capped interval."""
 MAX_WINDOW = timedelta(hours=1)
 PAGE_SIZE = 1000
 
@@ -178,7 +179,7 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
     """Record the error in the integration's health and reschedule (never disables it)."""
     failures = lease.consecutive_failures + 1
     cap = ctx.settings.max_backoff_seconds
-    needs_attention = isinstance(exc, NEEDS_ATTENTION | VaultError | integrations.InvalidSettings)
+    needs_attention = isinstance(exc, NEEDS_ATTENTION)
     if isinstance(exc, RateLimited):
         delay, outcome = max(exc.retry_after, 1.0), "rate_limited"
     elif needs_attention:

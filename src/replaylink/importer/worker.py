@@ -42,7 +42,6 @@ class Importer:
         self.lease_for = timedelta(seconds=ctx.settings.lease_seconds)
         self._stop = asyncio.Event()
         self._running: dict[int, asyncio.Task[PollResult]] = {}
-        self.completed: list[PollResult] = []
 
     def stop(self) -> None:
         self._stop.set()
@@ -51,36 +50,34 @@ class Importer:
         log.info("importer %s started", self.owner)
         try:
             while not self._stop.is_set():
-                claimed = await self.claim()
-                if not claimed:
+                started = await self.claim()
+                if not started:
                     await self._pause(self.idle_sleep)
         finally:
             await self._cancel_all()
             log.info("importer %s stopped", self.owner)
 
-    async def claim(self) -> int:
-        """Claim what is due and start polling it; returns how many polls started."""
+    async def claim(self) -> list[asyncio.Task[PollResult]]:
+        """Claim what is due and start polling it; returns the polls started."""
         free = self.concurrency - len(self._running)
         if free <= 0:
             await self._pause(self.idle_sleep)
-            return 0
+            return []
         now = self.ctx.clock()
         claimed = await asyncio.to_thread(
             leases.claim_due, self.ctx.sessions, self.owner, now, free, self.lease_for
         )
+        started = []
         for lease in claimed:
             task = asyncio.create_task(self._poll(lease), name=f"poll {lease.label}")
             self._running[lease.integration_id] = task
-        return len(claimed)
+            started.append(task)
+        return started
 
     async def _poll(self, lease: leases.Lease) -> PollResult:
         renewer = asyncio.create_task(self._renew(lease))
         try:
-            result = await poll_once(self.ctx, lease)
-            self.completed.append(result)
-            if len(self.completed) > 1000:
-                del self.completed[:500]
-            return result
+            return await poll_once(self.ctx, lease)
         except asyncio.CancelledError:
             await asyncio.shield(
                 asyncio.to_thread(leases.release, self.ctx.sessions, lease, self.ctx.clock())
@@ -115,9 +112,3 @@ class Importer:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def drain(self) -> list[PollResult]:
-        """Wait for the polls in flight (tests and ``replaylink import``)."""
-        tasks = list(self._running.values())
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        return [r for r in results if isinstance(r, PollResult)]

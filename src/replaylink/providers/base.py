@@ -104,7 +104,9 @@ def secret_field(title: str, description: str | None = None, **kwargs: Any) -> A
 class ProviderSettings(BaseModel):
     """Base of every provider's ``Settings`` model: strict, bounded, secret-aware."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, str_max_length=4096)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, str_max_length=4096, hide_input_in_errors=True
+    )
 
     def secret_values(self) -> list[str]:
         """Plain values of every secret field, for redaction."""
@@ -302,6 +304,9 @@ class ProviderOptions:
     """Builds the outbound transport from an httpx ``verify`` value (ReplayLink's server passes
     its connect-time address guard here); None = httpx's default transport."""
     sleep: Sleep = _asyncio_sleep
+    address_guard: Callable[[str, int], object] | None = None
+    """For clients that cannot take ``transport_factory`` (boto3): called with host and port before
+    each request; raises ``ValueError`` for an address ReplayLink must not connect to."""
     on_rate_limit: Callable[[float], None] | None = None
     """Called with the wait in seconds each time the provider answers with a rate limit."""
     job_poll_interval: float = 2.0

@@ -101,7 +101,7 @@ class HttpApi:
                     field=self.url_field,
                 ) from None
             except httpx.TransportError as exc:
-                if attempt < self.options.max_retries and not isinstance(exc, httpx.UnsupportedProtocol):
+                if attempt < self.options.max_retries and _retryable(exc):
                     await self.options.sleep(backoff_delay(attempt, self.options))
                     attempt += 1
                     continue
@@ -168,3 +168,14 @@ def _first_message(body: Any) -> str:
     if isinstance(body, list):
         return "; ".join(_first_message(item) for item in body[:3])
     return str(body)
+
+
+_PERMANENT = ("CERTIFICATE_VERIFY_FAILED", "will not connect there", "certificate verify failed")
+
+
+def _retryable(exc: httpx.TransportError) -> bool:
+    """Connection failures worth retrying: not TLS verification, not the outbound guard's refusals."""
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return False
+    text = f"{exc} {exc.__context__ or ''}"
+    return not any(marker in text for marker in _PERMANENT)

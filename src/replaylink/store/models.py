@@ -165,6 +165,8 @@ class BackendEvent(Base):
         Index("ix_backend_events_session", "session_id", "timestamp"),
         Index("ix_backend_events_project_time", "project_id", "timestamp"),
         Index("ix_backend_events_fingerprint", "project_id", "fingerprint", "timestamp"),
+        # 0003: covers the error-group aggregates (count, distinct sessions, first/last seen).
+        Index("ix_backend_events_groups", "project_id", "fingerprint", "timestamp", "session_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -188,3 +190,22 @@ class BackendEvent(Base):
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OnDemandCache(Base):
+    """One integration's live answer for one session (the on-demand path), until ``expires_at``."""
+
+    __tablename__ = "on_demand_cache"
+    __table_args__ = (
+        UniqueConstraint("session_id", "integration_id"),
+        Index("ix_on_demand_cache_expires", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), index=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    records: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """Live records as the API returns them (bounded per record and per integration)."""

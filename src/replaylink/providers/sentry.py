@@ -1,0 +1,423 @@
+"""Sentry: error events carrying the ``openReplaySessionToken`` tag.
+
+A search lists events with the organization events (Discover) API,
+``GET /api/0/organizations/{org}/events/?dataset=errors``, paged with the ``Link`` header, then
+completes each one from its event detail, ``GET /api/0/projects/{org}/{project}/events/{id}/``
+(exception type, stack frames, all tags), a few events at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from replaylink.providers.base import (
+    MARKER_NAME,
+    AuthError,
+    NotFound,
+    Provider,
+    ProviderError,
+    ProviderOptions,
+    ProviderPermissionError,
+    ProviderSettings,
+    Query,
+    Record,
+    StackFrame,
+    bound_record,
+    normalize_level,
+    secret_field,
+)
+from replaylink.providers.http import HttpApi, retry_after_header
+
+MAX_PAGE = 100
+"""Sentry's maximum (and default) ``per_page`` on the events API."""
+DETAIL_CONCURRENCY = 5
+"""Event details fetched at once; Sentry also limits concurrent requests per caller."""
+ERROR_LEVELS = ("error", "fatal")
+MARKER_FIELD = f"tags[{MARKER_NAME}]"
+EVENT_FIELDS = ("id", "timestamp", "level", "title", "message", "project", MARKER_FIELD)
+SCOPES = "event:read, org:read and project:read"
+SLUG = re.compile(r"(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+"""Sentry's slug alphabet (organizations: letters, digits, hyphens; projects add underscores)."""
+_PLAIN_VALUE = re.compile(r"[\w.-]+")
+
+Params = list[tuple[str, str]]
+
+
+class SentrySettings(ProviderSettings):
+    token: SecretStr = secret_field(
+        "Token",
+        f"A Sentry auth token with {SCOPES} (Account > API > Auth Tokens).",
+        min_length=1,
+    )
+    organization_slug: str = Field(title="Organization slug", description="As in your Sentry URLs.")
+    project_slug: str = Field(title="Project slug", description="As on Sentry's Projects page.")
+    base_url: str = Field(
+        "https://sentry.io",
+        title="Base URL",
+        description="https://sentry.io, https://us.sentry.io, https://de.sentry.io or your own Sentry.",
+    )
+
+    @field_validator("organization_slug", "project_slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.fullmatch(value):
+            raise ValueError(
+                "must be a Sentry slug as it appears in your Sentry URLs: letters, digits, '-' and '_', "
+                "not only digits"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        """Keep scheme, host, port and path prefix; drop a pasted ``/api/0`` and trailing slashes."""
+        try:
+            url = httpx.URL(value)
+        except httpx.InvalidURL:
+            url = httpx.URL()
+        if url.scheme not in ("http", "https") or not url.host or url.userinfo or url.query or url.fragment:
+            raise ValueError(
+                "must be an http(s) address such as https://sentry.io or https://sentry.example.com"
+            )
+        path = url.path.rstrip("/").removesuffix("/api/0")
+        return str(url.copy_with(path=path or "/")).rstrip("/")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def search_text(query: Query) -> str:
+    """The Sentry search string: ``has:<tag>`` or ``tags[<tag>]:<token>``, plus the levels."""
+    text = f"has:{MARKER_NAME}" if query.token is None else f"{MARKER_FIELD}:{_quote(query.token)}"
+    if query.errors_only:
+        text += " level:[" + ",".join(ERROR_LEVELS) + "]"
+    return text
+
+
+def _quote(value: str) -> str:
+    if _PLAIN_VALUE.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _utc_seconds(moment: datetime, *, up: bool) -> str:
+    """``moment`` in UTC, floored (or ceiled) to the second: Sentry stores whole seconds."""
+    moment = moment.astimezone(UTC)
+    whole = moment.replace(microsecond=0)
+    if up and whole < moment:
+        whole += timedelta(seconds=1)
+    return whole.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def rate_limit_wait(response: httpx.Response) -> float | None:
+    """Seconds until ``X-Sentry-Rate-Limit-Reset`` (whole UTC epoch seconds), else ``Retry-After``.
+
+    At least one second: a concurrency limit answers with a reset that is already due."""
+    try:
+        return max(1.0, float(response.headers["X-Sentry-Rate-Limit-Reset"]) - time.time())
+    except (KeyError, ValueError):
+        return retry_after_header(response)
+
+
+def ui_root(base_url: str, organization: str) -> str:
+    """Where the organization's pages live: ``https://<org>.sentry.io`` on SaaS (any region),
+    ``<base_url>/organizations/<org>`` on a self-hosted Sentry."""
+    host = httpx.URL(base_url).host
+    if host == "sentry.io" or host.endswith(".sentry.io"):
+        return f"https://{organization}.sentry.io"
+    return f"{base_url}/organizations/{organization}"
+
+
+def event_link(root: str, project_slug: str, event_id: str, group_id: str | None) -> str:
+    """The event inside its issue (Sentry's own ``web_url``), or in Discover when it has none."""
+    if group_id:
+        return f"{root}/issues/{group_id}/events/{event_id}/"
+    return f"{root}/discover/{project_slug}:{event_id}/"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    """Sentry's ``[{"key": k, "value": v}, ...]`` as ``{k: v}``."""
+    out: dict[str, str] = {}
+    for tag in _list(tags):
+        key, value = _dict(tag).get("key"), _dict(tag).get("value")
+        if isinstance(key, str) and value is not None:
+            out[key] = str(value)
+    return out
+
+
+def main_exception(detail: dict[str, Any]) -> dict[str, Any]:
+    """The last value of the ``exception`` entry: the exception that was finally raised."""
+    for entry in _list(detail.get("entries")):
+        if _dict(entry).get("type") == "exception":
+            values = [_dict(value) for value in _list(_dict(entry.get("data")).get("values"))]
+            if values:
+                return values[-1]
+    return {}
+
+
+def stack_frames(exception: dict[str, Any]) -> list[StackFrame] | None:
+    """Sentry frames (outermost call first) as :class:`StackFrame` s, or None without a stack."""
+    frames = _list(_dict(exception.get("stacktrace")).get("frames"))
+    if not frames:
+        return None
+    return [_frame(_dict(frame)) for frame in frames]
+
+
+def _frame(frame: dict[str, Any]) -> StackFrame:
+    lineno = _int(frame.get("lineNo"))
+    context = None
+    for line in _list(frame.get("context")):
+        if isinstance(line, list) and len(line) == 2 and line[0] == lineno and isinstance(line[1], str):
+            context = line[1]
+    in_app = frame.get("inApp")
+    return StackFrame(
+        filename=_text(frame.get("filename")) or _text(frame.get("absPath")),
+        function=_text(frame.get("function")),
+        lineno=lineno,
+        module=_text(frame.get("module")),
+        context=context,
+        in_app=in_app if isinstance(in_app, bool) else None,
+    )
+
+
+# --------------------------------------------------------------------------- provider
+
+
+class SentryProvider(Provider):
+    name = "sentry"
+    label = "Sentry"
+    Settings = SentrySettings
+
+    def __init__(self, settings: ProviderSettings, options: ProviderOptions | None = None) -> None:
+        super().__init__(settings, options)
+        assert isinstance(self.settings, SentrySettings)
+        self.config: SentrySettings = self.settings
+        self.org = self.config.organization_slug
+        self.project = self.config.project_slug
+        self.ui_root = ui_root(self.config.base_url, self.org)
+        self.api = HttpApi(
+            label=self.label,
+            base_url=self.config.base_url,
+            options=self.options,
+            secrets=self.config.secret_values(),
+            headers={
+                "Authorization": f"Bearer {self.config.token.get_secret_value()}",
+                "Accept": "application/json",
+            },
+            retry_after=rate_limit_wait,
+        )
+        self._project_id: str | None = None
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def check(self) -> None:
+        """Read the project (org:read, project:read) and query its events once (event:read)."""
+        project_id = await self._resolve_project()
+        now = datetime.now(UTC)
+        probe = Query(start=now - timedelta(hours=1), end=now, errors_only=False, page_size=1)
+        await self._events_page(self._events_params(probe, project_id))
+
+    async def search(self, query: Query) -> AsyncIterator[Record]:
+        if query.start >= query.end or (query.limit is not None and query.limit <= 0):
+            return
+        count = 0
+        async for rows in self._pages(query, await self._resolve_project()):
+            for start in range(0, len(rows), DETAIL_CONCURRENCY):
+                for record in await self._records(rows[start : start + DETAIL_CONCURRENCY]):
+                    # Sentry's window is whole seconds and its end inclusive: filter exactly here.
+                    if not query.start <= record.timestamp < query.end:
+                        continue
+                    yield bound_record(record, self.options.limits)
+                    count += 1
+                    if query.limit is not None and count >= query.limit:
+                        return
+
+    # ------------------------------------------------------------------ requests
+
+    async def _resolve_project(self) -> str:
+        """The project's numeric id (the events API filters by id), read once."""
+        if self._project_id is None:
+            response = await self.api.request("GET", f"/api/0/projects/{self.org}/{self.project}/")
+            if response.status_code != 200:
+                await self._raise_for(response, "read the project")
+            project_id = _dict(self.api.json(response)).get("id")
+            if not isinstance(project_id, str | int) or isinstance(project_id, bool):
+                raise self._malformed("a project without an id")
+            self._project_id = str(project_id)
+        return self._project_id
+
+    def _events_params(self, query: Query, project_id: str) -> Params:
+        return [
+            ("dataset", "errors"),
+            *(("field", field) for field in EVENT_FIELDS),
+            ("query", search_text(query)),
+            ("project", project_id),
+            ("start", _utc_seconds(query.start, up=False)),
+            ("end", _utc_seconds(query.end, up=True)),
+            ("sort", "timestamp"),
+            ("per_page", str(min(query.page_size, MAX_PAGE))),
+        ]
+
+    async def _pages(self, query: Query, project_id: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of event rows, following ``rel="next"`` while it says ``results="true"``."""
+        first = self._events_params(query, project_id)
+        params = first
+        seen: set[str] = set()
+        while True:
+            rows, response = await self._events_page(params)
+            yield rows
+            after = response.links.get("next", {})
+            cursor = after.get("cursor")
+            if not rows or after.get("results") != "true" or not cursor:
+                return
+            if cursor in seen:
+                raise ProviderError(
+                    "Sentry sent a page cursor it had already sent, so paging would never end; "
+                    "check base_url points at Sentry."
+                )
+            seen.add(cursor)
+            params = [*first, ("cursor", cursor)]
+
+    async def _events_page(self, params: Params) -> tuple[list[dict[str, Any]], httpx.Response]:
+        response = await self.api.request("GET", f"/api/0/organizations/{self.org}/events/", params=params)
+        if response.status_code != 200:
+            await self._raise_for(response, "query events")
+        rows = _dict(self.api.json(response)).get("data")
+        if not isinstance(rows, list):
+            raise self._malformed("an events answer without a data list")
+        return [_dict(row) for row in rows], response
+
+    async def _detail(self, event_id: str) -> dict[str, Any] | None:
+        """The full event, or None when Sentry cannot return it (yet): the row still counts."""
+        path = f"/api/0/projects/{self.org}/{self.project}/events/{event_id}/"
+        response = await self.api.request("GET", path)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            await self._raise_for(response, "read an event")
+        return _dict(self.api.json(response))
+
+    async def _records(self, rows: list[dict[str, Any]]) -> list[Record]:
+        """Rows completed with their details, fetched concurrently; the first failure wins."""
+        ids = [self._row_id(row) for row in rows]
+        details = await asyncio.gather(*(self._detail(event_id) for event_id in ids), return_exceptions=True)
+        records = []
+        for row, detail in zip(rows, details, strict=True):
+            if isinstance(detail, BaseException):
+                raise detail
+            records.append(self._record(row, detail))
+        return records
+
+    async def _raise_for(self, response: httpx.Response, action: str) -> None:
+        status = response.status_code
+        text = self.api.error_text(response)
+        if status == 401:
+            raise AuthError(f"Sentry refused the token ({text}); check token.", field="token")
+        if status == 403:
+            raise ProviderPermissionError(
+                f"Sentry did not let the token {action} ({text}); use a user auth token or an internal "
+                f"integration token with {SCOPES} (organization tokens, sntrys_..., cannot read events).",
+                field="token",
+            )
+        if status == 404:
+            await self._raise_not_found(text)
+        raise ProviderError(f"Sentry answered HTTP {status} when asked to {action}: {text}.")
+
+    async def _raise_not_found(self, text: str) -> None:
+        """Tell an unknown organization from an unknown project (Sentry says 404 for both)."""
+        response = await self.api.request("GET", f"/api/0/organizations/{self.org}/")
+        if response.status_code == 404:
+            raise NotFound(
+                f"Sentry has no organization {self.org!r} at this address ({text}); "
+                "check organization_slug and base_url.",
+                field="organization_slug",
+            )
+        raise NotFound(
+            f"Sentry has no project {self.project!r} in organization {self.org!r} ({text}); "
+            "check project_slug.",
+            field="project_slug",
+        )
+
+    def _malformed(self, what: str) -> ProviderError:
+        return ProviderError(f"Sentry sent {what}; check base_url points at Sentry.", field="base_url")
+
+    # ------------------------------------------------------------------ records
+
+    def _row_id(self, row: dict[str, Any]) -> str:
+        event_id = _text(row.get("id"))
+        if event_id is None or not re.fullmatch(r"[0-9a-fA-F]{32}", event_id):
+            raise self._malformed("an event without a valid id")
+        return event_id.lower()
+
+    def _record(self, row: dict[str, Any], detail: dict[str, Any] | None) -> Record:
+        """One events row, completed by its detail when there is one."""
+        detail = detail or {}
+        event_id = self._row_id(row)
+        timestamp = _parse_time(detail.get("dateCreated")) or _parse_time(row.get("timestamp"))
+        if timestamp is None:
+            raise self._malformed("an event without a valid timestamp")
+        tags = tag_dict(detail.get("tags"))
+        marker = row.get(MARKER_FIELD)
+        if isinstance(marker, str) and marker:
+            tags.setdefault(MARKER_NAME, marker)
+        exception = main_exception(detail)
+        kind = _text(exception.get("type")) or _text(_dict(detail.get("metadata")).get("type"))
+        value = _text(exception.get("value")) or _text(_dict(detail.get("metadata")).get("value"))
+        summary = ": ".join(part for part in (kind, value) if part)
+        project = _text(row.get("project")) or self.project
+        group_id = _text(detail.get("groupID"))
+        attributes: dict[str, Any] = {"tags": tags, "project": project}
+        for key in ("projectID", "groupID", "culprit", "platform", "location"):
+            if _text(detail.get(key)):
+                attributes[key] = detail[key]
+        if _dict(detail.get("contexts")):
+            attributes["contexts"] = detail["contexts"]
+        return Record(
+            provider_id=event_id,
+            timestamp=timestamp,
+            message=_text(detail.get("message")) or _text(row.get("message")) or summary,
+            level=normalize_level(_text(row.get("level")) or tags.get("level"), default="error"),
+            title=summary or _text(row.get("title")) or _text(detail.get("title")) or "",
+            service=project,
+            host=tags.get("server_name"),
+            logger=tags.get("logger"),
+            attributes=attributes,
+            link=event_link(self.ui_root, project, event_id, group_id),
+            stack=stack_frames(exception),
+            exception_type=kind,
+        )

@@ -1,0 +1,188 @@
+"""Read queries for sessions and their backend events: filtered keyset pages, summaries, timelines.
+
+Listings are newest first on ``(started_at, id)`` (the ``ix_sessions_project_started`` index);
+event filters are ``EXISTS`` probes on ``ix_backend_events_session``, so a page reads about
+``limit`` sessions, not the whole project.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from replaylink.store import keyset
+from replaylink.store.models import BackendEvent, RecordedSession
+
+T = TypeVar("T")
+SESSIONS_CURSOR = "s"
+EVENTS_CURSOR = "e"
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    """What a session listing may be narrowed by. Times bound ``started_at``: ``[start, end)``."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    has_backend_errors: bool | None = None
+    provider: str | None = None
+    text: str | None = None
+    """Case-insensitive substring of a backend event's title or message."""
+    user_id: str | None = None
+    fingerprint: str | None = None
+    """Only sessions with an event of this error group."""
+
+
+@dataclass
+class SessionSummary:
+    """A listed session with its backend event counts per provider and its first error's title."""
+
+    session: RecordedSession
+    counts: dict[str, int] = field(default_factory=dict)
+    first_error_title: str | None = None
+
+    @property
+    def event_count(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def text_match(text: str) -> ColumnElement[bool]:
+    """A backend event whose title or message contains ``text`` (case-insensitive, no wildcards)."""
+    return or_(
+        BackendEvent.title.icontains(text, autoescape=True),
+        BackendEvent.message.icontains(text, autoescape=True),
+    )
+
+
+def _event_conditions(filters: SessionFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.provider:
+        conditions.append(BackendEvent.provider == filters.provider)
+    if filters.text:
+        conditions.append(text_match(filters.text))
+    return conditions
+
+
+def _sessions_query(project_id: int, filters: SessionFilters) -> Select[RecordedSession]:
+    s = RecordedSession
+    query = select(s).where(s.project_id == project_id)
+    if filters.start is not None:
+        query = query.where(s.started_at >= filters.start)
+    if filters.end is not None:
+        query = query.where(s.started_at < filters.end)
+    if filters.user_id is not None:
+        query = query.where(s.user_id == filters.user_id)
+    of_session = BackendEvent.session_id == s.id
+    conditions = _event_conditions(filters)
+    if conditions or filters.has_backend_errors:
+        query = query.where(exists().where(of_session, *conditions))
+    if filters.has_backend_errors is False:
+        query = query.where(~exists().where(of_session))
+    if filters.fingerprint is not None:
+        # Driven from the error group's index: a rare group must not scan every session.
+        query = query.where(
+            s.id.in_(
+                select(BackendEvent.session_id).where(
+                    BackendEvent.project_id == project_id, BackendEvent.fingerprint == filters.fingerprint
+                )
+            )
+        )
+    return query
+
+
+def list_sessions(
+    db: Session, project_id: int, filters: SessionFilters, *, limit: int, cursor: str | None = None
+) -> Page[SessionSummary]:
+    """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``."""
+    s = RecordedSession
+    query = _sessions_query(project_id, filters)
+    if cursor:
+        started, session_id = keyset.decode(SESSIONS_CURSOR, cursor, datetime, int)
+        query = query.where(tuple_(s.started_at, s.id) < tuple_(started, session_id))
+    rows = list(db.scalars(query.order_by(s.started_at.desc(), s.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    summaries = summarize(db, rows)
+    next_cursor = keyset.encode(SESSIONS_CURSOR, rows[-1].started_at, rows[-1].id) if more else None
+    return Page(summaries, next_cursor)
+
+
+def summarize(db: Session, sessions: Sequence[RecordedSession]) -> list[SessionSummary]:
+    """Event counts per provider and the first event's title, for a page of sessions (two queries)."""
+    out = {row.id: SessionSummary(row) for row in sessions}
+    if not out:
+        return []
+    e = BackendEvent
+    counted = select(e.session_id, e.provider, func.count()).where(e.session_id.in_(out))
+    for session_id, provider, count in db.execute(counted.group_by(e.session_id, e.provider)):
+        out[session_id].counts[provider] = count
+    with_events = [sid for sid, summary in out.items() if summary.counts]
+    if with_events:
+        first = (
+            select(e.title)
+            .where(e.session_id == RecordedSession.id)
+            .order_by(e.timestamp, e.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        titles = select(RecordedSession.id, first).where(RecordedSession.id.in_(with_events))
+        for session_id, title in db.execute(titles):
+            out[session_id].first_error_title = title
+    return list(out.values())
+
+
+def get_session(db: Session, project_id: int, session_id: int) -> RecordedSession | None:
+    row = db.get(RecordedSession, session_id)
+    return row if row is not None and row.project_id == project_id else None
+
+
+def counts_by_provider(events: Sequence[BackendEvent]) -> dict[str, int]:
+    return dict(Counter(event.provider for event in events))
+
+
+def event_counts(db: Session, session_id: int) -> dict[str, int]:
+    e = BackendEvent
+    query = select(e.provider, func.count()).where(e.session_id == session_id).group_by(e.provider)
+    return {provider: count for provider, count in db.execute(query)}
+
+
+def session_events(
+    db: Session,
+    session_id: int,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    provider: str | None = None,
+) -> Page[BackendEvent]:
+    """The session's backend events in time order, ``limit`` at a time. Raises ``keyset.InvalidCursor``."""
+    e = BackendEvent
+    query = select(e).where(e.session_id == session_id)
+    if provider:
+        query = query.where(e.provider == provider)
+    if cursor:
+        moment, event_id = keyset.decode(EVENTS_CURSOR, cursor, datetime, int)
+        query = query.where(tuple_(e.timestamp, e.id) > tuple_(moment, event_id))
+    rows = list(db.scalars(query.order_by(e.timestamp, e.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = keyset.encode(EVENTS_CURSOR, rows[-1].timestamp, rows[-1].id) if more else None
+    return Page(rows, next_cursor)
+
+
+def imported_record_ids(db: Session, session_id: int) -> set[tuple[int | None, str]]:
+    """``(integration_id, provider_record_id)`` of every imported event of the session."""
+    e = BackendEvent
+    query = select(e.integration_id, e.provider_record_id).where(e.session_id == session_id)
+    return {(integration_id, record_id) for integration_id, record_id in db.execute(query)}

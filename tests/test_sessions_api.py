@@ -1,0 +1,216 @@
+"""Session list and detail: filters, keyset pagination edges, timeline placement, project isolation."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from replaylink.runtime import Runtime
+from tests.backend_events import T0, add_event, add_session
+from tests.conftest import Seeded
+
+
+def sessions_url(project_id: int, suffix: str = "") -> str:
+    return f"/api/v1/projects/{project_id}/sessions{suffix}"
+
+
+def get(client: TestClient, seeded: Seeded, url: str, **params: Any) -> dict[str, Any]:
+    response = client.get(url, params=params, headers=seeded.auth())
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def listed_ids(client: TestClient, seeded: Seeded, **params: Any) -> list[str]:
+    body = get(client, seeded, sessions_url(seeded.project_id), **params)
+    return [row["id"] for row in body["sessions"]]
+
+
+def test_list_rows_newest_first_with_counts_and_first_error(
+    client: TestClient, rt: Runtime, seeded: Seeded
+) -> None:
+    old = add_session(rt, seeded.project_id, T0, user_id="u-1")
+    new = add_session(rt, seeded.project_id, T0 + timedelta(hours=1), seen_for=timedelta(seconds=90))
+    add_event(rt, new, timedelta(seconds=50), provider="sentry", title="KeyError: 'cart'")
+    add_event(rt, new, timedelta(seconds=10), provider="datadog", title="Timeout talking to payments")
+    add_event(rt, new, timedelta(seconds=20), provider="datadog", title="Retry failed")
+
+    body = get(client, seeded, sessions_url(seeded.project_id))
+
+    assert body["next_cursor"] is None
+    first, second = body["sessions"]
+    assert first["id"] == str(new.id) and second["id"] == str(old.id)
+    assert isinstance(first["id"], str) and int(first["id"]) == new.id
+    assert first["duration_ms"] == 90_000
+    assert first["backend_events"] == 3
+    assert first["backend_events_by_provider"] == {"datadog": 2, "sentry": 1}
+    assert first["first_error_title"] == "Timeout talking to payments"
+    assert first["page_url"] == "https://shop.example/cart"
+    assert second["backend_events"] == 0 and second["first_error_title"] is None
+    assert second["user_id"] == "u-1"
+
+
+def test_filters(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    quiet = add_session(rt, seeded.project_id, T0, user_id="alice")
+    dd = add_session(rt, seeded.project_id, T0 + timedelta(minutes=10), user_id="bob")
+    sentry = add_session(rt, seeded.project_id, T0 + timedelta(minutes=20), user_id="alice")
+    add_event(rt, dd, provider="datadog", title="Payment declined", message="card 100% declined")
+    add_event(rt, sentry, provider="sentry", title="KeyError", message="missing key 'cart_id'")
+
+    assert listed_ids(client, seeded, has_backend_errors=True) == [str(sentry.id), str(dd.id)]
+    assert listed_ids(client, seeded, has_backend_errors=False) == [str(quiet.id)]
+    assert listed_ids(client, seeded, provider="sentry") == [str(sentry.id)]
+    assert listed_ids(client, seeded, q="PAYMENT") == [str(dd.id)]  # case-insensitive, title
+    assert listed_ids(client, seeded, q="CART_ID") == [str(sentry.id)]  # message
+    assert listed_ids(client, seeded, q="100%") == [str(dd.id)]  # % is literal, not a wildcard
+    assert listed_ids(client, seeded, q="1_0") == []  # _ is literal too
+    assert listed_ids(client, seeded, provider="datadog", q="KeyError") == []  # one event matches both
+    assert listed_ids(client, seeded, user_id="alice") == [str(sentry.id), str(quiet.id)]
+    window = {"from": (T0 + timedelta(minutes=5)).isoformat(), "to": (T0 + timedelta(minutes=20)).isoformat()}
+    assert listed_ids(client, seeded, **window) == [str(dd.id)]  # from inclusive, to exclusive
+    naive = {"from": "2026-03-02T10:10:00"}  # naive means UTC
+    assert listed_ids(client, seeded, **naive) == [str(sentry.id), str(dd.id)]
+
+
+def test_keyset_pagination_edges(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    # Two sessions share a start time: the id breaks the tie, so none is skipped or repeated.
+    rows = [add_session(rt, seeded.project_id, T0 + timedelta(minutes=i // 2)) for i in range(6)]
+    expected = [str(r.id) for r in sorted(rows, key=lambda r: (r.started_at, r.id), reverse=True)]
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        body = get(client, seeded, sessions_url(seeded.project_id), **params)
+        seen += [row["id"] for row in body["sessions"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected
+    assert pages == 3  # an exact multiple of the limit ends without an empty extra page
+
+    assert listed_ids(client, seeded, limit=200) == expected
+    for bad in (0, 201):
+        response = client.get(sessions_url(seeded.project_id), params={"limit": bad}, headers=seeded.auth())
+        assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "???",  # not base64 (once decoded below it stays garbage)
+        "not-a-cursor",
+        "s:t1:sx",  # a string where the id goes
+        "g:i1:sx",  # another listing's cursor
+        "s:t99999999999999999999999:i1",  # beyond the calendar
+        "s:t1:i99999999999999999999999",  # beyond 64 bits
+    ],
+)
+def test_bad_cursor_is_422(client: TestClient, seeded: Seeded, raw: str) -> None:
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode() if raw != "???" else raw
+    response = client.get(sessions_url(seeded.project_id), params={"cursor": cursor}, headers=seeded.auth())
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"provider": "splunk"},
+        {"q": "x" * 201},
+        {"q": "a\x00b"},
+        {"user_id": "u" * 257},
+        {"from": "not a date"},
+        {"has_backend_errors": "maybe"},
+    ],
+)
+def test_request_fields_are_bounded(client: TestClient, seeded: Seeded, params: dict[str, str]) -> None:
+    response = client.get(sessions_url(seeded.project_id), params=params, headers=seeded.auth())
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_detail_places_events_on_the_timeline(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    session = add_session(rt, seeded.project_id, seen_for=timedelta(minutes=5), lifetime=timedelta(hours=2))
+    add_event(rt, session, timedelta(seconds=-3), title="before start")
+    add_event(
+        rt, session, timedelta(milliseconds=1500), title="inside", provider="sentry", link="https://s/1"
+    )
+    add_event(rt, session, timedelta(hours=1), title="after last seen, token still valid")
+    add_event(rt, session, timedelta(hours=2, seconds=1), title="after token expiry")
+
+    body = get(client, seeded, sessions_url(seeded.project_id, f"/{session.id}"))
+
+    assert body["id"] == str(session.id)
+    assert body["backend_events"] == 4
+    assert body["backend_events_by_provider"] == {"datadog": 3, "sentry": 1}
+    placed = [(e["title"], e["offset_ms"], e["outside_session"]) for e in body["events"]]
+    assert placed == [
+        ("before start", -3000, True),
+        ("inside", 1500, False),
+        ("after last seen, token still valid", 3_600_000, False),
+        ("after token expiry", 7_201_000, True),
+    ]
+    inside = body["events"][1]
+    assert inside["provider"] == "sentry" and inside["link"] == "https://s/1"
+    assert inside["level"] == "error" and inside["fingerprint"] and inside["source"] == "imported"
+    assert inside["session_id"] == str(session.id)
+
+
+def test_detail_pages_through_events(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    session = add_session(rt, seeded.project_id)
+    for i in range(5):
+        add_event(rt, session, timedelta(seconds=i // 2), title=f"e{i}")  # ties on timestamp
+    url = sessions_url(seeded.project_id, f"/{session.id}")
+    titles: list[str] = []
+    cursor = None
+    while True:
+        body = get(client, seeded, url, events_limit=2, **({"events_cursor": cursor} if cursor else {}))
+        titles += [e["title"] for e in body["events"]]
+        cursor = body["next_events_cursor"]
+        if cursor is None:
+            break
+    assert titles == ["e0", "e1", "e2", "e3", "e4"]
+
+
+def test_event_text_is_returned_as_data(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    session = add_session(rt, seeded.project_id)
+    html = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    add_event(rt, session, title=html, message=html + "\n\u202e\u0007-ish")
+    response = client.get(sessions_url(seeded.project_id, f"/{session.id}"), headers=seeded.auth())
+    assert response.headers["content-type"].startswith("application/json")
+    event = response.json()["events"][0]
+    assert event["title"] == html
+    assert event["message"].startswith(html)
+
+
+def test_sessions_are_isolated_between_projects(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    mine = add_session(rt, seeded.project_id)
+    theirs = add_session(rt, seeded.other_project_id)
+    add_event(rt, theirs)
+    scoped = seeded.auth(seeded.project_api_key)
+
+    listed = client.get(sessions_url(seeded.project_id), headers=scoped).json()
+    assert [row["id"] for row in listed["sessions"]] == [str(mine.id)]
+    assert client.get(sessions_url(seeded.other_project_id), headers=scoped).status_code == 404
+    for suffix in (f"/{theirs.id}", f"/{theirs.id}/backend-logs"):
+        # Another project's session through my project, with an admin key: not found either.
+        assert client.get(sessions_url(seeded.project_id, suffix), headers=seeded.auth()).status_code == 404
+        assert client.get(sessions_url(seeded.other_project_id, suffix), headers=scoped).status_code == 404
+    assert client.get(sessions_url(seeded.project_id)).status_code == 401
+
+
+def test_session_ids_are_bounded_path_integers(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
+    biggest = add_session(rt, seeded.project_id, session_id=2**63 - 1)
+    ok = client.get(sessions_url(seeded.project_id, f"/{biggest.id}"), headers=seeded.auth())
+    assert ok.status_code == 200 and ok.json()["id"] == str(2**63 - 1)
+    for bad in (str(2**63), "-1", "abc"):
+        response = client.get(sessions_url(seeded.project_id, f"/{bad}"), headers=seeded.auth())
+        assert response.status_code == 422
+    assert client.get(sessions_url(seeded.project_id, "/12345"), headers=seeded.auth()).status_code == 404
