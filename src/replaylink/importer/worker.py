@@ -12,8 +12,10 @@ from datetime import timedelta
 
 from replaylink.importer import leases
 from replaylink.importer.poll import PollContext, PollResult, poll_once
+from replaylink.retention import purge
 
 log = logging.getLogger("replaylink.importer")
+PURGE_EVERY = timedelta(hours=1)
 
 
 def worker_id() -> str:
@@ -42,6 +44,7 @@ class Importer:
         self.lease_for = timedelta(seconds=ctx.settings.lease_seconds)
         self._stop = asyncio.Event()
         self._running: dict[int, asyncio.Task[PollResult]] = {}
+        self._next_purge = ctx.clock()
 
     def stop(self) -> None:
         self._stop.set()
@@ -50,12 +53,27 @@ class Importer:
         log.info("importer %s started", self.owner)
         try:
             while not self._stop.is_set():
+                await self._purge_when_due()
                 started = await self.claim()
                 if not started:
                     await self._pause(self.idle_sleep)
         finally:
             await self._cancel_all()
             log.info("importer %s stopped", self.owner)
+
+    async def _purge_when_due(self) -> None:
+        """Apply REPLAYLINK_RETENTION_DAYS once an hour (idempotent, so every worker may do it)."""
+        now = self.ctx.clock()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_EVERY
+        try:
+            done = await asyncio.to_thread(purge, self.ctx.sessions, self.ctx.settings.retention_days, now)
+        except Exception:
+            log.exception("retention purge failed; will retry in an hour")
+            return
+        if done.sessions or done.events:
+            log.info("retention: purged %d sessions and %d backend events", done.sessions, done.events)
 
     async def claim(self) -> list[asyncio.Task[PollResult]]:
         """Claim what is due and start polling it; returns the polls started."""
