@@ -248,6 +248,15 @@ def bound_record(record: Record, limits: Limits) -> Record:
     return record
 
 
+def parse_tags(tags: Any) -> dict[str, str]:
+    """``["env:prod", "team:a", "team:b", "bare"]`` as ``{"env": "prod", "team": "a,b", "bare": ""}``."""
+    out: dict[str, str] = {}
+    for tag in tags if isinstance(tags, list) else []:
+        key, _, value = str(tag).partition(":")
+        out[key] = f"{out[key]},{value}" if key in out else value
+    return out
+
+
 _LEVELS = {
     "emerg": "critical",
     "emergency": "critical",

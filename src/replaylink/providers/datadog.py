@@ -29,6 +29,7 @@ from replaylink.providers.base import (
     Record,
     bound_record,
     normalize_level,
+    parse_tags,
     secret_field,
 )
 from replaylink.providers.http import HttpApi, retry_after_header
@@ -132,15 +133,6 @@ def carries(record: Record, token: str | None) -> bool:
     if record.attributes.get(MARKER_NAME) == token:
         return True
     return re.search(re.escape(MARKER_PREFIX + token) + _TOKEN_END, record.message) is not None
-
-
-def parse_tags(tags: Any) -> dict[str, str]:
-    """``["env:prod", "team:a", "team:b", "bare"]`` as ``{"env": "prod", "team": "a,b", "bare": ""}``."""
-    out: dict[str, str] = {}
-    for tag in tags if isinstance(tags, list) else []:
-        key, _, value = str(tag).partition(":")
-        out[key] = f"{out[key]},{value}" if key in out else value
-    return out
 
 
 def _rate_limit_reset(response: httpx.Response) -> float | None:

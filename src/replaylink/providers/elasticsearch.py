@@ -61,6 +61,7 @@ from replaylink.providers.base import (
     Unreachable,
     bound_record,
     normalize_level,
+    parse_tags,
     secret_field,
 )
 from replaylink.providers.http import HttpApi
@@ -717,15 +718,6 @@ def without_path(source: dict[str, Any], path: str) -> dict[str, Any]:
         step, dot, rest = rest.partition(".")
         head = f"{head}.{step}"
     return dict(source)
-
-
-def parse_tags(tags: list[Any]) -> dict[str, str]:
-    """``["error", "env:prod"]`` as ``{"error": "", "env": "prod"}``."""
-    out: dict[str, str] = {}
-    for tag in tags:
-        key, _, value = str(tag).partition(":")
-        out[key] = f"{out[key]},{value}" if key in out else value
-    return out
 
 
 def _exception(source: dict[str, Any], message: str) -> tuple[str | None, str]:
