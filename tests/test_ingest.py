@@ -139,3 +139,14 @@ def test_cors_is_enforced_per_project(client: TestClient, seeded: Seeded, rt: Ru
     assert refused.status_code == 403
     assert "access-control-allow-origin" not in refused.headers
     assert session_count(rt) == 2
+
+
+def test_nul_characters_are_refused_and_nothing_written(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    response = client.post(URL, json={"projectKey": seeded.project_key, "url": "https://a/\u0000"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "nul_character"
+    escaped_backslash = client.post(URL, json={"projectKey": seeded.project_key, "url": "C:\\u0000dir"})
+    assert escaped_backslash.status_code == 200  # a literal backslash then "u0000" is fine
+    assert session_count(rt) == 1

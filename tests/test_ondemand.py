@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,10 +14,13 @@ from sqlalchemy import update
 
 from replaylink import ondemand
 from replaylink.config import Settings
+from replaylink.importer.backfill import backfill
 from replaylink.runtime import Runtime
+from replaylink.runtime_importer import poll_context
 from replaylink.store import integrations as store
 from replaylink.store.db import transaction
 from replaylink.store.models import OnDemandCache, RecordedSession
+from replaylink.store.sessions import start_session
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded, make_settings
 from tests.peers import datadog_fake, sentry_fake
@@ -345,3 +349,54 @@ def test_provider_filter_and_paused_integrations(
         headers=seeded.auth(),
     )
     assert bad.status_code == 422
+
+
+# --------------------------------------------------------------------------- with the real importer
+
+
+def test_importer_events_show_on_every_endpoint_and_merge_without_duplicates(
+    client: TestClient, rt: Runtime, seeded: Seeded, datadog: datadog_fake.RunningDatadog
+) -> None:
+    started = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)  # Datadog keeps ms
+    with transaction(rt.sessions) as db:
+        session, token = start_session(
+            db,
+            rt.signer,
+            project_id=seeded.project_id,
+            lifetime=timedelta(hours=2),
+            page_url="https://shop.example/checkout",
+            user_agent="pytest",
+            user_id="carol",
+            metadata=None,
+            token=None,
+            at=started,
+        )
+    connect_datadog(client, seeded, "main", datadog.url)
+    datadog.state.add_records(
+        [
+            dd_log(token, started + timedelta(seconds=4), "GET /cart", "info"),
+            dd_log(token, started + timedelta(seconds=8), "PaymentError: card declined", "error"),
+        ]
+    )
+    with transaction(rt.sessions) as db:
+        row = store.find(db, seeded.project_id, "datadog", "main")
+    assert row is not None
+    progress = asyncio.run(backfill(poll_context(rt), row, started - timedelta(minutes=1), datetime.now(UTC)))
+    assert progress.imported == 1  # the importer keeps errors only
+
+    base = f"/api/v1/projects/{seeded.project_id}"
+    (listed,) = client.get(f"{base}/sessions", headers=seeded.auth()).json()["sessions"]
+    assert listed["backend_events_by_provider"] == {"datadog": 1}
+    assert "PaymentError: card declined" in listed["first_error_title"]
+    detail = client.get(f"{base}/sessions/{session.id}", headers=seeded.auth()).json()
+    assert [e["offset_ms"] for e in detail["events"]] == [8000]
+    (group,) = client.get(f"{base}/backend-errors", headers=seeded.auth()).json()["groups"]
+    assert group["sessions"] == 1
+    affected = client.get(f"{base}/backend-errors/{group['fingerprint']}/sessions", headers=seeded.auth())
+    assert [s["id"] for s in affected.json()["sessions"]] == [str(session.id)]
+
+    merged = backend_logs(client, seeded, session)["events"]
+    assert [(e["source"], e["level"], e["offset_ms"]) for e in merged] == [
+        ("live", "info", 4000),
+        ("imported", "error", 8000),
+    ]

@@ -124,7 +124,6 @@ def test_bad_cursor_is_422(client: TestClient, seeded: Seeded, raw: str) -> None
     [
         {"provider": "splunk"},
         {"q": "x" * 201},
-        {"q": "a\x00b"},
         {"user_id": "u" * 257},
         {"from": "not a date"},
         {"has_backend_errors": "maybe"},
@@ -134,6 +133,12 @@ def test_request_fields_are_bounded(client: TestClient, seeded: Seeded, params: 
     response = client.get(sessions_url(seeded.project_id), params=params, headers=seeded.auth())
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_nul_characters_are_refused_before_any_query(client: TestClient, seeded: Seeded) -> None:
+    response = client.get(sessions_url(seeded.project_id), params={"q": "a\x00b"}, headers=seeded.auth())
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "nul_character"
 
 
 def test_detail_places_events_on_the_timeline(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
@@ -214,3 +219,20 @@ def test_session_ids_are_bounded_path_integers(client: TestClient, rt: Runtime, 
         response = client.get(sessions_url(seeded.project_id, f"/{bad}"), headers=seeded.auth())
         assert response.status_code == 422
     assert client.get(sessions_url(seeded.project_id, "/12345"), headers=seeded.auth()).status_code == 404
+
+
+def test_openapi_describes_the_sessions_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/projects/{project_id}/sessions",
+        "/api/v1/projects/{project_id}/sessions/{session_id}",
+        "/api/v1/projects/{project_id}/sessions/{session_id}/backend-logs",
+        "/api/v1/projects/{project_id}/backend-errors",
+        "/api/v1/projects/{project_id}/backend-errors/{fingerprint}/sessions",
+        "/api/v1/projects/{project_id}/integrations/{provider}/{name}/diagnostics",
+    ):
+        assert "get" in paths[path], path
+    params = {p["name"]: p for p in paths["/api/v1/projects/{project_id}/sessions"]["get"]["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == 200
+    assert params["q"]["schema"]["anyOf"][0]["maxLength"] == 200
+    assert client.get("/docs").status_code == 200

@@ -131,10 +131,11 @@ def open_interactive(row: Integration, rt: Runtime) -> Provider:
     model = svc.validate(
         row.provider, svc.stored_raw(row, rt.vault), block_private=settings.block_private_networks
     )
+    base = svc.provider_options(settings, row.provider)
     options = dataclasses.replace(
-        svc.provider_options(settings, row.provider),
-        max_retries=INTERACTIVE_RETRIES,
-        max_rate_limit_wait=INTERACTIVE_RATE_LIMIT_WAIT,
+        base,
+        max_retries=min(base.max_retries, INTERACTIVE_RETRIES),
+        max_rate_limit_wait=min(base.max_rate_limit_wait, INTERACTIVE_RATE_LIMIT_WAIT),
         max_rate_limit_waits=1,
     )
     return providers.get(row.provider)(model, options)
@@ -157,9 +158,16 @@ async def _collect(found: AsyncIterator[Record], row: Integration, result: LiveR
             await found.aclose()
 
 
+def _label(provider: str) -> str:
+    try:
+        return providers.get(provider).label
+    except providers.UnknownProvider:
+        return provider
+
+
 async def query_integration(row: Integration, query: Query, rt: Runtime, cap: int) -> LiveResult:
     """Query one integration under the on-demand timeout; never raises for a provider's failure."""
-    label = providers.get(row.provider).label
+    label = _label(row.provider)
     timeout = rt.settings.on_demand_timeout_seconds
     result = LiveResult(row.id, row.provider, row.name, "ok")
     try:
@@ -227,7 +235,9 @@ def _enabled(db: Session, project_id: int, provider: str | None) -> list[Integra
 def _plan(rt: Runtime, session: RecordedSession, provider: str | None, refresh: bool, now: datetime) -> _Plan:
     settings = rt.settings
     start, end = query_window(session, settings.on_demand_padding_seconds, now)
-    token = rt.signer.mint(session.id, session.project_id, int(session.token_expires_at.timestamp()))
+    token = session.token or rt.signer.mint(
+        session.id, session.project_id, int(session.token_expires_at.timestamp())
+    )
     cap = settings.on_demand_max_records
     query = Query(
         start=start, end=end, token=token, errors_only=False, page_size=min(cap + 1, 1000), limit=cap + 1

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from replaylink import integrations as svc
 from replaylink.api.deps import CallerDep, Db, RuntimeDep
-from replaylink.api.integrations import IntegrationName, ProviderName, _existing
+from replaylink.api.integrations import IntegrationName, ProviderName, existing_integration
 from replaylink.api.params import ProjectId
 from replaylink.importer.correlate import ATTACHING, Outcome
 from replaylink.providers.base import redact
@@ -79,7 +79,7 @@ def integration_diagnostics(
     rt: RuntimeDep,
 ) -> Diagnostics:
     """Token outcome counts (forged, malformed, expired, other project, no token...) and samples."""
-    row = _existing(db, caller, project_id, provider, name)
+    row = existing_integration(db, caller, project_id, provider, name)
     secrets = _secrets(row, rt.vault)
     outcomes = {str(k): int(v) for k, v in (row.outcomes or {}).items() if isinstance(v, int)}
     samples = [bounded_sample(s, secrets) for s in (row.rejected_samples or [])[-MAX_SAMPLES:]]

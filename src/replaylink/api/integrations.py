@@ -226,7 +226,8 @@ def _save(rt: Runtime, row: Integration, model: ProviderSettings) -> None:
     row.updated_at = datetime.now(UTC)
 
 
-def _existing(db: Db, caller: CallerDep, project_id: int, provider: str, name: str) -> Integration:
+def existing_integration(db: Db, caller: CallerDep, project_id: int, provider: str, name: str) -> Integration:
+    """The integration, or 404 when it (or its project) is not visible to the caller."""
     visible_project(db, caller, project_id)
     _provider_or_404(provider)
     row = store.find(db, project_id, provider, name)
@@ -265,7 +266,7 @@ def list_integrations(project_id: int, db: Db, caller: CallerDep, rt: RuntimeDep
 def get_integration(
     project_id: int, provider: ProviderName, name: IntegrationName, db: Db, caller: CallerDep, rt: RuntimeDep
 ) -> IntegrationOut:
-    return _out(rt, _existing(db, caller, project_id, provider, name))
+    return _out(rt, existing_integration(db, caller, project_id, provider, name))
 
 
 @router.put("/projects/{project_id}/integrations/{provider}/{name}", response_model=IntegrationOut)
@@ -327,7 +328,7 @@ def patch_integration(
     check: Annotated[bool, Query(description="Run the provider check before saving.")] = True,
 ) -> IntegrationOut:
     """Partial update: a secret left out (or sent back masked) keeps its stored value."""
-    row = _existing(db, caller, project_id, provider, name)
+    row = existing_integration(db, caller, project_id, provider, name)
     secret_names = svc.secret_fields(provider)
     old = svc.stored_raw(row, rt.vault)
     model = _validated(rt, provider, svc.merge(old, body.settings, secret_names))
@@ -358,7 +359,7 @@ def delete_integration(
     purge_events: Annotated[bool, Query(description="Also delete the events it imported.")] = False,
 ) -> dict[str, Any]:
     """Stop polling and delete the settings; imported events stay unless ``purge_events=true``."""
-    row = _existing(db, caller, project_id, provider, name)
+    row = existing_integration(db, caller, project_id, provider, name)
     store.record_change(db, row, "deleted", _actor(caller), {"purge_events": purge_events})
     purged = store.remove(db, row, purge_events)
     return {"deleted": True, "events_purged": purged}
@@ -390,7 +391,7 @@ def check_integration(
 def _set_paused(
     db: Db, caller: CallerDep, rt: Runtime, project_id: int, provider: str, name: str, paused: bool
 ) -> IntegrationOut:
-    row = _existing(db, caller, project_id, provider, name)
+    row = existing_integration(db, caller, project_id, provider, name)
     if row.paused != paused:
         row.paused = paused
         row.updated_at = datetime.now(UTC)

@@ -64,6 +64,10 @@ class LagCollector(Collector):
         self.sessions = sessions
         self.clock = clock or (lambda: datetime.now(UTC))
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Nothing to describe up front: registering must not touch the database."""
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(
             "replaylink_integration_lag_seconds",

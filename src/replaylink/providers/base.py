@@ -219,6 +219,9 @@ def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, An
     """Keep ``attributes`` as they are when their JSON fits ``max_bytes``, else keep the
     largest prefix of keys that fits and flag the cut with ``"_truncated": true``."""
     encoded = json.dumps(attributes, default=str, ensure_ascii=False)
+    if "\\u0000" in encoded:
+        attributes = _without_nul(attributes)
+        encoded = json.dumps(attributes, default=str, ensure_ascii=False)
     if len(encoded.encode()) <= max_bytes:
         return attributes
     out: dict[str, Any] = {"_truncated": True}
@@ -234,8 +237,23 @@ def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, An
     return out
 
 
+def _without_nul(value: Any) -> Any:
+    """The same JSON value with NUL characters replaced (no database text column accepts them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def bound_record(record: Record, limits: Limits) -> Record:
-    """Apply ``limits`` to a record in place and return it."""
+    """Apply ``limits`` to a record in place and return it (sizes bounded, NUL characters replaced)."""
+    if "\x00" in record.message:
+        record.message = record.message.replace("\x00", "\ufffd")
+    if record.title and "\x00" in record.title:
+        record.title = record.title.replace("\x00", "\ufffd")
     record.message = truncate_utf8(record.message, limits.message_bytes)
     record.title = (record.title or record.message.split("\n", 1)[0])[: limits.title_chars]
     record.attributes = bound_attributes(record.attributes, limits.attributes_bytes)

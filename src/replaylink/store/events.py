@@ -18,21 +18,21 @@ BATCH = 500
 def insert_events(db: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows, skipping any already stored (same integration, record id and session).
 
-    Returns how many were new.
+    Returns how many were new. One cached statement run as an executemany: SQLAlchemy batches it
+    into multi-row ``INSERT ... VALUES`` ("insertmanyvalues") without compiling per call.
     """
     if not rows:
         return 0
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(BackendEvent.__table__)
+        .on_conflict_do_nothing(index_elements=["integration_id", "provider_record_id", "session_id"])
+        .returning(BackendEvent.__table__.c.id)
+    )
     inserted = 0
     for start in range(0, len(rows), BATCH):
-        statement = (
-            insert(BackendEvent)
-            .values(list(rows[start : start + BATCH]))
-            .on_conflict_do_nothing(index_elements=["integration_id", "provider_record_id", "session_id"])
-            .returning(BackendEvent.id)
-        )
-        inserted += len(db.execute(statement).all())
+        inserted += len(db.execute(statement, list(rows[start : start + BATCH])).all())
     return inserted
 
 

@@ -93,6 +93,8 @@ class RecordedSession(Base):
     user_agent: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType, nullable=True)
+    token: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The token issued at start: on-demand queries search for exactly it, even after key rotation."""
 
 
 class Integration(Base):
@@ -164,7 +166,6 @@ class BackendEvent(Base):
         UniqueConstraint("integration_id", "provider_record_id", "session_id"),
         Index("ix_backend_events_session", "session_id", "timestamp"),
         Index("ix_backend_events_project_time", "project_id", "timestamp"),
-        Index("ix_backend_events_fingerprint", "project_id", "fingerprint", "timestamp"),
         # 0003: covers the error-group aggregates (count, distinct sessions, first/last seen).
         Index("ix_backend_events_groups", "project_id", "fingerprint", "timestamp", "session_id"),
     )

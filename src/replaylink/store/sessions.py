@@ -56,6 +56,7 @@ def start_session(
         user_id=user_id,
         metadata_=metadata or None,
     )
+    session.token = signer.mint(session.id, project_id, int(expires.timestamp()))
     db.add(session)
     db.flush()
-    return session, signer.mint(session.id, project_id, int(expires.timestamp()))
+    return session, session.token
