@@ -74,14 +74,20 @@ def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> It
 def _check_vault_keys(rt: Runtime) -> None:
     """Refuse to start when stored credentials use a key this process does not have."""
     from replaylink.store.integrations import all_with_secrets
-    from replaylink.vault import Vault
+    from replaylink.vault import Vault, VaultError
 
+    unknown: set[str] = set()
     with transaction(rt.sessions) as db:
-        unknown = {
-            Vault.key_id_of(row.secrets)
-            for row in all_with_secrets(db)
-            if row.secrets and not rt.vault.knows(Vault.key_id_of(row.secrets))
-        }
+        for row in all_with_secrets(db):
+            try:
+                kid = Vault.key_id_of(row.secrets or "")
+            except VaultError:
+                raise fail(
+                    f"The stored credentials of integration {row.provider}/{row.name} (project "
+                    f"{row.project_id}) are not a ReplayLink ciphertext; delete and re-create it."
+                ) from None
+            if not rt.vault.knows(kid):
+                unknown.add(kid)
     if unknown:
         raise fail(
             f"Stored credentials are encrypted with key(s) {', '.join(sorted(unknown))}, which this process "

@@ -50,35 +50,45 @@ def is_masked(value: Any) -> bool:
 
 
 def validate(provider: str, raw: dict[str, Any], *, block_private: bool) -> ProviderSettings:
-    """Build the provider's Settings from ``raw`` and check every user-typed URL or host."""
+    """Build the provider's Settings from ``raw`` and check every user-typed URL or host.
+
+    Every field's problem is reported at once: an unsafe URL is named even when other fields fail.
+    """
     cls = settings_class(provider)
+    problems: list[dict[str, str]] = []
+    model: ProviderSettings | None = None
     try:
         model = cls.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidSettings(
-            [
-                {"field": ".".join(str(p) for p in e["loc"]) or "settings", "message": e["msg"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ]
-        ) from None
-    problems = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if not isinstance(value, str) or not value:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "settings", "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+    values = raw if model is None else {name: getattr(model, name) for name in cls.model_fields}
+    reported = {problem["field"].split(".")[0] for problem in problems}
+    for name in cls.model_fields:
+        value = values.get(name)
+        if name in reported or not isinstance(value, str) or not value:
             continue
-        try:
-            if name.endswith(URL_FIELDS_SUFFIX):
-                outbound.check_url(value, block_private=block_private, field=name)
-            elif name == "host":
-                if "://" in value:
-                    outbound.check_url(value, block_private=block_private, field=name)
-                else:
-                    outbound.check_host(value, block_private=block_private, field=name)
-        except outbound.UnsafeURL as exc:
-            problems.append({"field": name, "message": str(exc)})
-    if problems:
+        message = _address_problem(name, value, block_private)
+        if message:
+            problems.append({"field": name, "message": message})
+    if problems or model is None:
         raise InvalidSettings(problems)
     return model
+
+
+def _address_problem(name: str, value: str, block_private: bool) -> str | None:
+    """Why a URL or host field is refused (see :mod:`replaylink.outbound`), or None."""
+    try:
+        if name.endswith(URL_FIELDS_SUFFIX):
+            outbound.check_url(value, block_private=block_private, field=name)
+        elif name == "host":  # Elasticsearch: a URL, or host[:port] (https by default)
+            url = value if "://" in value else "https://" + value
+            outbound.check_url(url, block_private=block_private, field=name)
+    except outbound.UnsafeURL as exc:
+        return str(exc)
+    return None
 
 
 def split(model: ProviderSettings) -> tuple[dict[str, Any], dict[str, str]]:

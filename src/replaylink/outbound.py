@@ -12,8 +12,11 @@ slip past the rules.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import re
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +24,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+_NUMERIC_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.IGNORECASE)
+"""Legacy IPv4 spellings resolvers accept: ``2130706433``, ``127.1``, ``0x7f.0.0.1``, ``0177.0.0.1``."""
 METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("169.254.169.254")}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,10 +35,31 @@ class UnsafeURL(ValueError):
     """A user-supplied URL or address that ReplayLink refuses to connect to."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, NAT64, Teredo server), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.teredo is not None:
+        return address.teredo[0]
+    return None
+
+
 def address_problem(address: IPAddress, block_private: bool) -> str | None:
     """Why ``address`` is refused, or None when it is allowed."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    embedded = embedded_ipv4(address)
+    if embedded is not None:
+        problem = address_problem(embedded, block_private)
+        if problem:
+            return problem
     if address in METADATA_ADDRESSES or address.is_link_local:
         return "a link-local or cloud-metadata address"
     if block_private and not address.is_global:
@@ -60,11 +86,25 @@ def check_url(url: str, *, block_private: bool, field: str = "url") -> None:
     check_host(host, block_private=block_private, field=field)
 
 
+def _ip_literal(host: str) -> IPAddress | None:
+    """The address ``host`` spells, also in the legacy numeric IPv4 forms; None for a name."""
+    text = host.strip("[]")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if not _NUMERIC_IPV4.fullmatch(text):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
+
+
 def check_host(host: str, *, block_private: bool, field: str = "host") -> None:
     """Refuse an IP-literal host that breaks the rules (names are checked when resolved)."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    address = _ip_literal(host)
+    if address is None:
         return
     problem = address_problem(address, block_private)
     if problem:
@@ -133,13 +173,28 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _shared_ssl_context(verify: bool) -> ssl.SSLContext:
+    """httpx's context for ``verify=True``/``False``, built once per process.
+
+    Loading the CA bundle takes 15-40 ms of CPU; done twice per transport (one per poll), it
+    capped an importer worker at a dozen polls per second. An SSLContext is safe to share.
+    """
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx transport whose every connection goes through the address checks."""
 
     def __init__(self, verify: Any = True, *, block_private: bool = False) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        context = (
+            _shared_ssl_context(verify)
+            if isinstance(verify, bool)
+            else httpx.create_ssl_context(verify=verify, trust_env=False)
+        )
+        super().__init__(verify=context, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=20,
             max_keepalive_connections=10,
             keepalive_expiry=30.0,

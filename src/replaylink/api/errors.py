@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from replaylink.vault import VaultError
+
 
 class ApiError(Exception):
     """Raise from any endpoint to answer ``status`` with a code and a message for the user."""
@@ -61,6 +63,11 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("invalid_request", f"Fix these fields and retry: {summary}", details),
             status_code=422,
         )
+
+    @app.exception_handler(VaultError)
+    async def _vault(_: Request, exc: VaultError) -> JSONResponse:
+        # The message names a key id or an integration, never key material or secrets.
+        return JSONResponse(error_body("credentials_unreadable", str(exc)), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from replaylink import integrations as svc
@@ -269,12 +269,17 @@ def get_integration(
     return _out(rt, existing_integration(db, caller, project_id, provider, name))
 
 
-@router.put("/projects/{project_id}/integrations/{provider}/{name}", response_model=IntegrationOut)
+@router.put(
+    "/projects/{project_id}/integrations/{provider}/{name}",
+    response_model=IntegrationOut,
+    responses={201: {"model": IntegrationOut, "description": "Created"}},
+)
 def put_integration(
     project_id: int,
     provider: ProviderName,
     name: IntegrationName,
     body: IntegrationIn,
+    response: Response,
     db: Db,
     caller: CallerDep,
     rt: RuntimeDep,
@@ -284,11 +289,17 @@ def put_integration(
     visible_project(db, caller, project_id)
     _provider_or_404(provider)
     _check_name(name)
-    model = _validated(rt, provider, body.settings)
-    if check:
-        _run_check(rt, provider, model)
     row = store.find(db, project_id, provider, name)
     secret_names = svc.secret_fields(provider)
+    old: dict[str, Any] = svc.stored_raw(row, rt.vault) if row is not None else {}
+    # A secret sent back masked (as GET shows it) keeps its stored value: a mask is never saved.
+    raw = {
+        key: old[key] if key in secret_names and key in old and svc.is_masked(value) else value
+        for key, value in body.settings.items()
+    }
+    model = _validated(rt, provider, raw)
+    if check:
+        _run_check(rt, provider, model)
     if row is None:
         row = store.create(
             db,
@@ -300,10 +311,9 @@ def put_integration(
             poll_interval=body.poll_interval_seconds or rt.settings.poll_interval_seconds,
             lookback=timedelta(seconds=rt.settings.initial_lookback_seconds),
         )
-        old: dict[str, Any] = {}
         action = "created"
+        response.status_code = 201
     else:
-        old = svc.stored_raw(row, rt.vault)
         action = "replaced"
         if body.poll_interval_seconds:
             row.poll_interval_seconds = body.poll_interval_seconds
