@@ -72,7 +72,7 @@ def connect(client: TestClient, seeded: Seeded, provider: str, name: str, settin
     """Save an integration through the API (no provider check) and return its id."""
     url = f"/api/v1/projects/{seeded.project_id}/integrations/{provider}/{name}?check=false"
     response = client.put(url, json={"settings": settings}, headers=seeded.auth())
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     with transaction(rt.sessions) as db:
         row = store.find(db, seeded.project_id, provider, name)

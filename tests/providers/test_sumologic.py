@@ -119,7 +119,9 @@ def test_settings_schema_lists_deployments_and_flags_the_key() -> None:
         "ch",
         "fed",
     ]
-    assert props["error_filter"]["default"] == "(error OR exception OR fail*)"
+    assert props["error_filter"]["default"] == (
+        "(error OR exception OR fail* OR traceback OR *Error OR *Exception)"
+    )
     assert SumoLogicSettings.secret_field_names() == ["access_key"]
 
 

@@ -45,6 +45,9 @@ async def backfill(
 
             def commit(records: list[Record] = records) -> tuple[Correlation, int]:
                 with ctx.sessions() as db, db.begin():
+                    # It reads sessions, then writes: on SQLite take the write lock first, or a
+                    # worker committing in between makes the insert fail. No-op on PostgreSQL.
+                    db.connection(execution_options={"sqlite_immediate": True})
                     return store_records(
                         db,
                         ctx,

@@ -113,11 +113,14 @@ def verify_records(records: Iterable[Record], verifier: Verifier, result: Correl
     """Phase 1 (no I/O): extract and verify every token; count rejections."""
     candidates: list[Candidate] = []
     now = verifier.now
+    scanned = no_token = 0
     for record in records:
-        result.scanned += 1
+        scanned += 1
         tokens = record_tokens(record)
         if not tokens:
-            result.reject(Outcome.NO_TOKEN, record, None)
+            no_token += 1  # counted once below: the common case stays cheap
+            if len(result.samples) < MAX_SAMPLES:
+                result.samples.append(sample(Outcome.NO_TOKEN, record, None))
             continue
         for token in tokens:
             outcome, data = verifier(token)
@@ -125,6 +128,9 @@ def verify_records(records: Iterable[Record], verifier: Verifier, result: Correl
                 result.reject(outcome or Outcome.MALFORMED, record, token)
             else:
                 candidates.append(Candidate(record, data, expired=data.expires_at <= now))
+    result.scanned += scanned
+    if no_token:
+        result.outcomes[Outcome.NO_TOKEN.value] += no_token
     return candidates
 
 

@@ -27,6 +27,13 @@ def tokens_in_text(text: str) -> list[str]:
 
 def tokens_in_attributes(attributes: Any) -> list[str]:
     """Values of keys named ``openReplaySessionToken`` at any depth (bounded), plus markers in strings."""
+    # Both forms spell MARKER_NAME, and repr (C speed) shows every key and string verbatim: most
+    # records carry no token in their attributes, and this skips their walk.
+    try:
+        if MARKER_NAME not in repr(attributes):
+            return []
+    except RecursionError:
+        pass
     found: list[str] = []
     stack: list[tuple[Any, int]] = [(attributes, 0)]
     nodes = 0

@@ -73,11 +73,18 @@ class PollResult:
 
 
 def window(lease: Lease, ctx: PollContext, now: datetime) -> tuple[datetime, datetime]:
+    """``[checkpoint - overlap, now - settle)``; the initial look-back only without a checkpoint.
+
+    After an outage of any length the window resumes at the checkpoint (nothing is dropped),
+    bounded only by the retention period (older events would be purged at once).
+    """
     s = ctx.settings
-    checkpoint = lease.checkpoint or (now - timedelta(seconds=s.initial_lookback_seconds))
-    start = max(
-        checkpoint - timedelta(seconds=s.overlap_seconds), now - timedelta(seconds=s.initial_lookback_seconds)
-    )
+    if lease.checkpoint is None:
+        start = now - timedelta(seconds=s.initial_lookback_seconds)
+    else:
+        start = max(
+            lease.checkpoint - timedelta(seconds=s.overlap_seconds), now - timedelta(days=s.retention_days)
+        )
     return start, now - timedelta(seconds=s.settle_seconds)
 
 

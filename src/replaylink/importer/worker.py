@@ -54,6 +54,11 @@ class Importer:
         try:
             while not self._stop.is_set():
                 await self._purge_when_due()
+                if len(self._running) >= self.concurrency:
+                    # Every slot busy: claim again as soon as one poll ends, not after a flat pause
+                    # (a pause per batch capped a worker at ~concurrency polls per idle_sleep).
+                    await self._slot_freed(self.idle_sleep)
+                    continue
                 started = await self.claim()
                 if not started:
                     await self._pause(self.idle_sleep)
@@ -79,7 +84,6 @@ class Importer:
         """Claim what is due and start polling it; returns the polls started."""
         free = self.concurrency - len(self._running)
         if free <= 0:
-            await self._pause(self.idle_sleep)
             return []
         now = self.ctx.clock()
         claimed = await asyncio.to_thread(
@@ -119,6 +123,16 @@ class Importer:
                 if task is not None:
                     task.cancel()
                 return
+
+    async def _slot_freed(self, seconds: float) -> None:
+        """Wait until a running poll ends, a stop is asked for, or ``seconds`` pass."""
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait(
+                [stopping, *self._running.values()], timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -83,7 +83,9 @@ class SumoLogicSettings(ProviderSettings):
         pattern=r"^https?://\S+$",
     )
     error_filter: str = Field(
-        "(error OR exception OR fail*)",
+        # Keywords match whole words: *Error / *Exception / traceback catch Python and Java
+        # exception lines (``ValueError: ...``) that contain none of the plain words.
+        "(error OR exception OR fail* OR traceback OR *Error OR *Exception)",
         title="Error filter",
         description="Sumo Logic keyword expression that selects error messages.",
         min_length=1,

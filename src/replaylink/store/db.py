@@ -39,7 +39,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # Execution option ``sqlite_immediate``: take the write lock at BEGIN. A WAL transaction that
+    # reads before it writes cannot write once another connection has committed in between
+    # (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not retry).
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -13,26 +15,63 @@ from replaylink.importer.correlate import SessionWindow
 from replaylink.store.models import BackendEvent, RecordedSession
 
 BATCH = 500
+TABLE = cast(Table, BackendEvent.__table__)
+UNIQUE_KEY = ["integration_id", "provider_record_id", "session_id"]
+_COLUMNS = [column for column in TABLE.c if column.name != "id" and column.computed is None]
+_JSON_COLUMNS = {column.name for column in _COLUMNS if isinstance(column.type, JSON)}
 
 
 def insert_events(db: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows, skipping any already stored (same integration, record id and session).
 
-    Returns how many were new. One cached statement run as an executemany: SQLAlchemy batches it
-    into multi-row ``INSERT ... VALUES`` ("insertmanyvalues") without compiling per call.
+    Returns how many were new. PostgreSQL takes each batch as one ``INSERT ... SELECT unnest(...)``
+    with one array per column (one short statement, prepared once); SQLite runs one cached
+    statement as an executemany, which SQLAlchemy batches into multi-row ``VALUES``.
     """
     if not rows:
         return 0
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(BackendEvent.__table__)
-        .on_conflict_do_nothing(index_elements=["integration_id", "provider_record_id", "session_id"])
-        .returning(BackendEvent.__table__.c.id)
-    )
+    if db.get_bind().dialect.name == "postgresql":
+        return _insert_postgresql(db, rows)
+    statement = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=UNIQUE_KEY).returning(TABLE.c.id)
     inserted = 0
     for start in range(0, len(rows), BATCH):
         inserted += len(db.execute(statement, list(rows[start : start + BATCH])).all())
+    return inserted
+
+
+@functools.cache
+def _unnest_insert() -> str:
+    dialect = postgresql.dialect()
+    arrays = ", ".join(
+        # Base types (VARCHAR, not VARCHAR(n)): an over-long value fails like a plain insert would.
+        f"%({column.name})b::{re.sub(r'[(].*[)]', '', column.type.compile(dialect=dialect))}[]"
+        for column in _COLUMNS
+    )
+    names = ", ".join(f'"{column.name}"' for column in _COLUMNS)
+    return (
+        f"INSERT INTO {BackendEvent.__tablename__} ({names}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING RETURNING id"
+    )
+
+
+def _insert_postgresql(db: Session, rows: Sequence[dict[str, Any]]) -> int:
+    from psycopg.types.json import Jsonb
+
+    connection = db.connection()
+    processors = {c.name: c.type.bind_processor(connection.dialect) for c in _COLUMNS}  # UTCDateTime
+    inserted = 0
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        params: dict[str, list[Any]] = {}
+        for column in _COLUMNS:
+            name = column.name
+            values = [row.get(name) for row in batch]
+            if name in _JSON_COLUMNS:  # None as JSON null, as SQLAlchemy's JSON type stores it
+                values = [Jsonb(value) for value in values]
+            elif (process := processors[name]) is not None:
+                values = [None if value is None else process(value) for value in values]
+            params[name] = values
+        inserted += len(connection.exec_driver_sql(_unnest_insert(), params).all())
     return inserted
 
 

@@ -1,0 +1,64 @@
+"""The importer loop's throughput guards: a busy worker claims as soon as a slot frees, and polls
+do not rebuild TLS state (each used to load the CA bundle twice, capping a worker at a dozen polls
+per second)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from replaylink import outbound
+from replaylink.importer.worker import Importer
+from replaylink.runtime import Runtime
+from replaylink.runtime_importer import poll_context
+from replaylink.store.db import transaction
+from replaylink.store.models import Integration
+from tests.conftest import Seeded, make_settings
+from tests.importer_support import Clock, add_integration
+from tests.peers import datadog_fake
+
+
+@pytest.fixture
+def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
+    runtime = Runtime(make_settings(tmp_path / "data", db_url, settle_seconds=0, provider_retries=0))
+    yield runtime
+    runtime.close()
+
+
+async def test_a_busy_worker_claims_again_when_a_poll_ends(rt: Runtime, seeded: Seeded) -> None:
+    raw_key = {"api_key": datadog_fake.API_KEY, "application_key": datadog_fake.APPLICATION_KEY}
+    with datadog_fake.running() as fake:
+        for n in range(3):
+            raw = {**raw_key, "base_url": fake.url}
+            add_integration(rt, seeded.project_id, "datadog", raw, Clock(datetime.now(UTC)), name=f"dd-{n}")
+        # One slot and a long idle sleep: only claiming on a freed slot polls all three promptly.
+        importer = Importer(poll_context(rt), concurrency=1, idle_sleep=600)
+        running = asyncio.create_task(importer.run())
+
+        def polled() -> int:
+            with transaction(rt.sessions) as db:
+                query = select(func.count()).where(Integration.last_success_at.is_not(None))
+                return int(db.scalar(query) or 0)
+
+        deadline = time.monotonic() + 60
+        while polled() < 3 and time.monotonic() < deadline and not running.done():
+            await asyncio.sleep(0.1)
+        done = polled()
+        importer.stop()
+        await asyncio.wait_for(running, timeout=30)
+
+    assert done == 3
+
+
+def test_guarded_transports_share_their_tls_context() -> None:
+    first, second = outbound.GuardedTransport(), outbound.GuardedTransport(block_private=True)
+    assert first._pool._ssl_context is second._pool._ssl_context
+    unverified = outbound.GuardedTransport(verify=False)
+    assert unverified._pool._ssl_context is not first._pool._ssl_context
+    assert unverified._pool._ssl_context is outbound.GuardedTransport(verify=False)._pool._ssl_context
