@@ -122,10 +122,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run an ASGI ``app`` with uvicorn on 127.0.0.1 in a daemon thread; yield its base URL."""
+def serve(app: Any, port: int | None = None, **uvicorn_options: Any) -> Iterator[str]:
+    """Run an ASGI ``app`` with uvicorn on 127.0.0.1 in a daemon thread; yield its base URL.
+
+    ``uvicorn_options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``/``ssl_keyfile``: https).
+    """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **uvicorn_options
+    )
+    scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -135,7 +141,7 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
             raise RuntimeError("fake server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=5)

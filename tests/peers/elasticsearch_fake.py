@@ -18,8 +18,6 @@ import binascii
 import datetime as dt
 import ipaddress
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +26,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from tests.peers.common import FakeState, Fault, control_routes, free_port
+from tests.peers.common import FakeState, Fault, control_routes, serve
 
 WWW_AUTHENTICATE = ['Basic realm="security", charset="UTF-8"', "ApiKey"]
 
@@ -326,26 +323,5 @@ def serve_tls(app: Any, cert: Cert, directory: Path) -> Iterator[str]:
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_text(cert.cert_pem)
     key_file.write_text(cert.key_pem)
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        ssl_certfile=str(cert_file),
-        ssl_keyfile=str(key_file),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("TLS fake server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with serve(app, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as url:
+        yield url
