@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from replaylink import integrations as svc
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
+from replaylink.store import sessions_query
 from replaylink.store.db import transaction
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
@@ -71,6 +73,86 @@ def test_group_filters(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
     assert fingerprints(**earlier) == [(data["timeout"], 1)]
     response = client.get(groups_url(seeded.project_id), params={"provider": "nope"}, headers=seeded.auth())
     assert response.status_code == 422
+
+
+@pytest.fixture(params=["few", "many"])
+def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both plans of a text search: from the ids of its few matches, or along the groups."""
+    if request.param == "many":
+        monkeypatch.setattr(sessions_query, "FEW_MATCHES", 0)
+    return str(request.param)
+
+
+def seed_texts(rt: Runtime, project_id: int) -> dict[str, Any]:
+    """Groups: "card" (2 events: the older says "issuer", the newer "bank"), "cart", "unicode"."""
+    a = add_session(rt, project_id, T0)
+    b = add_session(rt, project_id, T0 + timedelta(hours=1))
+    card_old = add_event(
+        rt, a, title="Payment declined", message="card 100% declined by issuer", fingerprint="card"
+    )
+    card_new = add_event(rt, b, title="Payment declined", message="card declined by bank", fingerprint="card")
+    cart = add_event(
+        rt, b, title="KeyError: 'cart_id'", message="(payments-api) said: NEAR *later*", fingerprint="cart"
+    )
+    unicode = add_event(
+        rt, a, title="Ошибка оплаты", message="Zażółć gęślą jaźń — café", fingerprint="unicode"
+    )
+    return {"card_old": card_old.id, "card_new": card_new.id, "cart": cart.id, "unicode": unicode.id}
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("declined", [("card", 2, "card_new")]),  # title
+        ("ISSUER", [("card", 1, "card_old")]),  # message, any case: the sample is the newest match
+        ("payment bank", [("card", 1, "card_new")]),  # every word, title or message
+        ("pay", [("card", 2, "card_new"), ("cart", 1, "cart")]),  # starts of words, sorted by count
+        ("clined", []),
+        ("cart_id", [("cart", 1, "cart")]),
+        ("'cart_id' NEAR *later*", [("cart", 1, "cart")]),
+        ("payments-api:*", [("cart", 1, "cart")]),
+        ("(said) OR", []),  # OR is a word to find
+        ("ОШИБКА café", [("unicode", 1, "unicode")]),
+        ("cafe", []),
+        (" ".join(["bank"] * 40), [("card", 1, "card_new")]),  # 199 characters
+    ],
+)
+def test_groups_q(
+    client: TestClient,
+    rt: Runtime,
+    seeded: Seeded,
+    text_plan: str,
+    q: str,
+    expected: list[tuple[str, int, str]],
+) -> None:
+    ids = seed_texts(rt, seeded.project_id)
+    add_event(rt, add_session(rt, seeded.other_project_id), title="Payment declined", fingerprint="card")
+
+    body = get(client, seeded, groups_url(seeded.project_id), q=q)
+
+    found = [(g["fingerprint"], g["count"], g["sample"]["id"]) for g in body["groups"]]
+    assert found == [(fingerprint, count, str(ids[sample])) for fingerprint, count, sample in expected]
+
+
+def test_groups_q_pages(client: TestClient, rt: Runtime, seeded: Seeded, text_plan: str) -> None:
+    seed_texts(rt, seeded.project_id)
+    first = get(client, seeded, groups_url(seeded.project_id), q="pay", limit=1)
+    assert [g["fingerprint"] for g in first["groups"]] == ["card"]
+    url = groups_url(seeded.project_id)
+    second = get(client, seeded, url, q="pay", limit=1, cursor=first["next_cursor"])
+    assert [g["fingerprint"] for g in second["groups"]] == ["cart"] and second["next_cursor"] is None
+    assert get(client, seeded, url, q="pay", provider="sentry")["groups"] == []
+    blank = get(client, seeded, url, q=" ")  # no filter
+    assert [g["fingerprint"] for g in blank["groups"]] == ["card", "cart", "unicode"]
+
+
+@pytest.mark.parametrize("q", ["*", "'\"", ":*", "-()", "— «»"])
+def test_groups_q_without_letters_or_digits_is_422(client: TestClient, seeded: Seeded, q: str) -> None:
+    response = client.get(groups_url(seeded.project_id), params={"q": q}, headers=seeded.auth())
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    too_long = client.get(groups_url(seeded.project_id), params={"q": "x" * 201}, headers=seeded.auth())
+    assert too_long.status_code == 422
 
 
 def test_group_pagination(client: TestClient, rt: Runtime, seeded: Seeded) -> None:

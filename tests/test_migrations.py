@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, func, inspect, select
 
-from replaylink.store import migrate
-from replaylink.store.db import make_engine
-from replaylink.store.models import Base
+from replaylink.store import accounts, migrate
+from replaylink.store.db import make_engine, make_sessionmaker, transaction
+from replaylink.store.models import BackendEvent, Base
+from replaylink.store.sessions_query import FTS_TABLE, PG_TEXT_INDEX, TextSearch, in_models, search_words
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
@@ -29,7 +32,73 @@ def test_models_match_migrations(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            # The text-search objects of migration 0005 (FTS5 table, GIN index) are not models.
+            context = MigrationContext.configure(conn, opts={"include_object": in_models})
+            diff = compare_metadata(context, Base.metadata)
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def _text_search_objects(engine: Engine) -> list[str]:
+    """The 0005 objects present: the FTS5 table, its view and triggers (SQLite), the GIN index."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE name LIKE 'backend_events_fts%' ORDER BY name"
+        else:
+            query = (
+                "SELECT indexname FROM pg_indexes"
+                f" WHERE schemaname = current_schema() AND indexname = '{PG_TEXT_INDEX}'"
+            )
+        return list(conn.exec_driver_sql(query).scalars())
+
+
+def test_text_search_migration_indexes_stored_events_and_downgrades(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        migrate.downgrade(engine, "0004")
+        assert _text_search_objects(engine) == []
+        with transaction(make_sessionmaker(engine)) as db:  # an event stored before 0005
+            project = accounts.create_project(db, "p")
+            moment = datetime(2026, 3, 2, tzinfo=UTC)
+            db.add(
+                BackendEvent(
+                    project_id=project.id,
+                    session_id=1,
+                    provider="datadog",
+                    provider_record_id="r1",
+                    timestamp=moment,
+                    level="error",
+                    title="Stored before",
+                    message="the text index existed",
+                    fingerprint="f",
+                    imported_at=moment,
+                )
+            )
+        migrate.upgrade(engine)
+        assert len(_text_search_objects(engine)) == (9 if engine.dialect.name == "sqlite" else 1)
+        with engine.connect() as conn:
+            match = TextSearch(engine.dialect.name, search_words("before existed")).condition()
+            assert conn.scalar(select(func.count()).select_from(BackendEvent).where(match)) == 1
+    finally:
+        engine.dispose()
+
+
+def test_text_search_uses_its_index(db_url: str) -> None:
+    """The query repeats the indexed expression exactly (PostgreSQL), or reads the FTS5 table."""
+    engine = make_engine(db_url)
+    try:
+        search = TextSearch(engine.dialect.name, search_words("100% payment-declined"))  # FTS5 lookup
+        query = select(BackendEvent.id).where(search.condition())
+        compiled = query.compile(engine)  # with its bound parameters, as the app runs it
+        params = compiled.positiontup and [compiled.params[name] for name in compiled.positiontup]
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                plan = str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(params or ())).all())
+                assert f"{FTS_TABLE} VIRTUAL TABLE" in plan
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                plan = str(conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all())
+                assert PG_TEXT_INDEX in plan
     finally:
         engine.dispose()

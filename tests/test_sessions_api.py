@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select, update
 
 from replaylink.runtime import Runtime
+from replaylink.store import events, sessions_query
+from replaylink.store import integrations as integrations_store
+from replaylink.store.db import transaction
+from replaylink.store.models import BackendEvent, Integration, Project
+from replaylink.store.sessions_query import FTS_TABLE
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
 
@@ -74,6 +80,180 @@ def test_filters(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
     assert listed_ids(client, seeded, **window) == [str(dd.id)]  # from inclusive, to exclusive
     naive = {"from": "2026-03-02T10:10:00"}  # naive means UTC
     assert listed_ids(client, seeded, **naive) == [str(sentry.id), str(dd.id)]
+
+
+@pytest.fixture(params=["few", "many"])
+def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both plans of a text search: from the ids of its few matches, or along the sessions."""
+    if request.param == "many":
+        monkeypatch.setattr(sessions_query, "FEW_MATCHES", 0)
+    return str(request.param)
+
+
+def seed_texts(rt: Runtime, project_id: int) -> dict[str, str]:
+    """Sessions s1..s4 (s4 newest) with one event each, and s5 without events."""
+    texts = {
+        "s1": ("Payment declined", "card 100% declined by issuer"),
+        "s2": ("KeyError: 'cart_id'", "missing key 'cart_id' in app.handlers.checkout"),
+        "s3": (
+            "Timeout talking to payments",
+            "upstream (payments-api) said: NEAR limit; retry *later* [code=E42]",
+        ),
+        "s4": ("Ошибка оплаты", "Zażółć gęślą jaźń — café crème"),
+    }
+    ids = {}
+    for minutes, (name, (title, message)) in enumerate(texts.items()):
+        session = add_session(rt, project_id, T0 + timedelta(minutes=minutes))
+        add_event(rt, session, title=title, message=message)
+        ids[name] = str(session.id)
+    ids["s5"] = str(add_session(rt, project_id, T0 + timedelta(minutes=9)).id)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("declined", ["s1"]),  # a word of the title
+        ("issuer", ["s1"]),  # of the message
+        ("ISSUER Payment", ["s1"]),  # any case; every word, in the title or the message
+        ("card timeout", []),  # both words in one event, not one in each session
+        ("pay", ["s3", "s1"]),  # the start of a word ("Payment", "payments")
+        ("clined", []),  # not the middle of one
+        ("cart_id", ["s2"]),  # punctuation separates words: "cart" and "id"
+        ("'cart_id'", ["s2"]),
+        ('"missing key"', ["s2"]),
+        ("app.handlers", ["s2"]),
+        ("handlers.checkout", ["s2"]),
+        ("100%", ["s1"]),
+        ("retry *later*", ["s3"]),  # no wildcards
+        ("later*", ["s3"]),
+        ("payments-api", ["s3"]),  # no negation
+        ("-payments", ["s3"]),
+        ("NOT timeout", []),  # no operators: "not" is a word to find
+        ("timeout OR card", []),
+        ("timeout & !card", []),
+        ("AND", []),
+        ("near", ["s3"]),  # NEAR is a word
+        ("NEAR(timeout, retry)", ["s3"]),
+        ("(payments)", ["s3"]),
+        ("said:", ["s3"]),  # no column filters or tsquery syntax
+        ("code:E42", ["s3"]),
+        ("payments:*", ["s3"]),
+        ("[code=e4]", ["s3"]),
+        ("ошибка", ["s4"]),  # unicode letters, any case
+        ("ОПЛАТЫ", ["s4"]),
+        ("ZAŻÓŁĆ jaźń", ["s4"]),
+        ("café crème", ["s4"]),
+        ("cafe", []),  # accents matter
+        (" ".join(["declined"] * 22), ["s1"]),  # 197 characters
+        (" ".join(f"w{i}" for i in range(66))[:200], []),  # many words, at the bound
+    ],
+)
+def test_q_finds_words_of_titles_and_messages(
+    client: TestClient, rt: Runtime, seeded: Seeded, text_plan: str, q: str, expected: list[str]
+) -> None:
+    ids = seed_texts(rt, seeded.project_id)
+    theirs = add_session(rt, seeded.other_project_id, T0 + timedelta(hours=1))
+    add_event(rt, theirs, title="Payment declined", message="card 100% declined by issuer")
+
+    assert listed_ids(client, seeded, q=q) == [ids[name] for name in expected]
+
+
+def test_q_pages_and_combines_with_other_filters(
+    client: TestClient, rt: Runtime, seeded: Seeded, text_plan: str
+) -> None:
+    ids = seed_texts(rt, seeded.project_id)
+    first = get(client, seeded, sessions_url(seeded.project_id), q="pay", limit=1)
+    assert [row["id"] for row in first["sessions"]] == [ids["s3"]]
+    second = get(
+        client, seeded, sessions_url(seeded.project_id), q="pay", limit=1, cursor=first["next_cursor"]
+    )
+    assert [row["id"] for row in second["sessions"]] == [ids["s1"]] and second["next_cursor"] is None
+    assert listed_ids(client, seeded, q="pay", provider="sentry") == []
+    assert listed_ids(client, seeded, q="pay", has_backend_errors=True) == [ids["s3"], ids["s1"]]
+    assert listed_ids(client, seeded, q="pay", has_backend_errors=False) == []
+    window = {"from": (T0 + timedelta(minutes=1)).isoformat()}
+    assert listed_ids(client, seeded, q="pay", **window) == [ids["s3"]]
+    assert listed_ids(client, seeded, q="   ") == [
+        ids[n] for n in ("s5", "s4", "s3", "s2", "s1")
+    ]  # blank: no filter
+
+
+@pytest.mark.parametrize("q", ["*", "'", '"', "-", "()", ":*", "!&|", "— «»", "%_"])
+def test_q_without_letters_or_digits_is_422(client: TestClient, seeded: Seeded, q: str) -> None:
+    response = client.get(sessions_url(seeded.project_id), params={"q": q}, headers=seeded.auth())
+    assert response.status_code == 422
+    body = response.json()["error"]
+    assert body["code"] == "invalid_request"
+    assert "letter or digit" in str(body)
+
+
+def test_text_index_follows_inserts_updates_and_deletes(
+    client: TestClient, rt: Runtime, seeded: Seeded
+) -> None:
+    session = add_session(rt, seeded.project_id)
+    with transaction(rt.sessions) as db:
+        integration = integrations_store.create(
+            db,
+            project_id=seeded.project_id,
+            provider="datadog",
+            name="main",
+            settings={"site": "datadoghq.com"},
+            secrets=None,
+            poll_interval=15,
+            lookback=timedelta(hours=1),
+        )
+        integration_id = integration.id
+
+    def row(record_id: str, title: str) -> dict[str, Any]:
+        return {
+            "project_id": seeded.project_id,
+            "session_id": session.id,
+            "integration_id": integration_id,
+            "provider": "datadog",
+            "provider_record_id": record_id,
+            "timestamp": session.started_at,
+            "level": "error",
+            "title": title,
+            "message": f"{title} happened",
+            "fingerprint": record_id,
+            "imported_at": session.started_at,
+        }
+
+    # The importer's INSERT ... ON CONFLICT DO NOTHING RETURNING: skipped rows leave no trace.
+    with transaction(rt.sessions) as db:
+        assert events.insert_events(db, [row("r1", "Alpha failure"), row("r2", "Bravo failure")]) == 2
+    with transaction(rt.sessions) as db:
+        assert events.insert_events(db, [row("r1", "Changed title"), row("r3", "Charlie failure")]) == 1
+    assert listed_ids(client, seeded, q="alpha") == [str(session.id)]
+    assert listed_ids(client, seeded, q="changed") == []
+    assert listed_ids(client, seeded, q="charlie happened") == [str(session.id)]
+
+    with transaction(rt.sessions) as db:
+        first = db.scalars(select(BackendEvent).where(BackendEvent.provider_record_id == "r1")).one()
+        first.title = "Delta failure"
+        first.message = "no longer the first letter"
+        db.execute(
+            update(BackendEvent).where(BackendEvent.provider_record_id == "r2").values(level="warning")
+        )
+        db.execute(delete(BackendEvent).where(BackendEvent.provider_record_id == "r3"))
+    assert listed_ids(client, seeded, q="alpha") == []
+    assert listed_ids(client, seeded, q="delta letter") == [str(session.id)]
+    assert listed_ids(client, seeded, q="bravo") == [str(session.id)]
+    assert listed_ids(client, seeded, q="charlie") == []
+
+    with transaction(rt.sessions) as db:  # its events stay, detached (integration_id set to NULL)
+        integrations_store.remove(db, db.get_one(Integration, integration_id), purge_events=False)
+    assert listed_ids(client, seeded, q="bravo failure") == [str(session.id)]
+
+    if rt.engine.dialect.name == "sqlite":
+        with rt.engine.begin() as conn:  # raises if the FTS5 index and its content disagree
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+        with transaction(rt.sessions) as db:  # foreign-key cascades fire the triggers too
+            db.execute(delete(Project).where(Project.id == seeded.project_id))
+        with rt.engine.begin() as conn:
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {FTS_TABLE}('failure')").scalar() == 0
 
 
 def test_keyset_pagination_edges(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
@@ -235,4 +415,7 @@ def test_openapi_describes_the_sessions_api(client: TestClient) -> None:
     params = {p["name"]: p for p in paths["/api/v1/projects/{project_id}/sessions"]["get"]["parameters"]}
     assert params["limit"]["schema"]["maximum"] == 200
     assert params["q"]["schema"]["anyOf"][0]["maxLength"] == 200
+    assert "start of one" in params["q"]["description"]  # word-prefix search, documented
+    groups = paths["/api/v1/projects/{project_id}/backend-errors"]["get"]["parameters"]
+    assert [p["description"] for p in groups if p["name"] == "q"] == [params["q"]["description"]]
     assert client.get("/docs").status_code == 200

@@ -17,8 +17,8 @@ from replaylink.api.params import (
     Limit,
     ProjectId,
     ProviderFilter,
+    SearchText,
     Since,
-    Text,
     Until,
     bad_cursor,
 )
@@ -55,13 +55,13 @@ def list_groups(
     since: Since = None,
     until: Until = None,
     provider: ProviderFilter = None,
-    text: Text = None,
+    text: SearchText = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> ErrorGroupList:
     """Backend errors grouped by fingerprint: count, sessions affected, first and last seen, a sample."""
     visible_project(db, caller, project_id)
-    filters = error_groups.GroupFilters(start=since, end=until, provider=provider, text=text or None)
+    filters = error_groups.GroupFilters(start=since, end=until, provider=provider, text=text)
     try:
         page = error_groups.list_groups(db, project_id, filters, limit=limit, cursor=cursor)
     except keyset.InvalidCursor:

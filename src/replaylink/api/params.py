@@ -11,6 +11,7 @@ from pydantic import AfterValidator
 from replaylink import providers
 from replaylink.api.errors import ApiError
 from replaylink.store import keyset
+from replaylink.store.sessions_query import MESSAGE_CHARS, search_words
 
 MAX_SESSION_ID = 2**63 - 1
 MAX_PROJECT_ID = 2**31 - 1
@@ -74,15 +75,37 @@ ProviderFilter = Annotated[
     Query(max_length=32, description="Only this provider.", json_schema_extra={"enum": providers.names()}),
     AfterValidator(_known_provider),
 ]
-Text = Annotated[
+
+
+def _search_text(value: str | None) -> str | None:
+    """Blank means no filter; text without a letter or digit has no word to look for."""
+    if value is None or not value.strip():
+        return None
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not search_words(value):
+        raise ValueError("needs a letter or digit: punctuation only separates words")
+    return value
+
+
+SearchText = Annotated[
     str | None,
     Query(
         alias="q",
         max_length=200,
-        description="Text in a backend error's title or message (case-insensitive).",
+        description=(
+            "Words that must all be in a backend error's title or message (its first "
+            f"{MESSAGE_CHARS:,} characters), in any order and any case, each as a whole word or "
+            'the start of one: `pay decl` finds "Payment declined", `clined` does not. Words are runs '
+            "of letters and digits; spaces and punctuation only separate them (`cart_id` is `cart id`), "
+            "and nothing is search syntax (quotes, `*`, `-`, `OR`, `NEAR` are plain text). Accents "
+            "matter. A value with no letter or digit is refused (422)."
+        ),
     ),
-    AfterValidator(_no_nul),
+    AfterValidator(_search_text),
 ]
+
+
 UserId = Annotated[
     str | None, Query(max_length=256, description="The tracker's user id."), AfterValidator(_no_nul)
 ]

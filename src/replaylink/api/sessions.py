@@ -23,9 +23,9 @@ from replaylink.api.params import (
     Limit,
     ProjectId,
     ProviderFilter,
+    SearchText,
     SessionId,
     Since,
-    Text,
     Until,
     UserId,
     bad_cursor,
@@ -144,7 +144,7 @@ def list_sessions(
     until: Until = None,
     has_backend_errors: Annotated[bool | None, Query(description="With (true) or without (false).")] = None,
     provider: ProviderFilter = None,
-    text: Text = None,
+    text: SearchText = None,
     user_id: UserId = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -156,7 +156,7 @@ def list_sessions(
         end=until,
         has_backend_errors=has_backend_errors,
         provider=provider,
-        text=text or None,
+        text=text,
         user_id=user_id,
     )
     return session_list(db, project_id, filters, limit, cursor)

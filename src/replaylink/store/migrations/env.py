@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from replaylink.store.models import Base
+from replaylink.store.sessions_query import in_models
 
 engine = context.config.attributes["engine"]
 
@@ -14,6 +15,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=in_models,  # the text-search index and FTS5 table of 0005 are not models
     )
     with context.begin_transaction():
         context.run_migrations()
