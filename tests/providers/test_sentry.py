@@ -47,20 +47,11 @@ from tests.peers.sentry_fake import (
     running,
     sentry_event,
 )
+from tests.providers.conftest import Sleeps
 
 SPEC = Path(os.environ.get("SENTRY_OPENAPI", "/work/shared/specs/sentry-openapi-derefed.json"))
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 EVENTS_PATH = f"/api/0/organizations/{ORG}/events/"
-
-
-class Sleeps:
-    """A fake ``sleep`` that records the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +64,6 @@ def server() -> Iterator[RunningSentry]:
 def fake(server: RunningSentry) -> RunningSentry:
     server.state.clear()
     return server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def make(

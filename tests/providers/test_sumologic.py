@@ -42,19 +42,10 @@ from tests.peers.sumologic_fake import (
     running,
     token_messages,
 )
+from tests.providers.conftest import Sleeps
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
-
-
-class Sleeps:
-    """Records the waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +58,6 @@ def server() -> Iterator[RunningSumo]:
 def fake(server: RunningSumo) -> RunningSumo:
     server.state.clear()
     return server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture
