@@ -8,9 +8,9 @@ worker thread, then parsed and checked client-side.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
+from bench.search_timing import time_search
 from replaylink.providers.base import ProviderOptions, Query
 from replaylink.providers.cloudwatch import CloudWatchProvider, CloudWatchSettings
 from tests.peers import cloudwatch_peer as peer
@@ -42,17 +42,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
         )
         query = Query(start=start, end=datetime.now(UTC), page_size=PAGE_SIZE)
         async with CloudWatchProvider(settings, ProviderOptions(request_timeout=60)) as provider:
-            began = time.perf_counter()
-            found = sum([1 async for _ in provider.search(query)])
-            seconds = time.perf_counter() - began
-    if found != n_records:
-        raise RuntimeError(f"found {found} of {n_records} records")
-    return {
-        "provider": "cloudwatch",
-        "records": found,
-        "seconds": round(seconds, 3),
-        "records_per_s": round(found / seconds, 1),
-    }
+            return await time_search(provider, query, n_records)
 
 
 if __name__ == "__main__":

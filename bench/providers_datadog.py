@@ -7,9 +7,9 @@ so the figure includes the fake's own query evaluation and JSON encoding.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
+from bench.search_timing import time_search
 from replaylink.providers.base import ProviderOptions, Query
 from replaylink.providers.datadog import DatadogProvider, DatadogSettings
 from tests.peers.datadog_fake import API_KEY, APPLICATION_KEY, make_log, running
@@ -33,17 +33,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
         settings = DatadogSettings(api_key=API_KEY, application_key=APPLICATION_KEY, base_url=peer.url)
         query = Query(start=start, end=start + timedelta(days=1), page_size=PAGE_SIZE)
         async with DatadogProvider(settings, ProviderOptions(request_timeout=60)) as provider:
-            began = time.perf_counter()
-            found = sum([1 async for _ in provider.search(query)])
-            seconds = time.perf_counter() - began
-    if found != n_records:
-        raise RuntimeError(f"found {found} of {n_records} records")
-    return {
-        "provider": DatadogProvider.name,
-        "records": n_records,
-        "seconds": round(seconds, 3),
-        "records_per_s": round(n_records / seconds, 1),
-    }
+            return await time_search(provider, query, n_records)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
+from bench.search_timing import time_search
 from replaylink.providers.base import Query
 from replaylink.providers.elasticsearch import ElasticsearchProvider, ElasticsearchSettings
 from tests.peers.osmem_peer import KIBANA_LOGS_MAPPING, fresh_cluster, running_osmem
@@ -31,17 +31,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
         settings = ElasticsearchSettings(host=cluster.url)
         query = Query(start=START, end=START + timedelta(days=1), token=None, page_size=PAGE_SIZE)
         async with ElasticsearchProvider(settings) as provider:
-            began = time.perf_counter()
-            count = sum([1 async for _ in provider.search(query)])
-            seconds = time.perf_counter() - began
-    if count != n_records:
-        raise RuntimeError(f"expected {n_records} records, got {count}")
-    return {
-        "provider": ElasticsearchProvider.name,
-        "records": count,
-        "seconds": round(seconds, 3),
-        "records_per_s": round(count / seconds, 1),
-    }
+            return await time_search(provider, query, n_records)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import uvicorn
 
+from bench.search_timing import time_search
 from replaylink.providers.base import ProviderOptions, Query
 from replaylink.providers.sentry import MAX_PAGE, SentryProvider, SentrySettings
 from tests.peers.common import free_port
@@ -64,17 +65,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
         settings = SentrySettings(token=USER_TOKEN, organization_slug=ORG, project_slug=PROJECT, base_url=url)
         query = Query(start=start, end=start + timedelta(days=1), page_size=MAX_PAGE)
         async with SentryProvider(settings, ProviderOptions(request_timeout=60)) as provider:
-            began = time.perf_counter()
-            found = sum([1 async for _ in provider.search(query)])
-            seconds = time.perf_counter() - began
-    if found != n_records:
-        raise RuntimeError(f"found {found} of {n_records} records")
-    return {
-        "provider": SentryProvider.name,
-        "records": n_records,
-        "seconds": round(seconds, 3),
-        "records_per_s": round(n_records / seconds, 1),
-    }
+            return await time_search(provider, query, n_records)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ so the figure includes the fake's own query evaluation and JSON encoding.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
+from bench.search_timing import time_search
 from replaylink.providers.base import ProviderOptions, Query
 from replaylink.providers.sumologic import SumoLogicProvider, SumoLogicSettings
 from tests.peers.sumologic_fake import ACCESS_ID, ACCESS_KEY, message, running
@@ -32,17 +32,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
         options = ProviderOptions(request_timeout=60, job_poll_interval=0.01)
         query = Query(start=start, end=start + timedelta(days=1), page_size=PAGE_SIZE)
         async with SumoLogicProvider(settings, options) as provider:
-            began = time.perf_counter()
-            found = sum([1 async for _ in provider.search(query)])
-            seconds = time.perf_counter() - began
-    if found != n_records:
-        raise RuntimeError(f"found {found} of {n_records} records")
-    return {
-        "provider": SumoLogicProvider.name,
-        "records": n_records,
-        "seconds": round(seconds, 3),
-        "records_per_s": round(n_records / seconds, 1),
-    }
+            return await time_search(provider, query, n_records)
 
 
 if __name__ == "__main__":
