@@ -174,7 +174,9 @@ def open_provider(provider: str, model: ProviderSettings, settings: Settings) ->
     return providers.get(provider)(model, provider_options(settings, provider))
 
 
-def open_stored(row: Integration, vault: Vault, settings: Settings) -> Provider:
-    """The provider of a stored integration, ready to query."""
+def open_stored(
+    row: Integration, vault: Vault, settings: Settings, options: ProviderOptions | None = None
+) -> Provider:
+    """The provider of a stored integration, ready to query (``options`` default: the importer's)."""
     model = validate(row.provider, stored_raw(row, vault), block_private=settings.block_private_networks)
-    return open_provider(row.provider, model, settings)
+    return providers.get(row.provider)(model, options or provider_options(settings, row.provider))

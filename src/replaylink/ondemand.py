@@ -127,18 +127,14 @@ def live_record(record: Record, row: Integration) -> dict[str, Any]:
 
 def open_interactive(row: Integration, rt: Runtime) -> Provider:
     """The integration's provider, with the importer's guard and limits but fewer retries."""
-    settings = rt.settings
-    model = svc.validate(
-        row.provider, svc.stored_raw(row, rt.vault), block_private=settings.block_private_networks
-    )
-    base = svc.provider_options(settings, row.provider)
+    base = svc.provider_options(rt.settings, row.provider)
     options = dataclasses.replace(
         base,
         max_retries=min(base.max_retries, INTERACTIVE_RETRIES),
         max_rate_limit_wait=min(base.max_rate_limit_wait, INTERACTIVE_RATE_LIMIT_WAIT),
         max_rate_limit_waits=1,
     )
-    return providers.get(row.provider)(model, options)
+    return svc.open_stored(row, rt.vault, rt.settings, options)
 
 
 async def _collect(found: AsyncIterator[Record], row: Integration, result: LiveResult, cap: int) -> None:
