@@ -44,7 +44,7 @@ from replaylink.config import Settings
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.poll import PollContext, store_records
 from replaylink.importer.worker import Importer
-from replaylink.integrations import context, split, validate
+from replaylink.integrations.settings import context, split, validate
 from replaylink.providers.base import Record
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, migrate
@@ -273,7 +273,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _window(project_id: int, now: datetime) -> Any:
-    from replaylink.importer.correlate import SessionWindow
+    from replaylink.store.events import SessionWindow
 
     return SessionWindow(project_id, now - timedelta(hours=2), now + timedelta(hours=46))
 

@@ -6,8 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from replaylink.fingerprint import fingerprint as fingerprint_of
 from replaylink.ids import new_session_id
-from replaylink.importer.fingerprint import fingerprint as fingerprint_of
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, RecordedSession

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from replaylink.importer.poll import PollContext, PollResult
 from replaylink.importer.worker import Importer
-from replaylink.integrations import context, split, validate
+from replaylink.integrations.settings import context, split, validate
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store.db import transaction

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from replaylink import integrations as svc
+from replaylink.integrations import settings as svc
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store import sessions_query

@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from replaylink import integrations as svc
 from replaylink.api.app import create_app
 from replaylink.config import Settings
+from replaylink.integrations import settings as svc
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store.db import transaction

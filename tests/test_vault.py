@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
-from replaylink import integrations as svc
 from replaylink.cli import app
 from replaylink.config import ENCRYPTION_KEY_FILE, PREVIOUS_ENCRYPTION_KEYS_FILE
+from replaylink.integrations import settings as svc
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store.db import transaction

@@ -347,7 +347,7 @@ def keys_rotate(
     REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS, then run this. With the generated key file: --generate.
     """
     from replaylink.config import rotate_key_file
-    from replaylink.integrations import context
+    from replaylink.integrations.settings import context
     from replaylink.store.integrations import all_with_secrets
     from replaylink.vault import Vault
 

@@ -1,14 +1,33 @@
-"""Identifiers and random keys."""
+"""Identifiers, random keys and the base62 text they are written in (the lowest layer)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 
-from replaylink.tokens import b62encode
-
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 _RANDOM_BITS = 22
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_INDEX = {char: value for value, char in enumerate(_ALPHABET)}
+
+
+def b62encode(number: int) -> str:
+    if number < 0:
+        raise ValueError("b62encode takes a non-negative integer")
+    if number == 0:
+        return "0"
+    digits = []
+    while number:
+        number, rest = divmod(number, 62)
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits))
+
+
+def b62decode(text: str) -> int:
+    number = 0
+    for char in text:
+        number = number * 62 + _INDEX[char]
+    return number
 
 
 def new_session_id(now: float | None = None) -> int:

@@ -26,10 +26,10 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from replaylink import integrations as svc
-from replaylink import providers
 from replaylink.config import Settings
-from replaylink.importer.correlate import event_row
+from replaylink.integrations.connect import open_stored, provider_options
+from replaylink.integrations.failures import describe, provider_label
+from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import (
     Provider,
     ProviderError,
@@ -38,6 +38,7 @@ from replaylink.providers.base import (
     Record,
     bound_attributes,
 )
+from replaylink.records import event_fields
 from replaylink.runtime import Runtime
 from replaylink.store import live_cache
 from replaylink.store.db import transaction
@@ -113,13 +114,15 @@ def cache_lifetime(session: RecordedSession, settings: Settings, now: datetime) 
 
 
 def live_record(record: Record, row: Integration) -> dict[str, Any]:
-    """A provider record as the API returns it: the importer's event row, JSON-safe and bounded."""
-    event = event_row(record, 0, row.project_id, row.id, row.provider, datetime.now(UTC))
-    for internal in ("project_id", "session_id", "imported_at"):
-        del event[internal]
-    event["timestamp"] = record.timestamp.astimezone(UTC).isoformat()
-    event["attributes"] = bound_attributes(record.attributes, LIVE_ATTRIBUTES_BYTES) or None
-    return event
+    """A provider record as the API returns it: an event's fields, JSON-safe and bounded."""
+    fields = event_fields(record, row.provider)
+    return {
+        **fields,
+        "integration_id": row.id,
+        "provider": row.provider,
+        "timestamp": fields["timestamp"].isoformat(),
+        "attributes": bound_attributes(record.attributes, LIVE_ATTRIBUTES_BYTES) or None,
+    }
 
 
 # --------------------------------------------------------------------------- one integration
@@ -127,14 +130,14 @@ def live_record(record: Record, row: Integration) -> dict[str, Any]:
 
 def open_interactive(row: Integration, rt: Runtime) -> Provider:
     """The integration's provider, with the importer's guard and limits but fewer retries."""
-    base = svc.provider_options(rt.settings, row.provider)
+    base = provider_options(rt.settings, row.provider)
     options = dataclasses.replace(
         base,
         max_retries=min(base.max_retries, INTERACTIVE_RETRIES),
         max_rate_limit_wait=min(base.max_rate_limit_wait, INTERACTIVE_RATE_LIMIT_WAIT),
         max_rate_limit_waits=1,
     )
-    return svc.open_stored(row, rt.vault, rt.settings, options)
+    return open_stored(row, rt.vault, rt.settings, options)
 
 
 async def _collect(found: AsyncIterator[Record], row: Integration, result: LiveResult, cap: int) -> None:
@@ -154,42 +157,28 @@ async def _collect(found: AsyncIterator[Record], row: Integration, result: LiveR
             await found.aclose()
 
 
-def _label(provider: str) -> str:
-    try:
-        return providers.get(provider).label
-    except providers.UnknownProvider:
-        return provider
-
-
 async def query_integration(row: Integration, query: Query, rt: Runtime, cap: int) -> LiveResult:
     """Query one integration under the on-demand timeout; never raises for a provider's failure."""
-    label = _label(row.provider)
+    label = provider_label(row.provider)
     timeout = rt.settings.on_demand_timeout_seconds
     result = LiveResult(row.id, row.provider, row.name, "ok")
     try:
         with anyio.fail_after(timeout):
             async with open_interactive(row, rt) as provider:
                 await _collect(provider.search(query), row, result, cap)
-    except TimeoutError:
-        result.status = "timeout"
-        result.message = (
-            f"{label} did not answer within {timeout:g} s; showing the {len(result.records)} "
-            "records received before that. Try again later."
-        )
-    except RateLimited as exc:
-        result.status, result.retry_after = "rate_limited", exc.retry_after
-        result.message = f"{label} is rate limiting ReplayLink; try again in {exc.retry_after:.0f} s."
-    except ProviderError as exc:
-        result.status, result.message = "error", exc.message
-    except (svc.InvalidSettings, VaultError) as exc:
-        result.status = "error"
-        result.message = (
-            f"The stored {label} settings cannot be used ({exc}); fix them in Preferences > Integrations."
-        )
     except Exception as exc:
-        log.warning("on-demand query of integration %s failed: %s", row.id, type(exc).__name__)
-        result.status = "error"
-        result.message = f"Unexpected {type(exc).__name__} while querying {label}; see the server log."
+        if not isinstance(exc, ProviderError | TimeoutError | InvalidSettings | VaultError):
+            log.warning("on-demand query of integration %s failed: %s", row.id, type(exc).__name__)
+        failure = describe(exc, label, action="querying", timeout=timeout)
+        result.status, result.message, result.retry_after = "error", failure.message, failure.retry_after
+        if isinstance(exc, TimeoutError):
+            result.status = "timeout"
+            result.message = (
+                f"{label} did not answer within {timeout:g} s; showing the {len(result.records)} "
+                "records received before that. Try again later."
+            )
+        elif isinstance(exc, RateLimited):
+            result.status = "rate_limited"
     if result.status != "ok" and result.records:
         result.truncated = True  # what arrived before the failure is kept, flagged incomplete
     return result

@@ -20,33 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from replaylink.ids import b62decode, b62encode
+
 VERSION = "1"
 MAX_LENGTH = 99
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_INDEX = {char: value for value, char in enumerate(_ALPHABET)}
 _SIG_BYTES = 16
 _SIG_CHARS = 22  # ceil(128 / log2(62))
 _SHAPE = re.compile(r"1\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{22})")
 _DOMAIN = b"replaylink-session-token\x00"
-
-
-def b62encode(number: int) -> str:
-    if number < 0:
-        raise ValueError("b62encode takes a non-negative integer")
-    if number == 0:
-        return "0"
-    digits = []
-    while number:
-        number, rest = divmod(number, 62)
-        digits.append(_ALPHABET[rest])
-    return "".join(reversed(digits))
-
-
-def b62decode(text: str) -> int:
-    number = 0
-    for char in text:
-        number = number * 62 + _INDEX[char]
-    return number
 
 
 class Reason(enum.StrEnum):

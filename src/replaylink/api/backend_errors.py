@@ -22,7 +22,7 @@ from replaylink.api.params import (
     Until,
     bad_cursor,
 )
-from replaylink.api.sessions import SessionList, session_list
+from replaylink.api.session_list import SessionList, session_list
 from replaylink.api.timeline import EventOut, imported_event
 from replaylink.store import error_groups, keyset
 from replaylink.store.models import RecordedSession

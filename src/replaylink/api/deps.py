@@ -11,10 +11,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from replaylink import providers
 from replaylink.api.errors import ApiError, not_found
+from replaylink.providers.base import Provider
 from replaylink.runtime import Runtime
+from replaylink.store import integrations as integration_rows
 from replaylink.store.accounts import api_key_by_plain
-from replaylink.store.models import Project
+from replaylink.store.models import Integration, Project
 
 MAX_ID = 2**31 - 1
 """Project ids are 32-bit; anything larger cannot exist (and must not reach the database)."""
@@ -88,3 +91,24 @@ def visible_project(db: Session, caller: Caller, project_id: int) -> Project:
     if project is None:
         raise not_found(f"Project {project_id}")
     return project
+
+
+def provider_or_404(name: str) -> type[Provider]:
+    try:
+        return providers.get(name)
+    except providers.UnknownProvider:
+        raise ApiError(
+            404,
+            "unknown_provider",
+            f"Unknown provider {name[:32]!r}; choose one of: {', '.join(providers.names())}.",
+        ) from None
+
+
+def existing_integration(db: Db, caller: CallerDep, project_id: int, provider: str, name: str) -> Integration:
+    """The integration, or 404 when it (or its project) is not visible to the caller."""
+    visible_project(db, caller, project_id)
+    provider_or_404(provider)
+    row = integration_rows.find(db, project_id, provider, name)
+    if row is None:
+        raise not_found(f"Integration {provider}/{name[:64]}")
+    return row

@@ -12,11 +12,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from replaylink import integrations as svc
-from replaylink.api.deps import CallerDep, Db, RuntimeDep
-from replaylink.api.integrations import IntegrationName, ProviderName, existing_integration
-from replaylink.api.params import ProjectId
+from replaylink.api.deps import CallerDep, Db, RuntimeDep, existing_integration
+from replaylink.api.params import IntegrationName, ProjectId, ProviderName
 from replaylink.importer.correlate import ATTACHING, Outcome
+from replaylink.integrations import settings as svc
 from replaylink.providers.base import redact
 from replaylink.store.models import Integration
 from replaylink.vault import Vault, VaultError

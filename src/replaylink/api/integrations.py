@@ -5,35 +5,34 @@ Preferences > Integrations in the dashboard is generated from ``GET /integration
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from replaylink import integrations as svc
 from replaylink import providers
-from replaylink.api.deps import CallerDep, Db, RuntimeDep, visible_project
+from replaylink.aio import run_async
+from replaylink.api.deps import (
+    CallerDep,
+    Db,
+    RuntimeDep,
+    existing_integration,
+    provider_or_404,
+    visible_project,
+)
 from replaylink.api.errors import ApiError, not_found
-from replaylink.providers.base import Provider, ProviderError, ProviderSettings
+from replaylink.api.params import IntegrationName, ProviderName
+from replaylink.integrations import settings as svc
+from replaylink.integrations.connect import open_provider
+from replaylink.providers.base import ProviderError, ProviderSettings
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store.models import Integration
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 
-ProviderName = Annotated[
-    str, Path(max_length=32, description="datadog, sentry, sumologic, cloudwatch, elasticsearch")
-]
-IntegrationName = Annotated[
-    str,
-    Path(
-        max_length=64,
-        description="Lets a project have several integrations of one provider; usually 'default'.",
-    ),
-]
 CHECK_TIMEOUT = 60.0
 T = TypeVar("T")
 
@@ -115,17 +114,6 @@ class LogGroupsOut(BaseModel):
 # --------------------------------------------------------------------------- helpers
 
 
-def _provider_or_404(name: str) -> type[Provider]:
-    try:
-        return providers.get(name)
-    except providers.UnknownProvider:
-        raise ApiError(
-            404,
-            "unknown_provider",
-            f"Unknown provider {name[:32]!r}; choose one of: {', '.join(providers.names())}.",
-        ) from None
-
-
 def _check_name(name: str) -> None:
     if not svc.NAME_RE.fullmatch(name):
         raise ApiError(
@@ -143,20 +131,15 @@ def _validated(rt: Runtime, provider: str, raw: dict[str, Any]) -> ProviderSetti
         raise ApiError(422, "invalid_settings", f"Fix these settings: {summary}", exc.problems) from None
 
 
-def run_async(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run provider I/O on the server's event loop from this worker thread."""
-    return anyio.from_thread.run(fn)
-
-
 def _run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
     """Raise 422 with the provider's reason when ``check()`` fails."""
 
     async def check() -> None:
         with anyio.fail_after(CHECK_TIMEOUT):
-            async with svc.open_provider(provider, model, rt.settings) as instance:
+            async with open_provider(provider, model, rt.settings) as instance:
                 await instance.check()
 
-    label = _provider_or_404(provider).label
+    label = provider_or_404(provider).label
     try:
         run_async(check)
     except ProviderError as exc:
@@ -226,16 +209,6 @@ def _save(rt: Runtime, row: Integration, model: ProviderSettings) -> None:
     row.updated_at = datetime.now(UTC)
 
 
-def existing_integration(db: Db, caller: CallerDep, project_id: int, provider: str, name: str) -> Integration:
-    """The integration, or 404 when it (or its project) is not visible to the caller."""
-    visible_project(db, caller, project_id)
-    _provider_or_404(provider)
-    row = store.find(db, project_id, provider, name)
-    if row is None:
-        raise not_found(f"Integration {provider}/{name[:64]}")
-    return row
-
-
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -287,7 +260,7 @@ def put_integration(
 ) -> IntegrationOut:
     """Create or replace. Saved only when the provider's check passes (unless ``check=false``)."""
     visible_project(db, caller, project_id)
-    _provider_or_404(provider)
+    provider_or_404(provider)
     _check_name(name)
     row = store.find(db, project_id, provider, name)
     secret_names = svc.secret_fields(provider)
@@ -387,7 +360,7 @@ def check_integration(
 ) -> CheckOut:
     """Check the stored settings, or settings in the body merged over them, without saving."""
     visible_project(db, caller, project_id)
-    _provider_or_404(provider)
+    provider_or_404(provider)
     row = store.find(db, project_id, provider, name)
     patch = body.settings if body else {}
     if row is None and not patch:
@@ -431,7 +404,7 @@ def integration_history(
 ) -> list[ChangeOut]:
     """Who changed what and when (secret values are never recorded)."""
     visible_project(db, caller, project_id)
-    _provider_or_404(provider)
+    provider_or_404(provider)
     return [
         ChangeOut(at=c.at, action=c.action, actor=c.actor, changes=c.changes)
         for c in store.history(db, project_id, provider, name)
@@ -445,7 +418,7 @@ def cloudwatch_log_groups(body: LogGroupsIn, _: CallerDep, rt: RuntimeDep) -> Lo
     model = _validated(rt, "cloudwatch", raw)
 
     async def fetch() -> list[str]:
-        async with svc.open_provider("cloudwatch", model, rt.settings) as instance:
+        async with open_provider("cloudwatch", model, rt.settings) as instance:
             result: list[str] = await instance.list_log_groups(body.prefix)  # type: ignore[attr-defined]
             return result
 

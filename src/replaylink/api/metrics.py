@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from replaylink.importer import metrics
+from replaylink import metrics
 
 router = APIRouter(tags=["health"])
 

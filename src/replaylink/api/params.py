@@ -13,6 +13,16 @@ from replaylink.api.errors import ApiError
 from replaylink.store import keyset
 from replaylink.store.sessions_query import MESSAGE_CHARS, search_words
 
+ProviderName = Annotated[
+    str, Path(max_length=32, description="One of: " + ", ".join(providers.names()) + ".")
+]
+IntegrationName = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="Lets a project have several integrations of one provider; usually 'default'.",
+    ),
+]
 MAX_SESSION_ID = 2**63 - 1
 MAX_PROJECT_ID = 2**31 - 1
 DEFAULT_LIMIT = 50

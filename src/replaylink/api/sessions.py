@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from replaylink import ondemand
+from replaylink.aio import run_async
 from replaylink.api.deps import CallerDep, Db, RuntimeDep, visible_project
 from replaylink.api.errors import not_found
-from replaylink.api.integrations import run_async
 from replaylink.api.params import (
     DEFAULT_LIMIT,
     Cursor,
@@ -30,6 +30,7 @@ from replaylink.api.params import (
     UserId,
     bad_cursor,
 )
+from replaylink.api.session_list import SessionList, session_list
 from replaylink.api.timeline import EventOut, imported_event, merged_timeline
 from replaylink.store import keyset
 from replaylink.store import sessions_query as store
@@ -40,38 +41,6 @@ router = APIRouter(prefix="/api/v1/projects/{project_id}/sessions", tags=["sessi
 _MS = timedelta(milliseconds=1)
 DEFAULT_EVENTS = 200
 MAX_EVENTS = 1000
-
-
-class SessionRow(BaseModel):
-    id: str = Field(description="Decimal string of the 63-bit session id.")
-    started_at: datetime
-    last_seen_at: datetime
-    duration_ms: int
-    page_url: str
-    user_id: str | None
-    backend_events: int = Field(description="Stored backend events of the session.")
-    backend_events_by_provider: dict[str, int]
-    first_error_title: str | None = Field(description="Title of the session's earliest backend event.")
-
-    @classmethod
-    def of(cls, summary: store.SessionSummary) -> SessionRow:
-        row = summary.session
-        return cls(
-            id=str(row.id),
-            started_at=row.started_at,
-            last_seen_at=row.last_seen_at,
-            duration_ms=(row.last_seen_at - row.started_at) // _MS,
-            page_url=row.page_url,
-            user_id=row.user_id,
-            backend_events=summary.event_count,
-            backend_events_by_provider=summary.counts,
-            first_error_title=summary.first_error_title,
-        )
-
-
-class SessionList(BaseModel):
-    sessions: list[SessionRow]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class SessionDetail(BaseModel):
@@ -115,16 +84,6 @@ class BackendLogs(BaseModel):
         description="Imported events and live records merged in time order, without duplicates."
     )
     imported_truncated: bool = Field(description="Only the first imported events are merged here.")
-
-
-def session_list(
-    db: Session, project_id: int, filters: store.SessionFilters, limit: int, cursor: str | None
-) -> SessionList:
-    try:
-        page = store.list_sessions(db, project_id, filters, limit=limit, cursor=cursor)
-    except keyset.InvalidCursor:
-        raise bad_cursor() from None
-    return SessionList(sessions=[SessionRow.of(s) for s in page.items], next_cursor=page.next_cursor)
 
 
 def _session_or_404(db: Session, caller: CallerDep, project_id: int, session_id: int) -> RecordedSession:

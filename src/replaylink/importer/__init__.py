@@ -2,7 +2,6 @@
 
 - ``extract``: find every token in a record.
 - ``correlate``: verify tokens and decide, per record and token, attach or reject (with a reason).
-- ``fingerprint``: group the same error across sessions.
 - ``leases``: claim due integrations so that one worker polls each at a time.
 - ``poll``: one poll of one integration, committed atomically with its checkpoint.
 - ``worker``: the long-running loop (``replaylink worker`` and ``replaylink serve``).

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from replaylink import integrations
 from replaylink.importer.correlate import Correlation
 from replaylink.importer.poll import PollContext, chunks, fetch, store_records
+from replaylink.integrations.connect import open_stored
 from replaylink.providers.base import Record
 from replaylink.store.models import Integration
 
@@ -39,7 +39,7 @@ async def backfill(
 ) -> BackfillProgress:
     """Import ``[start, end)`` in steps, committing each step; report progress after each."""
     progress = BackfillProgress()
-    async with integrations.open_stored(row, ctx.vault, ctx.settings) as provider:
+    async with open_stored(row, ctx.vault, ctx.settings) as provider:
         for a, b in chunks(start, end, step):
             records = await fetch(provider, a, b)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from replaylink.importer.extract import record_tokens
-from replaylink.importer.fingerprint import fingerprint, strip_marker
 from replaylink.providers.base import Record
+from replaylink.records import event_fields
+from replaylink.store.events import EventRow, SessionWindow
 from replaylink.tokens import Reason, TokenData, TokenSigner
 
 MAX_SAMPLES = 20
@@ -36,14 +37,9 @@ class Outcome(enum.StrEnum):
 ATTACHING = {Outcome.MATCHED, Outcome.EXPIRED_IN_GRACE}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionWindow:
-    """What correlation needs to know of a session."""
-
-    project_id: int
-    started_at: datetime
-    ends_at: datetime
-    """When its token expires (the end of the session's lifetime)."""
+Verdict = TokenData | Outcome
+"""A token's verification: its data when it verified for this project (maybe expired, see
+``TokenData.expires_at``), else why it is rejected."""
 
 
 @dataclass(slots=True)
@@ -59,7 +55,7 @@ class Candidate:
 class Correlation:
     """What one batch of records produced."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     scanned: int = 0
@@ -88,22 +84,23 @@ class Verifier:
         self.signer = signer
         self.project_id = project_id
         self.now = now.timestamp()
-        self._cache: dict[str, tuple[Outcome | None, TokenData | None]] = {}
+        self._cache: dict[str, Verdict] = {}
 
-    def __call__(self, token: str) -> tuple[Outcome | None, TokenData | None]:
-        """(rejection outcome or None, data). None + data = verified (maybe expired, see data)."""
+    def __call__(self, token: str) -> Verdict:
+        """The token's data when it verified for this project (maybe expired), else the rejection."""
         hit = self._cache.get(token)
         if hit is not None:
             return hit
         result = self.signer.verify(token, now=self.now)
-        if result.reason is Reason.MALFORMED:
-            answer: tuple[Outcome | None, TokenData | None] = (Outcome.MALFORMED, None)
-        elif result.reason is Reason.BAD_SIGNATURE:
-            answer = (Outcome.FORGED, None)
-        elif result.data is not None and result.data.project_id != self.project_id:
-            answer = (Outcome.OTHER_PROJECT, result.data)
+        answer: Verdict
+        if result.reason is Reason.BAD_SIGNATURE:
+            answer = Outcome.FORGED
+        elif result.reason is Reason.MALFORMED or result.data is None:
+            answer = Outcome.MALFORMED
+        elif result.data.project_id != self.project_id:
+            answer = Outcome.OTHER_PROJECT
         else:
-            answer = (None, result.data)
+            answer = result.data
         if len(self._cache) < 100_000:
             self._cache[token] = answer
         return answer
@@ -123,11 +120,11 @@ def verify_records(records: Iterable[Record], verifier: Verifier, result: Correl
                 result.samples.append(sample(Outcome.NO_TOKEN, record, None))
             continue
         for token in tokens:
-            outcome, data = verifier(token)
-            if outcome is not None or data is None:
-                result.reject(outcome or Outcome.MALFORMED, record, token)
+            verdict = verifier(token)
+            if isinstance(verdict, Outcome):
+                result.reject(verdict, record, token)
             else:
-                candidates.append(Candidate(record, data, expired=data.expires_at <= now))
+                candidates.append(Candidate(record, verdict, expired=verdict.expires_at <= now))
     result.scanned += scanned
     if no_token:
         result.outcomes[Outcome.NO_TOKEN.value] += no_token
@@ -173,25 +170,13 @@ def event_row(
     integration_id: int,
     provider: str,
     imported_at: datetime,
-) -> dict[str, Any]:
-    title = strip_marker(record.title or record.message.split("\n", 1)[0])[:512]
+) -> EventRow:
+    """The event row that attaches ``record`` to a session."""
     return {
+        **event_fields(record, provider),
         "project_id": project_id,
         "session_id": session_id,
         "integration_id": integration_id,
         "provider": provider,
-        "provider_record_id": record.provider_id[:512],
-        "timestamp": record.timestamp.astimezone(UTC),
-        "level": (record.level or "error")[:16],
-        "title": title,
-        "message": record.message,
-        "exception_type": (record.exception_type or None) and record.exception_type[:256],
-        "service": record.service[:512] if record.service else None,
-        "host": record.host[:512] if record.host else None,
-        "logger": record.logger[:256] if record.logger else None,
-        "stack": [asdict(frame) for frame in record.stack] if record.stack else None,
-        "link": record.link,
-        "attributes": record.attributes or None,
-        "fingerprint": fingerprint(provider, record.exception_type, title),
         "imported_at": imported_at,
     }

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.importer.correlate import ATTACHING, Correlation
+from replaylink.metrics import REGISTRY
 from replaylink.store.models import Integration
-
-REGISTRY = CollectorRegistry(auto_describe=True)
 
 POLLS = Counter(
     "replaylink_polls", "Polls by provider and outcome.", ["provider", "outcome"], registry=REGISTRY
@@ -37,12 +36,6 @@ PROVIDER_LATENCY = Histogram(
     "Time to read one window from a provider (all its pages).",
     ["provider"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-    registry=REGISTRY,
-)
-RATE_LIMIT_WAITS = Counter(
-    "replaylink_rate_limit_waits",
-    "Rate limits met (waited out inline or rescheduled).",
-    ["provider"],
     registry=REGISTRY,
 )
 

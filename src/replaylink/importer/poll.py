@@ -18,21 +18,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from replaylink import integrations
 from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
-from replaylink.providers.base import (
-    AuthError,
-    NotFound,
-    Provider,
-    ProviderError,
-    ProviderPermissionError,
-    Query,
-    RateLimited,
-    Record,
-)
+from replaylink.integrations.connect import open_stored
+from replaylink.integrations.failures import describe, provider_label
+from replaylink.integrations.settings import InvalidSettings
+from replaylink.providers.base import Provider, ProviderError, Query, Record
 from replaylink.store.events import insert_events, session_windows
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
@@ -41,8 +34,6 @@ from replaylink.vault import Vault, VaultError
 log = logging.getLogger("replaylink.importer")
 
 Clock = Callable[[], datetime]
-NEEDS_ATTENTION = (AuthError, ProviderPermissionError, NotFound, VaultError, integrations.InvalidSettings)
-"""Failures only the user can fix: shown as "needs attention", retried at the capped interval."""
 MAX_WINDOW = timedelta(hours=1)
 PAGE_SIZE = 1000
 
@@ -186,19 +177,15 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
     """Record the error in the integration's health and reschedule (never disables it)."""
     failures = lease.consecutive_failures + 1
     cap = ctx.settings.max_backoff_seconds
-    needs_attention = isinstance(exc, NEEDS_ATTENTION)
-    if isinstance(exc, RateLimited):
-        delay, outcome = max(exc.retry_after, 1.0), "rate_limited"
+    failure = describe(exc, provider_label(lease.provider), action="polling")
+    needs_attention = failure.needs_attention  # retried at the capped interval, shown as such
+    if failure.retry_after is not None:
+        delay, outcome = max(failure.retry_after, 1.0), "rate_limited"
     elif needs_attention:
         delay, outcome = cap, "needs_attention"
     else:
         delay, outcome = min(cap, lease.poll_interval * 2 ** min(failures, 20)), "error"
-    message = (
-        exc.message if isinstance(exc, ProviderError) else str(exc) if isinstance(exc, VaultError) else None
-    )
-    if message is None:
-        message = f"Unexpected {type(exc).__name__} while polling; see the server log."
-    kind = exc.kind if isinstance(exc, ProviderError) else "configuration" if needs_attention else "internal"
+    message, kind = failure.message, failure.kind
     values = {
         "lease_owner": None,
         "lease_expires_at": None,
@@ -224,7 +211,7 @@ async def poll_once(ctx: PollContext, lease: Lease) -> PollResult:
     scanned = imported = 0
     try:
         provider = _open(ctx, lease)
-    except (VaultError, integrations.InvalidSettings) as exc:
+    except (VaultError, InvalidSettings) as exc:
         return await asyncio.to_thread(store_failure, ctx, lease, exc, now)
     try:
         async with provider:
@@ -262,4 +249,4 @@ def _open(ctx: PollContext, lease: Lease) -> Provider:
         settings=lease.settings,
         secrets=lease.secrets,
     )
-    return integrations.open_stored(row, ctx.vault, ctx.settings)
+    return open_stored(row, ctx.vault, ctx.settings)

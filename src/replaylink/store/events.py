@@ -1,17 +1,18 @@
-"""Backend events: idempotent batch insert, and the session windows correlation needs."""
+"""Backend events: their row type, idempotent batch insert, and the session windows correlation needs."""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import JSON, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from replaylink.importer.correlate import SessionWindow
 from replaylink.store.models import BackendEvent, RecordedSession
 
 BATCH = 500
@@ -21,7 +22,45 @@ _COLUMNS = [column for column in TABLE.c if column.name != "id" and column.compu
 _JSON_COLUMNS = {column.name for column in _COLUMNS if isinstance(column.type, JSON)}
 
 
-def insert_events(db: Session, rows: Sequence[dict[str, Any]]) -> int:
+class EventFields(TypedDict):
+    """What a provider record gives a backend event (bounded to the column sizes)."""
+
+    provider_record_id: str
+    timestamp: datetime
+    level: str
+    title: str
+    message: str
+    exception_type: str | None
+    service: str | None
+    host: str | None
+    logger: str | None
+    stack: list[dict[str, Any]] | None
+    link: str | None
+    attributes: dict[str, Any] | None
+    fingerprint: str
+
+
+class EventRow(EventFields):
+    """One ``backend_events`` row to insert: the record's fields and where it belongs."""
+
+    project_id: int
+    session_id: int
+    integration_id: int | None
+    provider: str
+    imported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWindow:
+    """What correlation needs to know of a session."""
+
+    project_id: int
+    started_at: datetime
+    ends_at: datetime
+    """When its token expires (the end of the session's lifetime)."""
+
+
+def insert_events(db: Session, rows: Sequence[EventRow]) -> int:
     """Insert rows, skipping any already stored (same integration, record id and session).
 
     Returns how many were new. PostgreSQL takes each batch as one ``INSERT ... SELECT unnest(...)``
@@ -54,7 +93,7 @@ def _unnest_insert() -> str:
     )
 
 
-def _insert_postgresql(db: Session, rows: Sequence[dict[str, Any]]) -> int:
+def _insert_postgresql(db: Session, rows: Sequence[EventRow]) -> int:
     from psycopg.types.json import Jsonb
 
     connection = db.connection()

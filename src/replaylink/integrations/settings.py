@@ -1,20 +1,18 @@
-"""Integration settings: validate, split secrets from the rest, mask, diff, open a provider.
+"""Integration settings: validate, split secrets from the rest, mask, merge, diff.
 
-The API, the importer, the on-demand path and the CLI all go through here, so every
-provider is opened with the same outbound guard, timeouts and size limits.
+Pure rules over a provider's settings model and a stored row; nothing here does I/O but the
+vault's decryption.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
 from replaylink import outbound, providers
-from replaylink.config import Settings
-from replaylink.providers.base import Limits, Provider, ProviderOptions, ProviderSettings
+from replaylink.providers.base import ProviderSettings
 from replaylink.store.models import Integration
 from replaylink.vault import Vault
 
@@ -148,35 +146,3 @@ def diff(old: dict[str, Any], new: dict[str, Any], secret_names: set[str]) -> di
         else:
             changes[key] = {"old": old.get(key), "new": new.get(key)}
     return changes
-
-
-def provider_options(settings: Settings, provider: str) -> ProviderOptions:
-    from replaylink.importer.metrics import RATE_LIMIT_WAITS
-
-    counter = RATE_LIMIT_WAITS.labels(provider)
-    return ProviderOptions(
-        on_rate_limit=lambda _wait: counter.inc(),
-        request_timeout=settings.provider_timeout_seconds,
-        max_retries=settings.provider_retries,
-        backoff_base=settings.provider_backoff_seconds,
-        max_rate_limit_wait=settings.provider_max_rate_limit_wait_seconds,
-        limits=Limits(
-            message_bytes=settings.message_max_bytes, attributes_bytes=settings.attributes_max_bytes
-        ),
-        transport_factory=outbound.transport_factory(settings.block_private_networks),
-        address_guard=functools.partial(
-            outbound.resolve_checked, block_private=settings.block_private_networks
-        ),
-    )
-
-
-def open_provider(provider: str, model: ProviderSettings, settings: Settings) -> Provider:
-    return providers.get(provider)(model, provider_options(settings, provider))
-
-
-def open_stored(
-    row: Integration, vault: Vault, settings: Settings, options: ProviderOptions | None = None
-) -> Provider:
-    """The provider of a stored integration, ready to query (``options`` default: the importer's)."""
-    model = validate(row.provider, stored_raw(row, vault), block_private=settings.block_private_networks)
-    return providers.get(row.provider)(model, options or provider_options(settings, row.provider))

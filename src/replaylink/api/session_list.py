@@ -1,0 +1,60 @@
+"""One page of sessions as the API lists them (shared by the sessions and backend-error endpoints).
+
+Session ids are 63-bit integers: answers give them as strings (JavaScript numbers lose
+precision above 2**53).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from replaylink.api.params import bad_cursor
+from replaylink.store import keyset
+from replaylink.store import sessions_query as store
+
+_MS = timedelta(milliseconds=1)
+
+
+class SessionRow(BaseModel):
+    id: str = Field(description="Decimal string of the 63-bit session id.")
+    started_at: datetime
+    last_seen_at: datetime
+    duration_ms: int
+    page_url: str
+    user_id: str | None
+    backend_events: int = Field(description="Stored backend events of the session.")
+    backend_events_by_provider: dict[str, int]
+    first_error_title: str | None = Field(description="Title of the session's earliest backend event.")
+
+    @classmethod
+    def of(cls, summary: store.SessionSummary) -> SessionRow:
+        row = summary.session
+        return cls(
+            id=str(row.id),
+            started_at=row.started_at,
+            last_seen_at=row.last_seen_at,
+            duration_ms=(row.last_seen_at - row.started_at) // _MS,
+            page_url=row.page_url,
+            user_id=row.user_id,
+            backend_events=summary.event_count,
+            backend_events_by_provider=summary.counts,
+            first_error_title=summary.first_error_title,
+        )
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+def session_list(
+    db: Session, project_id: int, filters: store.SessionFilters, limit: int, cursor: str | None
+) -> SessionList:
+    try:
+        page = store.list_sessions(db, project_id, filters, limit=limit, cursor=cursor)
+    except keyset.InvalidCursor:
+        raise bad_cursor() from None
+    return SessionList(sessions=[SessionRow.of(s) for s in page.items], next_cursor=page.next_cursor)

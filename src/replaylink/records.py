@@ -1,0 +1,34 @@
+"""A provider record as backend-event fields: bounded to the columns, titled and fingerprinted.
+
+Shared by the importer (which stores them as events) and the on-demand path (which returns them
+live), so a record reads the same whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC
+
+from replaylink.fingerprint import fingerprint, strip_marker
+from replaylink.providers.base import Record
+from replaylink.store.events import EventFields
+
+
+def event_fields(record: Record, provider: str) -> EventFields:
+    """The event columns ``record`` fills (the caller adds project, session and integration)."""
+    title = strip_marker(record.title or record.message.split("\n", 1)[0])[:512]
+    return {
+        "provider_record_id": record.provider_id[:512],
+        "timestamp": record.timestamp.astimezone(UTC),
+        "level": (record.level or "error")[:16],
+        "title": title,
+        "message": record.message,
+        "exception_type": (record.exception_type or None) and record.exception_type[:256],
+        "service": record.service[:512] if record.service else None,
+        "host": record.host[:512] if record.host else None,
+        "logger": record.logger[:256] if record.logger else None,
+        "stack": [asdict(frame) for frame in record.stack] if record.stack else None,
+        "link": record.link,
+        "attributes": record.attributes or None,
+        "fingerprint": fingerprint(provider, record.exception_type, title),
+    }
