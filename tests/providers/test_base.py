@@ -1,10 +1,20 @@
-"""The provider base: record bounds."""
+"""The provider base: record bounds, settings flags."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from replaylink.providers.base import Limits, Record, bound_record
+import pytest
+
+from replaylink import providers
+from replaylink.providers.base import (
+    Limits,
+    ProviderSettings,
+    Record,
+    address_field,
+    bound_record,
+    url_field,
+)
 
 
 def test_bound_record_replaces_nul_and_bounds_sizes() -> None:
@@ -21,3 +31,38 @@ def test_bound_record_replaces_nul_and_bounds_sizes() -> None:
     assert record.attributes["_truncated"] is True
     assert record.attributes["k\ufffd"] == ["v\ufffd"]
     assert record.timestamp.tzinfo is UTC
+
+
+ADDRESS_FIELDS = {
+    "datadog": ["site", "base_url"],
+    "sentry": ["base_url"],
+    "sumologic": ["deployment", "base_url"],
+    "cloudwatch": ["region", "endpoint_url"],
+    "elasticsearch": ["host", "port"],
+}
+
+
+@pytest.mark.parametrize("name", providers.names())
+def test_address_fields_are_flagged_in_the_schema(name: str) -> None:
+    settings = providers.get(name).Settings
+    schema = settings.model_json_schema()["properties"]
+    flagged = [field for field, prop in schema.items() if prop.get("address") is True]
+    assert settings.address_field_names() == flagged == ADDRESS_FIELDS[name]
+    assert not set(flagged) & set(settings.secret_field_names())
+    for field in settings.url_field_names():
+        assert schema[field]["format"] == "uri"
+
+
+class _Toy(ProviderSettings):
+    endpoint: str = address_field("Endpoint", url=True, default="https://a.example")
+    where: str = address_field("Where", default="a.example", json_schema_extra={"enum": ["a.example"]})
+    docs: str | None = url_field("Docs", default=None)
+    other: str = "x"
+
+
+def test_address_and_url_helpers() -> None:
+    assert _Toy.address_field_names() == ["endpoint", "where"]
+    assert _Toy.url_field_names() == ["endpoint", "docs"]
+    props = _Toy.model_json_schema()["properties"]
+    assert props["where"]["enum"] == ["a.example"] and props["where"]["address"] is True
+    assert "address" not in props["docs"] and "address" not in props["other"]

@@ -43,7 +43,10 @@ T = TypeVar("T")
 class ProviderInfo(BaseModel):
     name: str
     label: str
-    settings_schema: dict[str, Any] = Field(description='JSON schema; secret fields carry "secret": true.')
+    settings_schema: dict[str, Any] = Field(
+        description='JSON schema; secret fields carry "secret": true, fields that say where the '
+        'credentials are sent "address": true, URL fields "format": "uri".'
+    )
     secret_fields: list[str]
 
 

@@ -18,7 +18,6 @@ from replaylink.vault import Vault
 
 MASK = "********"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-URL_FIELDS_SUFFIX = "url"
 
 
 class InvalidSettings(ValueError):
@@ -64,26 +63,29 @@ def validate(provider: str, raw: dict[str, Any], *, block_private: bool) -> Prov
         ]
     values = raw if model is None else {name: getattr(model, name) for name in cls.model_fields}
     reported = {problem["field"].split(".")[0] for problem in problems}
+    urls = set(cls.url_field_names())
     for name in cls.model_fields:
         value = values.get(name)
         if name in reported or not isinstance(value, str) or not value:
             continue
-        message = _address_problem(name, value, block_private)
-        if message:
-            problems.append({"field": name, "message": message})
+        if name in urls or name in cls.address_field_names():
+            message = _address_problem(name, value, full_url=name in urls, block_private=block_private)
+            if message:
+                problems.append({"field": name, "message": message})
     if problems or model is None:
         raise InvalidSettings(problems)
     return model
 
 
-def _address_problem(name: str, value: str, block_private: bool) -> str | None:
-    """Why a URL or host field is refused (see :mod:`replaylink.outbound`), or None."""
+def _address_problem(name: str, value: str, *, full_url: bool, block_private: bool) -> str | None:
+    """Why an address or URL field (flagged in the settings schema) is refused, or None.
+
+    A ``"format": "uri"`` field must be a full URL; any other address field may also be a bare
+    host[:port] (https by default). See :mod:`replaylink.outbound`.
+    """
     try:
-        if name.endswith(URL_FIELDS_SUFFIX):
-            outbound.check_url(value, block_private=block_private, field=name)
-        elif name == "host":  # Elasticsearch: a URL, or host[:port] (https by default)
-            url = value if "://" in value else "https://" + value
-            outbound.check_url(url, block_private=block_private, field=name)
+        url = value if full_url or "://" in value else "https://" + value
+        outbound.check_url(url, block_private=block_private, field=name)
     except outbound.UnsafeURL as exc:
         return str(exc)
     return None

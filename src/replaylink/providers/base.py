@@ -101,6 +101,23 @@ def secret_field(title: str, description: str | None = None, **kwargs: Any) -> A
     )
 
 
+def address_field(title: str, description: str | None = None, *, url: bool = False, **kwargs: Any) -> Any:
+    """A settings field that says where ReplayLink connects with the integration's credentials.
+
+    Flagged ``"address": true`` in the JSON schema (the outbound guard checks it; stored secrets
+    never follow a change of it); ``url=True`` also flags ``"format": "uri"`` (a full URL).
+    """
+    extra: dict[str, Any] = {"address": True, **kwargs.pop("json_schema_extra", {})}
+    if url:
+        extra["format"] = "uri"
+    return Field(title=title, description=description, json_schema_extra=extra, **kwargs)
+
+
+def url_field(title: str, description: str | None = None, **kwargs: Any) -> Any:
+    """A URL that ReplayLink only shows (links), never connects to: ``"format": "uri"``, no address flag."""
+    return Field(title=title, description=description, json_schema_extra={"format": "uri"}, **kwargs)
+
+
 class ProviderSettings(BaseModel):
     """Base of every provider's ``Settings`` model: strict, bounded, secret-aware."""
 
@@ -119,10 +136,25 @@ class ProviderSettings(BaseModel):
 
     @classmethod
     def secret_field_names(cls) -> list[str]:
+        """Fields flagged ``"secret": true``, in declaration order."""
+        return cls._flagged("secret", True)
+
+    @classmethod
+    def address_field_names(cls) -> list[str]:
+        """Fields flagged ``"address": true`` (where the credentials are sent), in declaration order."""
+        return cls._flagged("address", True)
+
+    @classmethod
+    def url_field_names(cls) -> list[str]:
+        """Fields whose value is a full URL (``"format": "uri"``): addresses and links alike."""
+        return cls._flagged("format", "uri")
+
+    @classmethod
+    def _flagged(cls, key: str, value: object) -> list[str]:
         return [
             name
             for name, info in cls.model_fields.items()
-            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret")
+            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(key) == value
         ]
 
 

@@ -46,6 +46,7 @@ from replaylink.providers.base import (
     RateLimited,
     Record,
     Unreachable,
+    address_field,
     bound_record,
     normalize_level,
     redact,
@@ -234,18 +235,19 @@ class CloudWatchSettings(ProviderSettings):
     aws_session_token: SecretStr | None = secret_field(
         "Session token", "Only for temporary (STS) credentials.", default=None, max_length=4096
     )
-    region: str = Field(
-        title="Region",
-        description="The AWS region of your log groups, e.g. us-east-1.",
+    region: str = address_field(
+        "Region",
+        "The AWS region of your log groups, e.g. us-east-1.",
         json_schema_extra={"enum": REGION_CHOICES},
     )
     log_group_names: list[str] = Field(
         title="Log groups", description="One or more log group names.", min_length=1, max_length=50
     )
-    endpoint_url: str | None = Field(
-        None,
-        title="Endpoint URL",
-        description="Where requests go instead of the region's public endpoint (VPC endpoint, test server).",
+    endpoint_url: str | None = address_field(
+        "Endpoint URL",
+        "Where requests go instead of the region's public endpoint (VPC endpoint, test server).",
+        url=True,
+        default=None,
     )
     error_pattern: list[str] = Field(
         list(DEFAULT_ERROR_WORDS),

@@ -27,6 +27,7 @@ from replaylink.providers.base import (
     ProviderSettings,
     Query,
     Record,
+    address_field,
     bound_record,
     normalize_level,
     parse_tags,
@@ -64,8 +65,8 @@ class DatadogSettings(ProviderSettings):
     application_key: SecretStr = secret_field(
         "Application Key", "Its owner needs the logs_read_data permission."
     )
-    site: DatadogSite = Field(
-        "datadoghq.com", title="Site", description="The Datadog site your organization lives on."
+    site: DatadogSite = address_field(
+        "Site", "The Datadog site your organization lives on.", default="datadoghq.com"
     )
     indexes: list[IndexName] = Field(
         default_factory=lambda: ["*"],
@@ -74,10 +75,11 @@ class DatadogSettings(ProviderSettings):
         min_length=1,
         max_length=100,
     )
-    base_url: str | None = Field(
-        None,
-        title="API base URL",
-        description="Overrides the site's API host (proxies); leave empty normally.",
+    base_url: str | None = address_field(
+        "API base URL",
+        "Overrides the site's API host (proxies); leave empty normally.",
+        url=True,
+        default=None,
         pattern=r"^https?://\S+$",
     )
     error_statuses: list[LogStatus] = Field(

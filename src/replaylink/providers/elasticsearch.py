@@ -59,10 +59,12 @@ from replaylink.providers.base import (
     Query,
     Record,
     Unreachable,
+    address_field,
     bound_record,
     normalize_level,
     parse_tags,
     secret_field,
+    url_field,
 )
 from replaylink.providers.http import HttpApi
 
@@ -96,12 +98,12 @@ class ElasticsearchSettings(ProviderSettings):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    host: str = Field(
-        title="Host",
-        description="es.example.com, https://es.example.com or http://10.0.0.5:9200 (https by default).",
+    host: str = address_field(
+        "Host",
+        "es.example.com, https://es.example.com or http://10.0.0.5:9200 (https by default).",
         min_length=1,
     )
-    port: int = Field(9200, ge=1, le=65535, title="Port", description="Used unless host has a :port.")
+    port: int = address_field("Port", "Used unless host has a :port.", default=9200, ge=1, le=65535)
     api_key_id: str | None = Field(None, title="API key id", description="The id of the API key.")
     api_key: SecretStr | None = secret_field("API key", "The api_key of the API key.", default=None)
     encoded_api_key: SecretStr | None = secret_field(
@@ -134,10 +136,10 @@ class ElasticsearchSettings(ProviderSettings):
         min_length=1,
         max_length=20,
     )
-    kibana_url: str | None = Field(
-        None,
-        title="Kibana URL",
-        description="For links to each log in Discover, e.g. https://kibana.example.com.",
+    kibana_url: str | None = url_field(
+        "Kibana URL",
+        "For links to each log in Discover, e.g. https://kibana.example.com (never sent credentials).",
+        default=None,
         pattern=r"^https?://\S+$",
     )
 

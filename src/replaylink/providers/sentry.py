@@ -30,6 +30,7 @@ from replaylink.providers.base import (
     Query,
     Record,
     StackFrame,
+    address_field,
     bound_record,
     normalize_level,
     secret_field,
@@ -59,10 +60,11 @@ class SentrySettings(ProviderSettings):
     )
     organization_slug: str = Field(title="Organization slug", description="As in your Sentry URLs.")
     project_slug: str = Field(title="Project slug", description="As on Sentry's Projects page.")
-    base_url: str = Field(
-        "https://sentry.io",
-        title="Base URL",
-        description="https://sentry.io, https://us.sentry.io, https://de.sentry.io or your own Sentry.",
+    base_url: str = address_field(
+        "Base URL",
+        "https://sentry.io, https://us.sentry.io, https://de.sentry.io or your own Sentry.",
+        url=True,
+        default="https://sentry.io",
     )
 
     @field_validator("organization_slug", "project_slug")

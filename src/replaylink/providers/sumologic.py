@@ -32,6 +32,7 @@ from replaylink.providers.base import (
     Query,
     Record,
     Unreachable,
+    address_field,
     bound_record,
     normalize_level,
     secret_field,
@@ -71,15 +72,16 @@ class SumoLogicSettings(ProviderSettings):
     access_key: SecretStr = secret_field(
         "Access Key", "Shown once, when the access key is created.", min_length=1
     )
-    deployment: Deployment = Field(
-        "us1",
-        title="Deployment",
-        description="Where your account lives: the part after 'service.' in its web address (us1: none).",
+    deployment: Deployment = address_field(
+        "Deployment",
+        "Where your account lives: the part after 'service.' in its web address (us1: none).",
+        default="us1",
     )
-    base_url: str | None = Field(
-        None,
-        title="API base URL",
-        description="Overrides deployment, e.g. https://api.eu.sumologic.com/api; leave empty normally.",
+    base_url: str | None = address_field(
+        "API base URL",
+        "Overrides deployment, e.g. https://api.eu.sumologic.com/api; leave empty normally.",
+        url=True,
+        default=None,
         pattern=r"^https?://\S+$",
     )
     error_filter: str = Field(
