@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ $(VENV)/.dev-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 ## Run ReplayLink on its embedded default (SQLite + files in ./replaylink-data) at http://127.0.0.1:8000
 run: $(VENV)/.run-installed
 	$(BIN)/replaylink serve
+
+$(VENV)/.demo-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]' -e sdk/python
+	touch $@
+
+## The demo: a shop that breaks, its replays and backend errors (see `replaylink demo --help`)
+demo: $(VENV)/.run-installed $(VENV)/.demo-installed
+	$(BIN)/replaylink demo $(DEMO_ARGS)
 
 ## The whole suite: lint, type checks, tests (SQLite and PostgreSQL)
 test: $(VENV)/.dev-installed lint typecheck pytest

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -469,6 +470,54 @@ def purge(
         f"{done.cache_entries} cached live answers older than {keep} days",
         highlight=False,
     )
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="The demo's own data directory.")] = Path(
+        "./replaylink-demo"
+    ),
+    port: Annotated[int | None, typer.Option(help="ReplayLink's port (default: a free one).")] = None,
+    shop_port: Annotated[int | None, typer.Option(help="The shop's port (default: a free one).")] = None,
+    log_store_port: Annotated[
+        int | None, typer.Option(help="osmem-server's port (default: a free one).")
+    ] = None,
+    snippet_mode: Annotated[
+        str, typer.Option(help="sdk: the Python SDK on the shop's backend; seed: the seed page's snippet.")
+    ] = "sdk",
+    simulate: Annotated[
+        int, typer.Option(min=0, max=50, help="Drive Chromium through N scripted shopping sessions.")
+    ] = 0,
+    reset: Annotated[bool, typer.Option("--reset", help="Start from an empty demo directory.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=5, max=3600, help="Seconds between the importer's polls of the log store.")
+    ] = 5.0,
+    chromium: Annotated[str, typer.Option(help="The Chromium binary for --simulate.")] = "/usr/bin/chromium",
+) -> None:
+    """A shop that breaks, its replays and its backend errors, on this machine (127.0.0.1 only)."""
+    from replaylink.demo.run import DemoError, DemoOptions, PortInUse, run
+
+    if snippet_mode not in ("sdk", "seed"):
+        raise fail("--snippet-mode is sdk (the Python SDK) or seed (the seed page's snippet).")
+    options = DemoOptions(
+        data_dir=data_dir,
+        port=port,
+        shop_port=shop_port,
+        log_store_port=log_store_port,
+        snippet_mode="seed" if snippet_mode == "seed" else "sdk",
+        simulate=simulate,
+        reset=reset,
+        poll_interval=poll_interval,
+        chromium=chromium,
+    )
+    try:
+        code = run(options, lambda text: out.print(text, highlight=False, markup=False))
+    except (DemoError, PortInUse) as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:
