@@ -52,7 +52,6 @@ class DemoOptions:
     reset: bool = False
     poll_interval: float = 5.0
     chromium: str = DEFAULT_CHROMIUM
-    headed: bool = False
 
 
 @dataclass
@@ -201,7 +200,7 @@ def _run(
             "simulate",
             [sys.executable, "-m", "replaylink.demo.simulate", "--shop-url", shop_url,
              "--sessions", str(options.simulate), "--chromium", options.chromium,
-             "--out", str(data_dir / SIMULATION_FILE), *(["--headed"] if options.headed else [])],
+             "--out", str(data_dir / SIMULATION_FILE)],
             clean_env(),
         )  # fmt: skip
         say(f"simulating {options.simulate} shopping session(s) in Chromium…")
