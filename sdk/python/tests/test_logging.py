@@ -7,10 +7,11 @@ import logging
 import logging.handlers
 import pickle
 import queue
+import threading
 from collections.abc import Iterator
 
 import pytest
-from sdk_support import TOKEN, LogCapture
+from sdk_support import TOKEN, LogCapture, token_for
 
 from replaylink_sdk import logging as sdk_logging
 from replaylink_sdk import use_token
@@ -159,3 +160,41 @@ def test_tagged_records_survive_pickling(logs: LogCapture) -> None:
         logging.getLogger("app").info("pickled")
     copy = pickle.loads(pickle.dumps(logs.records[0]))
     assert copy.getMessage() == f"[openReplaySessionToken={TOKEN}] pickled"
+
+
+def test_custom_record_class_message_is_prefixed_once(logs: LogCapture) -> None:
+    class ShoutingRecord(logging.LogRecord):
+        def getMessage(self) -> str:
+            return super().getMessage().upper()
+
+    sdk_logging.uninstall()
+    original = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(ShoutingRecord)
+    try:
+        sdk_logging.install()
+        with use_token(TOKEN):
+            logging.getLogger("app").info("hi %s", "there")
+    finally:
+        sdk_logging.uninstall()
+        logging.setLogRecordFactory(original)
+    assert logs.lines == [f"[openReplaySessionToken={TOKEN}] HI THERE"]
+
+
+def test_records_of_interleaved_requests_keep_their_own_prefix(logs: LogCapture) -> None:
+    """The prefix rendered for one token is never reused for another (threads included)."""
+    app = logging.getLogger("app")
+
+    def request(index: int) -> None:
+        for line in range(50):
+            with use_token(token_for(index)):
+                app.info("request %d line %d", index, line)
+
+    threads = [threading.Thread(target=request, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(logs.lines) == 8 * 50
+    for line in logs.lines:
+        index = int(line.split("request ")[1].split()[0])
+        assert line.startswith(f"[openReplaySessionToken={token_for(index)}] request {index} ")

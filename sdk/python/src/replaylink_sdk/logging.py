@@ -34,8 +34,19 @@ _prefix = Prefix()
 class TokenLogRecord(logging.LogRecord):
     """A record created inside a request: its message carries the token prefix."""
 
+    openReplaySessionToken: str  # the MARKER attribute, set on each instance by the factory
+
     def getMessage(self) -> str:
-        return _prefix.apply(super().getMessage(), self.__dict__[MARKER])
+        # LogRecord.getMessage and Prefix.apply inlined: each Python call (or a super object)
+        # per record is a sizeable part of what the SDK adds to a log call
+        token = self.openReplaySessionToken
+        last_token, prefix = _prefix.last
+        if token is not last_token:
+            prefix = _prefix.render(token)
+        message = str(self.msg)
+        if self.args:
+            message = message % self.args
+        return message if prefix in message else prefix + message
 
 
 _TOKEN_CLASSES: dict[type[logging.LogRecord], type[logging.LogRecord]] = {logging.LogRecord: TokenLogRecord}
@@ -44,23 +55,69 @@ _TOKEN_CLASSES: dict[type[logging.LogRecord], type[logging.LogRecord]] = {loggin
 def _token_class(cls: type[logging.LogRecord]) -> type[logging.LogRecord]:
     """The class a record of class ``cls`` becomes when it carries a token (cached per class).
 
-    A custom factory's record class gets a subclass mixing in :class:`TokenLogRecord`; such
-    records cannot be pickled by reference (plain ``LogRecord`` ones can).
+    A custom factory's record class gets a subclass mixing in :class:`TokenLogRecord` whose
+    ``getMessage`` prefixes ``cls``'s own; such records cannot be pickled by reference (plain
+    ``LogRecord`` ones can).
     """
     found = _TOKEN_CLASSES.get(cls)
     if found is None:
         if issubclass(cls, TokenLogRecord):
             found = cls
         else:
-            found = type("Token" + cls.__name__, (TokenLogRecord, cls), {"__module__": __name__})
+            message = cls.getMessage
+
+            def getMessage(self: logging.LogRecord) -> str:
+                return _prefix.apply(message(self), self.__dict__[MARKER])
+
+            namespace = {"__module__": __name__, "getMessage": getMessage}
+            found = type("Token" + cls.__name__, (TokenLogRecord, cls), namespace)
         _TOKEN_CLASSES[cls] = found
     return found
 
 
 def _tagging(previous: RecordFactory) -> RecordFactory:
-    """A record factory wrapping ``previous``: the hot path, a ContextVar read per record."""
+    """A record factory wrapping ``previous``: the hot path, a ContextVar read per record.
+
+    With the stock factory (the class ``LogRecord`` itself), a record made inside a request is
+    created as a :class:`TokenLogRecord` directly rather than having its class swapped.
+    """
     get_token = token_var.get
     classes = _TOKEN_CLASSES
+
+    if previous is logging.LogRecord:
+
+        def stock(
+            name: str,
+            level: int,
+            pathname: str,
+            lineno: int,
+            msg: object,
+            args: Any,
+            exc_info: Any,
+            func: str | None = None,
+            sinfo: str | None = None,
+            **kwargs: Any,
+        ) -> logging.LogRecord:
+            # LogRecord's parameters spelled out (Logger.makeRecord passes them by position):
+            # cheaper than packing and unpacking *args
+            token = get_token()
+            if token is None:
+                record = logging.LogRecord(
+                    name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs
+                )
+                if not isinstance(record.exc_info, tuple):
+                    return record
+                token = noted_token(record.exc_info[1])  # e.g. the server logging a request's error
+                if token is None:
+                    return record
+                record.__dict__[MARKER] = token
+                record.__class__ = TokenLogRecord
+                return record
+            tagged = TokenLogRecord(name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs)
+            tagged.openReplaySessionToken = token  # MARKER as an attribute name: a faster store
+            return tagged
+
+        return stock
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)

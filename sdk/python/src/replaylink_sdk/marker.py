@@ -12,7 +12,7 @@ DEFAULT_PREFIX = "[" + MARKER + "={token}] "
 class Prefix:
     """Puts a rendered template (``{token}`` marks the token) in front of messages."""
 
-    __slots__ = ("_head", "_tail")
+    __slots__ = ("_head", "_tail", "last")
 
     def __init__(self, template: str = DEFAULT_PREFIX) -> None:
         head, found, tail = template.partition("{token}")
@@ -20,8 +20,18 @@ class Prefix:
             raise ValueError("the prefix template must contain '{token}'")
         self._head = head
         self._tail = tail
+        self.last = ("", head + tail)
+        """(token, its prefix) of the latest :meth:`render`: one tuple, so threads never mix halves."""
+
+    def render(self, token: str) -> str:
+        """The prefix for ``token`` (kept for the next call: a request logs many lines)."""
+        prefix = self._head + token + self._tail
+        self.last = (token, prefix)
+        return prefix
 
     def apply(self, message: str, token: str) -> str:
         """Return ``message`` prefixed, or unchanged when it already carries the prefix."""
-        prefix = self._head + token + self._tail
+        last_token, prefix = self.last
+        if token is not last_token:
+            prefix = self.render(token)
         return message if prefix in message else prefix + message
