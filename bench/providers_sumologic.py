@@ -10,8 +10,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bench.search_timing import time_search
-from replaylink.providers.base import ProviderOptions, Query
-from replaylink.providers.sumologic import SumoLogicProvider, SumoLogicSettings
+from replaylink.providers.base import Query
+from replaylink.providers.sumologic import SumoLogicOptions, SumoLogicProvider, SumoLogicSettings
 from tests.peers.sumologic_fake import ACCESS_ID, ACCESS_KEY, message, running
 
 PAGE_SIZE = 10_000
@@ -29,7 +29,7 @@ async def bench(n_records: int = 20000) -> dict[str, float | str]:
     with running() as peer:
         peer.state.add_records(messages)
         settings = SumoLogicSettings(access_id=ACCESS_ID, access_key=ACCESS_KEY, base_url=peer.api_url)
-        options = ProviderOptions(request_timeout=60, job_poll_interval=0.01)
+        options = SumoLogicOptions(request_timeout=60, job_poll_interval=0.01)
         query = Query(start=start, end=start + timedelta(days=1), page_size=PAGE_SIZE)
         async with SumoLogicProvider(settings, options) as provider:
             return await time_search(provider, query, n_records)

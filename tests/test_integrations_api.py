@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from replaylink import providers
 from replaylink.api.app import create_app
 from replaylink.config import Settings
 from replaylink.integrations import settings as svc
@@ -815,6 +816,38 @@ def test_cloudwatch_log_group_picker(api: TestClient, world: World, seeded: Seed
         world.secrets.add(secret)
         refused = api.post(path, json=credentials | {"aws_access_key_id": key_id}, headers=seeded.auth())
     assert refused.status_code == 422 and refused.json()["error"]["details"]["kind"] == "auth"
+
+
+def test_choices_are_a_generic_capability(api: TestClient, world: World, seeded: Seeded) -> None:
+    """The picker is one route for every provider; the catalogue says which fields have choices."""
+    for group in ("/svc/b", "/svc/a"):
+        world.peers.logs.create_log_group(logGroupName=group)
+    catalogue = api.get("/api/v1/integrations/providers", headers=seeded.auth()).json()
+    offered = {item["name"]: item["choice_fields"] for item in catalogue}
+    assert offered == {name: list(providers.get(name).choice_fields) for name in providers.names()}
+    assert offered["cloudwatch"] == ["log_group_names"]
+    settings = cloudwatch_valid(world.peers) | {"log_group_names": "not/ a valid group!"}
+    path = "/api/v1/integrations/cloudwatch/choices/log_group_names"
+    picked = api.post(path, json={"settings": settings, "prefix": "/svc/"}, headers=seeded.auth())
+    assert picked.status_code == 200, picked.text
+    assert picked.json() == {"field": "log_group_names", "choices": ["/svc/a", "/svc/b"]}
+    assert api.post(path, json={"settings": settings}).status_code == 401
+    unsafe = api.post(
+        path, json={"settings": settings | {"endpoint_url": "http://169.254.169.254"}}, headers=seeded.auth()
+    )
+    assert unsafe.status_code == 422 and unsafe.json()["error"]["code"] == "invalid_settings"
+    for provider in providers.names():
+        for field in providers.get(provider).Settings.model_fields:
+            if field in offered[provider]:
+                continue
+            none = api.post(
+                f"/api/v1/integrations/{provider}/choices/{field}",
+                json={"settings": {}},
+                headers=seeded.auth(),
+            )
+            assert none.status_code == 404 and none.json()["error"]["code"] == "no_choices", (provider, field)
+    unknown = api.post("/api/v1/integrations/nope/choices/x", json={}, headers=seeded.auth())
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_provider"
 
 
 def test_health_reports_failures_and_attention(

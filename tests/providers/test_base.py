@@ -7,14 +7,17 @@ from datetime import UTC, datetime
 import pytest
 
 from replaylink import providers
+from replaylink.providers import coerce
 from replaylink.providers.base import (
     Limits,
+    ProviderOptions,
     ProviderSettings,
     Record,
     address_field,
     bound_record,
     url_field,
 )
+from replaylink.providers.http import backoff_delay
 
 
 def test_bound_record_replaces_nul_and_bounds_sizes() -> None:
@@ -66,3 +69,31 @@ def test_address_and_url_helpers() -> None:
     props = _Toy.model_json_schema()["properties"]
     assert props["where"]["enum"] == ["a.example"] and props["where"]["address"] is True
     assert "address" not in props["docs"] and "address" not in props["other"]
+
+
+def test_backoff_draws_from_the_upper_half_of_its_ceiling() -> None:
+    options = ProviderOptions(backoff_base=0.5, backoff_cap=8.0)
+    for attempt, ceiling in [(0, 0.5), (1, 1.0), (3, 4.0), (4, 8.0), (10, 8.0)]:
+        delays = [backoff_delay(attempt, options) for _ in range(200)]
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays), attempt
+
+
+def test_coercions_never_raise_on_wrong_types() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert coerce.epoch_ms(moment) == 1767323045678
+    assert coerce.epoch_ms(moment, ceil=True) == 1767323045679
+    assert coerce.epoch_ms(moment.replace(microsecond=678000), ceil=True) == 1767323045678
+    assert coerce.from_epoch_ms("1767323045678") == moment.replace(microsecond=678000)
+    assert [coerce.from_epoch_ms(v) for v in (None, "x", True, 10**30)] == [None] * 4
+    assert coerce.parse_time("2026-01-02T03:04:05") == moment.replace(microsecond=0)
+    assert coerce.parse_time(1767323045) is None
+    for value in (1767323045, 1767323045000, "1767323045000", 1767323045000000, 1767323045000000000):
+        assert coerce.parse_time(value, epochs=True) == moment.replace(microsecond=0), value
+    assert [coerce.parse_time(v, epochs=True) for v in ("soon", True, None, 1e300)] == [None] * 4
+    assert (coerce.as_dict([1]), coerce.as_list({}), coerce.as_text(""), coerce.as_int(True)) == (
+        {},
+        [],
+        None,
+        None,
+    )
+    assert coerce.joined_text(["a", ["b", None], 3]) == "a\nb\n\n3"

@@ -35,6 +35,7 @@ from replaylink.providers.base import (
 )
 from replaylink.providers.cloudwatch import (
     REGIONS,
+    CloudWatchOptions,
     CloudWatchProvider,
     CloudWatchSettings,
     carries_token,
@@ -589,3 +590,52 @@ async def test_no_secret_in_messages_reprs_or_logs(moto: str, caplog: pytest.Log
     assert not logging.getLogger("botocore.endpoint").isEnabledFor(logging.DEBUG)  # it prints headers
     text = "\n".join(seen + ours)
     assert SECRET not in text and SESSION_TOKEN not in text
+
+
+# --------------------------------------------------------------------------- own options, choices
+
+
+def test_options_are_the_providers_own() -> None:
+    """The boto3 address guard is CloudWatch's knob: offered to every provider, taken by this one."""
+    guard = lambda host, port: None  # noqa: E731
+    options = CloudWatchProvider.make_options(address_guard=guard, job_timeout=1.0, request_timeout=2.0)
+    assert isinstance(options, CloudWatchOptions)
+    assert options.address_guard is guard and options.request_timeout == 2.0
+    assert not hasattr(ProviderOptions(), "address_guard")
+    # A plain ProviderOptions is upgraded, keeping every shared knob.
+    provider = CloudWatchProvider(make_settings(None), OPTIONS)
+    assert isinstance(provider.options, CloudWatchOptions)
+    assert provider.options.request_timeout == 0.5 and provider.options.address_guard is None
+
+
+async def test_address_guard_runs_before_every_call(moto: str) -> None:
+    peer.create_groups(moto, GROUP)
+    seen: list[tuple[str, int]] = []
+
+    def guard(host: str, port: int) -> None:
+        seen.append((host, port))
+        if len(seen) > 1:
+            raise ValueError(f"{host} resolves to a link-local or cloud-metadata address")
+
+    options = CloudWatchProvider.make_options(request_timeout=0.5, max_retries=0, address_guard=guard)
+    provider = CloudWatchProvider(make_settings(moto), options)
+    with pytest.raises(Unreachable) as refused:
+        await provider.check()
+    await provider.aclose()
+    assert refused.value.field == "endpoint_url" and "link-local" in refused.value.message
+    host = moto.split("://", 1)[1].rsplit(":", 1)[0]
+    assert seen[0] == (host, int(moto.rsplit(":", 1)[1]))
+
+
+async def test_log_group_choices(moto: str) -> None:
+    peer.create_groups(moto, "/svc/b", "/svc/a", "/other/x")
+    assert list(CloudWatchProvider.choice_fields) == ["log_group_names"]
+    provider = make_provider(moto)
+    try:
+        assert await provider.choices("log_group_names", "/svc/") == ["/svc/a", "/svc/b"]
+        assert await provider.choices("log_group_names") == ["/other/x", "/svc/a", "/svc/b"]
+        with pytest.raises(NotFound) as none:
+            await provider.choices("region")
+        assert none.value.field == "region"
+    finally:
+        await provider.aclose()

@@ -17,7 +17,6 @@ from replaylink.providers.base import (
     AuthError,
     NotFound,
     ProviderError,
-    ProviderOptions,
     ProviderPermissionError,
     Query,
     RateLimited,
@@ -25,6 +24,7 @@ from replaylink.providers.base import (
     Unreachable,
 )
 from replaylink.providers.sumologic import (
+    SumoLogicOptions,
     SumoLogicProvider,
     SumoLogicSettings,
     api_base,
@@ -65,7 +65,7 @@ def make(fake: RunningSumo, sleeps: Sleeps) -> Callable[..., SumoLogicProvider]:
     def build(options: dict[str, Any] | None = None, **settings: Any) -> SumoLogicProvider:
         values = {"access_id": ACCESS_ID, "access_key": ACCESS_KEY, "base_url": fake.api_url, **settings}
         knobs = {"sleep": sleeps, "request_timeout": 2.0, "job_poll_interval": 1.0, **(options or {})}
-        return SumoLogicProvider(SumoLogicSettings(**values), ProviderOptions(**knobs))
+        return SumoLogicProvider(SumoLogicSettings(**values), SumoLogicOptions(**knobs))
 
     return build
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from replaylink import __version__
 from replaylink.api import (
     backend_errors,
+    choices,
     diagnostics,
     health,
     ingest,
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         ingest.router,
         projects.router,
         integrations.router,
+        choices.router,
         diagnostics.router,
         sessions.router,
         backend_errors.router,

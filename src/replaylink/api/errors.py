@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from replaylink.integrations.settings import InvalidSettings
 from replaylink.vault import VaultError
 
 
@@ -28,6 +29,12 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     if details is not None:
         error["details"] = details
     return {"error": error}
+
+
+def invalid_settings(exc: InvalidSettings) -> ApiError:
+    """422 ``invalid_settings`` naming every bad field (``details``: one ``{field, message}`` each)."""
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in exc.problems[:5])
+    return ApiError(422, "invalid_settings", f"Fix these settings: {summary}", exc.problems)
 
 
 def not_found(what: str) -> ApiError:

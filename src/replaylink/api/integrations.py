@@ -22,7 +22,7 @@ from replaylink.api.deps import (
     provider_or_404,
     visible_project,
 )
-from replaylink.api.errors import ApiError, not_found
+from replaylink.api.errors import ApiError, invalid_settings, not_found
 from replaylink.api.params import IntegrationName, ProviderName
 from replaylink.integrations import settings as svc
 from replaylink.integrations.connect import open_provider
@@ -48,6 +48,9 @@ class ProviderInfo(BaseModel):
         'credentials are sent "address": true, URL fields "format": "uri".'
     )
     secret_fields: list[str]
+    choice_fields: list[str] = Field(
+        description="Fields whose values POST /integrations/{provider}/choices/{field} lists."
+    )
 
 
 class IntegrationIn(BaseModel):
@@ -101,19 +104,6 @@ class ChangeOut(BaseModel):
     changes: dict[str, Any]
 
 
-class LogGroupsIn(BaseModel):
-    aws_access_key_id: str = Field(max_length=128)
-    aws_secret_access_key: str = Field(max_length=256)
-    aws_session_token: str | None = Field(None, max_length=4096)
-    region: str = Field(max_length=32)
-    endpoint_url: str | None = Field(None, max_length=2048)
-    prefix: str | None = Field(None, max_length=512)
-
-
-class LogGroupsOut(BaseModel):
-    log_groups: list[str]
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -130,8 +120,7 @@ def _validated(rt: Runtime, provider: str, raw: dict[str, Any]) -> ProviderSetti
     try:
         return svc.validate(provider, raw, block_private=rt.settings.block_private_networks)
     except svc.InvalidSettings as exc:
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in exc.problems[:5])
-        raise ApiError(422, "invalid_settings", f"Fix these settings: {summary}", exc.problems) from None
+        raise invalid_settings(exc) from None
 
 
 def _run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
@@ -227,6 +216,7 @@ def provider_catalogue(_: CallerDep) -> list[ProviderInfo]:
                 label=cls.label,
                 settings_schema=cls.Settings.model_json_schema(),
                 secret_fields=sorted(svc.secret_fields(name)),
+                choice_fields=list(cls.choice_fields),
             )
         )
     return out
@@ -412,20 +402,3 @@ def integration_history(
         ChangeOut(at=c.at, action=c.action, actor=c.actor, changes=c.changes)
         for c in store.history(db, project_id, provider, name)
     ]
-
-
-@router.post("/integrations/cloudwatch/log-groups", response_model=LogGroupsOut)
-def cloudwatch_log_groups(body: LogGroupsIn, _: CallerDep, rt: RuntimeDep) -> LogGroupsOut:
-    """The log-group picker: log groups visible with these credentials in this region."""
-    raw = body.model_dump(exclude={"prefix"}, exclude_none=True) | {"log_group_names": ["picker"]}
-    model = _validated(rt, "cloudwatch", raw)
-
-    async def fetch() -> list[str]:
-        async with open_provider("cloudwatch", model, rt.settings) as instance:
-            result: list[str] = await instance.list_log_groups(body.prefix)  # type: ignore[attr-defined]
-            return result
-
-    try:
-        return LogGroupsOut(log_groups=run_async(fetch))
-    except ProviderError as exc:
-        raise ApiError(422, "check_failed", exc.message, {"kind": exc.kind, "field": exc.field}) from None

@@ -18,8 +18,9 @@ from replaylink.vault import Vault
 
 
 def provider_options(settings: Settings, provider: str) -> ProviderOptions:
+    """The provider's own ``Options``, built from every knob the server offers (it takes what it needs)."""
     counter = RATE_LIMIT_WAITS.labels(provider)
-    return ProviderOptions(
+    return providers.get(provider).make_options(
         on_rate_limit=lambda _wait: counter.inc(),
         request_timeout=settings.provider_timeout_seconds,
         max_retries=settings.provider_retries,

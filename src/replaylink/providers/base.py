@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from replaylink.providers.coerce import epoch_ms
 
 MARKER_NAME = "openReplaySessionToken"
 """The seeds' tag / attribute name, case-sensitive."""
@@ -159,14 +161,6 @@ class ProviderSettings(BaseModel):
 
 
 # --------------------------------------------------------------------------- query / record
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def epoch_ms(moment: datetime) -> int:
-    """Exact integer milliseconds since the epoch (no float rounding)."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,18 +357,20 @@ class ProviderOptions:
     """Builds the outbound transport from an httpx ``verify`` value (ReplayLink's server passes
     its connect-time address guard here); None = httpx's default transport."""
     sleep: Sleep = _asyncio_sleep
-    address_guard: Callable[[str, int], object] | None = None
-    """For clients that cannot take ``transport_factory`` (boto3): called with host and port before
-    each request; raises ``ValueError`` for an address ReplayLink must not connect to."""
     on_rate_limit: Callable[[float], None] | None = None
     """Called with the wait in seconds each time the provider answers with a rate limit."""
-    job_poll_interval: float = 2.0
-    """Sumo Logic: seconds between search-job status polls."""
-    job_timeout: float = 300.0
-    """Sumo Logic: give up on a search job after this many seconds."""
+
+
+AddressGuard = Callable[[str, int], object]
+"""Called with host and port before a connection; raises ``ValueError`` (or ``OSError``) for an
+address ReplayLink must not connect to. For clients that cannot take ``transport_factory``."""
 
 
 # --------------------------------------------------------------------------- protocol
+
+
+MAX_CHOICES = 500
+"""The most values :meth:`Provider.choices` answers."""
 
 
 class Provider(ABC):
@@ -383,12 +379,38 @@ class Provider(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     Settings: ClassVar[type[ProviderSettings]]
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
+    """The provider's own knobs: ``ProviderOptions`` or a subclass that adds some."""
+    choice_fields: ClassVar[Mapping[str, object]] = {}
+    """Settings fields whose values :meth:`choices` can list, each with a stand-in value that lets
+    the other settings validate while that field is still being chosen."""
 
     def __init__(self, settings: ProviderSettings, options: ProviderOptions | None = None) -> None:
         if not isinstance(settings, self.Settings):
             raise TypeError(f"{type(self).__name__} needs {self.Settings.__name__}")
         self.settings = settings
-        self.options = options or ProviderOptions()
+        if options is None or not isinstance(options, self.Options):
+            shared = options or ProviderOptions()
+            options = self.make_options(**{f.name: getattr(shared, f.name) for f in fields(shared)})
+        self.options = options
+
+    @classmethod
+    def make_options(cls, **offered: Any) -> ProviderOptions:
+        """This provider's ``Options`` from what the caller offers; knobs it does not take are dropped.
+
+        The server offers every knob it has (timeouts, the outbound transport, ``address_guard``...),
+        so a provider declares what it needs in its own ``Options`` and nothing outside knows which.
+        """
+        taken = {f.name for f in fields(cls.Options)}
+        return cls.Options(**{name: value for name, value in offered.items() if name in taken})
+
+    async def choices(self, field: str, prefix: str = "") -> list[str]:
+        """The values ``field`` may take with these settings (e.g. CloudWatch log groups), at most
+        :data:`MAX_CHOICES`, those starting with ``prefix`` when given.
+
+        Only for fields in ``choice_fields``; raises a ``ProviderError`` like :meth:`check`.
+        """
+        raise NotFound(f"{self.label} offers no choices for {field}.", field=field)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider>"

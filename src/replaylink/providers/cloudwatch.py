@@ -15,9 +15,10 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -35,6 +36,8 @@ from pydantic import Field, JsonValue, SecretStr, field_validator
 from replaylink.providers.base import (
     MARKER_NAME,
     MARKER_PREFIX,
+    MAX_CHOICES,
+    AddressGuard,
     AuthError,
     NotFound,
     Provider,
@@ -52,6 +55,7 @@ from replaylink.providers.base import (
     redact,
     secret_field,
 )
+from replaylink.providers.coerce import EPOCH, epoch_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -204,17 +208,6 @@ def console_link(region: str, group: str, stream: str, timestamp_ms: int, event_
     )
 
 
-def _ms(moment: datetime, *, ceil: bool = False) -> int:
-    """Epoch milliseconds of an aware datetime, exact (no float rounding), floored or ceiled."""
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    step = timedelta(milliseconds=1)
-    return -(-delta // step) if ceil else delta // step
-
-
-def _from_ms(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=value)
-
-
 # --------------------------------------------------------------------------- settings
 
 
@@ -303,11 +296,22 @@ class CloudWatchSettings(ProviderSettings):
 # --------------------------------------------------------------------------- provider
 
 
+@dataclass(frozen=True, slots=True)
+class CloudWatchOptions(ProviderOptions):
+    """The shared knobs plus the address guard boto3 needs (it takes no httpx transport)."""
+
+    address_guard: AddressGuard | None = None
+    """Checks where ``endpoint_url`` resolves to before each call."""
+
+
 class CloudWatchProvider(Provider):
     name = "cloudwatch"
     label = LABEL
     Settings = CloudWatchSettings
+    Options = CloudWatchOptions
+    choice_fields: ClassVar[Mapping[str, object]] = {"log_group_names": ["picking"]}
     settings: CloudWatchSettings
+    options: CloudWatchOptions
 
     def __init__(self, settings: ProviderSettings, options: ProviderOptions | None = None) -> None:
         super().__init__(settings, options)
@@ -439,10 +443,16 @@ class CloudWatchProvider(Provider):
                 client.filter_log_events,
                 group=group,
                 logGroupName=group,
-                startTime=_ms(now - timedelta(minutes=1)),
-                endTime=_ms(now),
+                startTime=epoch_ms(now - timedelta(minutes=1)),
+                endTime=epoch_ms(now),
                 limit=1,
             )
+
+    async def choices(self, field: str, prefix: str = "") -> list[str]:
+        """``log_group_names``: the log groups these credentials see in the region."""
+        if field != "log_group_names":
+            return await super().choices(field, prefix)
+        return await self.list_log_groups(prefix or None, limit=MAX_CHOICES)
 
     async def list_log_groups(self, prefix: str | None = None, limit: int = 500) -> list[str]:
         """Log group names (optionally starting with ``prefix``), at most ``limit``, for pickers."""
@@ -464,7 +474,7 @@ class CloudWatchProvider(Provider):
         return names[:limit]
 
     async def search(self, query: Query) -> AsyncIterator[Record]:
-        start_ms, end_ms = _ms(query.start), _ms(query.end, ceil=True) - 1
+        start_ms, end_ms = epoch_ms(query.start), epoch_ms(query.end, ceil=True) - 1
         if end_ms < start_ms or query.limit == 0:
             return
         client = await self.client()
@@ -533,7 +543,7 @@ class CloudWatchProvider(Provider):
             level = "error" if exception or self._errors.search(text) else "info"
         return Record(
             provider_id=event_id,
-            timestamp=_from_ms(timestamp),
+            timestamp=EPOCH + timedelta(milliseconds=timestamp),
             message=message,
             level=level,
             title=exception.group(0).strip() if exception else _first_str(attributes, TITLE_KEYS) or "",

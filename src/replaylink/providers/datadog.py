@@ -33,12 +33,12 @@ from replaylink.providers.base import (
     parse_tags,
     secret_field,
 )
+from replaylink.providers.coerce import as_dict, as_text, epoch_ms, parse_time
 from replaylink.providers.http import HttpApi, retry_after_header
 
 SEARCH_PATH = "/api/v2/logs/events/search"
 VALIDATE_PATH = "/api/v1/validate"
 MAX_PAGE = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPECIAL = set('=-!&|><(){}[]"*?:\\# ')
 """Characters Datadog's search syntax needs escaped with a backslash."""
 _TOKEN_END = r"(?![0-9A-Za-z]|\.[0-9A-Za-z])"
@@ -105,11 +105,6 @@ def app_base(site: str) -> str:
     return f"https://app.{site}" if site.count(".") == 1 else f"https://{site}"
 
 
-def epoch_ms(moment: datetime) -> int:
-    """Exact milliseconds since the epoch (floored), free of float rounding."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
 def escape_term(value: str) -> str:
     return "".join("\\" + char if char in _SPECIAL else char for char in value)
 
@@ -143,14 +138,6 @@ def _rate_limit_reset(response: httpx.Response) -> float | None:
         return float(response.headers["X-RateLimit-Reset"])
     except (KeyError, ValueError):
         return retry_after_header(response)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 class DatadogProvider(Provider):
@@ -212,7 +199,7 @@ class DatadogProvider(Provider):
                 count += 1
                 if query.limit is not None and count >= query.limit:
                     return
-            cursor = _text(_dict(payload["meta"].get("page")).get("after"))
+            cursor = as_text(as_dict(payload["meta"].get("page")).get("after"))
             if cursor is None:
                 return
             if cursor in seen_cursors:
@@ -244,7 +231,7 @@ class DatadogProvider(Provider):
         payload = self.api.json(response)
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             raise self._malformed("a search answer without a list of logs")
-        payload["meta"] = _dict(payload.get("meta"))
+        payload["meta"] = as_dict(payload.get("meta"))
         return payload
 
     def _malformed(self, what: str) -> ProviderError:
@@ -293,37 +280,27 @@ class DatadogProvider(Provider):
 
     def _record(self, item: Any) -> Record:
         """One Datadog ``Log`` object as a :class:`Record`."""
-        log_id = _text(_dict(item).get("id"))
-        attrs = _dict(_dict(item).get("attributes"))
-        timestamp = _parse_time(attrs.get("timestamp"))
+        log_id = as_text(as_dict(item).get("id"))
+        attrs = as_dict(as_dict(item).get("attributes"))
+        timestamp = parse_time(attrs.get("timestamp"))
         if log_id is None or timestamp is None:
             raise self._malformed("a log without an id or a valid timestamp")
-        fields = dict(_dict(attrs.get("attributes")))
+        fields = dict(as_dict(attrs.get("attributes")))
         tags = parse_tags(attrs.get("tags"))
         if tags:
             fields["tags"] = tags
-        error = _dict(fields.get("error"))
-        kind = _text(error.get("kind"))
+        error = as_dict(fields.get("error"))
+        kind = as_text(error.get("kind"))
         return Record(
             provider_id=log_id,
             timestamp=timestamp,
             message=str(attrs.get("message") or ""),
-            level=normalize_level(_text(attrs.get("status"))),
-            title=": ".join(part for part in (kind, _text(error.get("message"))) if part),
-            service=_text(attrs.get("service")),
-            host=_text(attrs.get("host")),
-            logger=_text(_dict(fields.get("logger")).get("name")),
+            level=normalize_level(as_text(attrs.get("status"))),
+            title=": ".join(part for part in (kind, as_text(error.get("message"))) if part),
+            service=as_text(attrs.get("service")),
+            host=as_text(attrs.get("host")),
+            logger=as_text(as_dict(fields.get("logger")).get("name")),
             attributes=fields,
             link=f"{self.app_url}/logs?event={quote(log_id, safe='')}",
             exception_type=kind,
         )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -30,7 +30,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn, Self
 from urllib.parse import SplitResult, quote, urlsplit
 
@@ -66,6 +66,7 @@ from replaylink.providers.base import (
     secret_field,
     url_field,
 )
+from replaylink.providers.coerce import as_dict, epoch_ms, joined_text, parse_time
 from replaylink.providers.http import HttpApi
 
 log = logging.getLogger("replaylink.providers.elasticsearch")
@@ -73,7 +74,6 @@ log = logging.getLogger("replaylink.providers.elasticsearch")
 MAX_PAGE = 10_000
 """Elasticsearch's default ``index.max_result_window`` caps ``size``."""
 KEEP_ALIVE = "1m"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_TYPES = {"date", "date_nanos"}
 _LEVEL_FIELDS = ("log.level", "level", "severity", "loglevel")
 _SERVICE_FIELDS = ("service.name", "service")
@@ -330,7 +330,7 @@ NO_PIT = Plan(None, "_id")
 
 def paging_plan(root: Any) -> Plan:
     """The plan for a cluster from its ``GET /`` answer (None when we may not read it)."""
-    version = _dict(_dict(root).get("version"))
+    version = as_dict(as_dict(root).get("version"))
     match = re.match(r"(\d+)\.(\d+)", str(version.get("number") or ""))
     number = (int(match[1]), int(match[2])) if match else None
     if version.get("distribution") == "opensearch":
@@ -394,12 +394,12 @@ class ElasticsearchProvider(Provider):
         )
         if response.status_code != 200:
             self._raise_for(response, "read the index mappings")
-        caps = _dict(self.api.json(response))
+        caps = as_dict(self.api.json(response))
         if caps.get("indices") == []:
             raise NotFound(
                 f"No Elasticsearch index matches {self.config.indexes!r}; check indexes.", field="indexes"
             )
-        types = set(_dict(_dict(caps.get("fields")).get(field)))
+        types = set(as_dict(as_dict(caps.get("fields")).get(field)))
         if not types:
             raise ProviderError(
                 f"No index matching {self.config.indexes!r} has a field {field!r}; check timestamp_field "
@@ -493,7 +493,7 @@ class ElasticsearchProvider(Provider):
             return None
         if response.status_code != 200:
             self._raise_for(response, "open a point in time")
-        pit_id = _dict(self.api.json(response)).get(api.id_key)
+        pit_id = as_dict(self.api.json(response)).get(api.id_key)
         if not isinstance(pit_id, str) or not pit_id:
             raise _malformed("a point in time without an id")
         return _Pit(api, pit_id)
@@ -529,8 +529,8 @@ class ElasticsearchProvider(Provider):
             {
                 "range": {
                     config.timestamp_field: {
-                        "gte": _epoch_ms(query.start),
-                        "lt": _epoch_ms(query.end, ceil=True),
+                        "gte": epoch_ms(query.start),
+                        "lt": epoch_ms(query.end, ceil=True),
                         "format": "epoch_millis",
                     }
                 }
@@ -559,14 +559,14 @@ class ElasticsearchProvider(Provider):
         response = await self._request("POST", path, json=body)
         if response.status_code != 200:
             self._raise_for(response, "search")
-        payload = _dict(self.api.json(response))
-        hits = _dict(payload.get("hits")).get("hits")
+        payload = as_dict(self.api.json(response))
+        hits = as_dict(payload.get("hits")).get("hits")
         if not isinstance(hits, list) or not all(isinstance(hit, dict) for hit in hits):
             raise _malformed("a search answer without a list of hits")
-        shards = _dict(payload.get("_shards"))
+        shards = as_dict(payload.get("_shards"))
         if shards.get("failed"):
-            failure = _dict(next(iter(shards.get("failures") or []), None))
-            reason = self.api.scrub(str(_dict(failure.get("reason")).get("reason") or "unknown reason"))
+            failure = as_dict(next(iter(shards.get("failures") or []), None))
+            reason = self.api.scrub(str(as_dict(failure.get("reason")).get("reason") or "unknown reason"))
             raise ProviderError(
                 f"Elasticsearch could not search index {failure.get('index') or '?'} ({reason[:200]}); "
                 "check timestamp_field or narrow indexes.",
@@ -621,15 +621,15 @@ class ElasticsearchProvider(Provider):
         index, doc_id = hit.get("_index"), hit.get("_id")
         if not isinstance(index, str) or not isinstance(doc_id, str):
             raise _malformed("a hit without _index or _id")
-        source = _dict(hit.get("_source"))
+        source = as_dict(hit.get("_source"))
         config = self.config
         sort = hit.get("sort")
-        timestamp = _parse_time(get_path(source, config.timestamp_field)) or _parse_time(
-            sort[0] if isinstance(sort, list) and sort else None
+        timestamp = parse_time(get_path(source, config.timestamp_field), epochs=True) or parse_time(
+            sort[0] if isinstance(sort, list) and sort else None, epochs=True
         )
         if timestamp is None:
             raise _malformed(f"a hit without a usable {config.timestamp_field!r}")
-        message = _text_of(get_path(source, config.message_field))
+        message = joined_text(get_path(source, config.message_field))
         if not (query.start <= timestamp < query.end and self._has_marker(source, message, query.token)):
             return None
         exception_type, title = _exception(source, message)
@@ -665,7 +665,7 @@ class ElasticsearchProvider(Provider):
     def _level(self, source: dict[str, Any]) -> str:
         """A level field when present, else "error" when the error filter matches, else "info"."""
         for name in _LEVEL_FIELDS:
-            level = normalize_level(_text_of(get_path(source, name)), default="")
+            level = normalize_level(joined_text(get_path(source, name)), default="")
             if level:
                 return level
         value = get_path(source, self.config.error_field)
@@ -735,35 +735,6 @@ def _exception(source: dict[str, Any], message: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def _parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 string, or epoch seconds/ms/µs/ns told apart by magnitude."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            try:
-                value = float(value)
-            except ValueError:
-                return None
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    for scale in (1e17, 1e14, 1e11):
-        if abs(value) >= scale:
-            value /= 1000
-    try:
-        return _EPOCH + timedelta(seconds=value)
-    except (OverflowError, ValueError):
-        return None
-
-
-def _epoch_ms(moment: datetime, *, ceil: bool = False) -> int:
-    """Whole milliseconds since the epoch, floored (or ceiled), free of float rounding."""
-    ms, rest = divmod(moment - _EPOCH, timedelta(milliseconds=1))
-    return ms + 1 if ceil and rest else ms
-
-
 def _sort_values(hit: dict[str, Any]) -> list[Any]:
     values = hit.get("sort")
     if not isinstance(values, list) or not values:
@@ -773,10 +744,10 @@ def _sort_values(hit: dict[str, Any]) -> list[Any]:
 
 def _error_type(response: httpx.Response) -> str | None:
     try:
-        error = _dict(_dict(response.json()).get("error"))
+        error = as_dict(as_dict(response.json()).get("error"))
     except ValueError:
         return None
-    kind = error.get("type") or _dict(next(iter(error.get("root_cause") or []), None)).get("type")
+    kind = error.get("type") or as_dict(next(iter(error.get("root_cause") or []), None)).get("type")
     return kind if isinstance(kind, str) else None
 
 
@@ -797,16 +768,6 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
 
 def _malformed(what: str) -> ProviderError:
     return ProviderError(f"Elasticsearch sent {what}; check host points at Elasticsearch or OpenSearch.")
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text_of(value: Any) -> str:
-    if isinstance(value, list):
-        return "\n".join(_text_of(item) for item in value)
-    return "" if value is None else str(value)
 
 
 def _first_text(source: dict[str, Any], names: tuple[str, ...]) -> str | None:

@@ -34,7 +34,10 @@ def retry_after_header(response: httpx.Response) -> float | None:
 
 
 def backoff_delay(attempt: int, options: ProviderOptions) -> float:
-    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**attempt))``."""
+    """Exponential backoff with "equal jitter": ``uniform(c / 2, c)``, ``c = min(cap, base * 2**attempt)``.
+
+    The upper half, not full jitter's ``uniform(0, c)``: a retry never comes back almost at once.
+    """
     ceiling = min(options.backoff_cap, options.backoff_base * (2**attempt))
     return random.uniform(ceiling / 2, ceiling)
 

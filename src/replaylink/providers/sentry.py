@@ -35,6 +35,7 @@ from replaylink.providers.base import (
     normalize_level,
     secret_field,
 )
+from replaylink.providers.coerce import as_dict, as_int, as_list, as_text, parse_time
 from replaylink.providers.http import HttpApi, retry_after_header
 
 MAX_PAGE = 100
@@ -145,37 +146,11 @@ def event_link(root: str, project_slug: str, event_id: str, group_id: str | None
     return f"{root}/discover/{project_slug}:{event_id}/"
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def tag_dict(tags: Any) -> dict[str, str]:
     """Sentry's ``[{"key": k, "value": v}, ...]`` as ``{k: v}``."""
     out: dict[str, str] = {}
-    for tag in _list(tags):
-        key, value = _dict(tag).get("key"), _dict(tag).get("value")
+    for tag in as_list(tags):
+        key, value = as_dict(tag).get("key"), as_dict(tag).get("value")
         if isinstance(key, str) and value is not None:
             out[key] = str(value)
     return out
@@ -183,9 +158,9 @@ def tag_dict(tags: Any) -> dict[str, str]:
 
 def main_exception(detail: dict[str, Any]) -> dict[str, Any]:
     """The last value of the ``exception`` entry: the exception that was finally raised."""
-    for entry in _list(detail.get("entries")):
-        if _dict(entry).get("type") == "exception":
-            values = [_dict(value) for value in _list(_dict(entry.get("data")).get("values"))]
+    for entry in as_list(detail.get("entries")):
+        if as_dict(entry).get("type") == "exception":
+            values = [as_dict(value) for value in as_list(as_dict(entry.get("data")).get("values"))]
             if values:
                 return values[-1]
     return {}
@@ -193,24 +168,24 @@ def main_exception(detail: dict[str, Any]) -> dict[str, Any]:
 
 def stack_frames(exception: dict[str, Any]) -> list[StackFrame] | None:
     """Sentry frames (outermost call first) as :class:`StackFrame` s, or None without a stack."""
-    frames = _list(_dict(exception.get("stacktrace")).get("frames"))
+    frames = as_list(as_dict(exception.get("stacktrace")).get("frames"))
     if not frames:
         return None
-    return [_frame(_dict(frame)) for frame in frames]
+    return [_frame(as_dict(frame)) for frame in frames]
 
 
 def _frame(frame: dict[str, Any]) -> StackFrame:
-    lineno = _int(frame.get("lineNo"))
+    lineno = as_int(frame.get("lineNo"))
     context = None
-    for line in _list(frame.get("context")):
+    for line in as_list(frame.get("context")):
         if isinstance(line, list) and len(line) == 2 and line[0] == lineno and isinstance(line[1], str):
             context = line[1]
     in_app = frame.get("inApp")
     return StackFrame(
-        filename=_text(frame.get("filename")) or _text(frame.get("absPath")),
-        function=_text(frame.get("function")),
+        filename=as_text(frame.get("filename")) or as_text(frame.get("absPath")),
+        function=as_text(frame.get("function")),
         lineno=lineno,
-        module=_text(frame.get("module")),
+        module=as_text(frame.get("module")),
         context=context,
         in_app=in_app if isinstance(in_app, bool) else None,
     )
@@ -277,7 +252,7 @@ class SentryProvider(Provider):
             response = await self.api.request("GET", f"/api/0/projects/{self.org}/{self.project}/")
             if response.status_code != 200:
                 await self._raise_for(response, "read the project")
-            project_id = _dict(self.api.json(response)).get("id")
+            project_id = as_dict(self.api.json(response)).get("id")
             if not isinstance(project_id, str | int) or isinstance(project_id, bool):
                 raise self._malformed("a project without an id")
             self._project_id = str(project_id)
@@ -319,10 +294,10 @@ class SentryProvider(Provider):
         response = await self.api.request("GET", f"/api/0/organizations/{self.org}/events/", params=params)
         if response.status_code != 200:
             await self._raise_for(response, "query events")
-        rows = _dict(self.api.json(response)).get("data")
+        rows = as_dict(self.api.json(response)).get("data")
         if not isinstance(rows, list):
             raise self._malformed("an events answer without a data list")
-        return [_dict(row) for row in rows], response
+        return [as_dict(row) for row in rows], response
 
     async def _detail(self, event_id: str) -> dict[str, Any] | None:
         """The full event, or None when Sentry cannot return it (yet): the row still counts."""
@@ -332,7 +307,7 @@ class SentryProvider(Provider):
             return None
         if response.status_code != 200:
             await self._raise_for(response, "read an event")
-        return _dict(self.api.json(response))
+        return as_dict(self.api.json(response))
 
     async def _records(self, rows: list[dict[str, Any]]) -> list[Record]:
         """Rows completed with their details, fetched concurrently; the first failure wins."""
@@ -381,7 +356,7 @@ class SentryProvider(Provider):
     # ------------------------------------------------------------------ records
 
     def _row_id(self, row: dict[str, Any]) -> str:
-        event_id = _text(row.get("id"))
+        event_id = as_text(row.get("id"))
         if event_id is None or not re.fullmatch(r"[0-9a-fA-F]{32}", event_id):
             raise self._malformed("an event without a valid id")
         return event_id.lower()
@@ -390,7 +365,7 @@ class SentryProvider(Provider):
         """One events row, completed by its detail when there is one."""
         detail = detail or {}
         event_id = self._row_id(row)
-        timestamp = _parse_time(detail.get("dateCreated")) or _parse_time(row.get("timestamp"))
+        timestamp = parse_time(detail.get("dateCreated")) or parse_time(row.get("timestamp"))
         if timestamp is None:
             raise self._malformed("an event without a valid timestamp")
         tags = tag_dict(detail.get("tags"))
@@ -398,23 +373,23 @@ class SentryProvider(Provider):
         if isinstance(marker, str) and marker:
             tags.setdefault(MARKER_NAME, marker)
         exception = main_exception(detail)
-        kind = _text(exception.get("type")) or _text(_dict(detail.get("metadata")).get("type"))
-        value = _text(exception.get("value")) or _text(_dict(detail.get("metadata")).get("value"))
+        kind = as_text(exception.get("type")) or as_text(as_dict(detail.get("metadata")).get("type"))
+        value = as_text(exception.get("value")) or as_text(as_dict(detail.get("metadata")).get("value"))
         summary = ": ".join(part for part in (kind, value) if part)
-        project = _text(row.get("project")) or self.project
-        group_id = _text(detail.get("groupID"))
+        project = as_text(row.get("project")) or self.project
+        group_id = as_text(detail.get("groupID"))
         attributes: dict[str, Any] = {"tags": tags, "project": project}
         for key in ("projectID", "groupID", "culprit", "platform", "location"):
-            if _text(detail.get(key)):
+            if as_text(detail.get(key)):
                 attributes[key] = detail[key]
-        if _dict(detail.get("contexts")):
+        if as_dict(detail.get("contexts")):
             attributes["contexts"] = detail["contexts"]
         return Record(
             provider_id=event_id,
             timestamp=timestamp,
-            message=_text(detail.get("message")) or _text(row.get("message")) or summary,
-            level=normalize_level(_text(row.get("level")) or tags.get("level"), default="error"),
-            title=summary or _text(row.get("title")) or _text(detail.get("title")) or "",
+            message=as_text(detail.get("message")) or as_text(row.get("message")) or summary,
+            level=normalize_level(as_text(row.get("level")) or tags.get("level"), default="error"),
+            title=summary or as_text(row.get("title")) or as_text(detail.get("title")) or "",
             service=project,
             host=tags.get("server_name"),
             logger=tags.get("logger"),

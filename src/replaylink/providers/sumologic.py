@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from urllib.parse import quote, urlencode, urlsplit
@@ -27,6 +28,7 @@ from replaylink.providers.base import (
     NotFound,
     Provider,
     ProviderError,
+    ProviderOptions,
     ProviderPermissionError,
     ProviderSettings,
     Query,
@@ -37,6 +39,7 @@ from replaylink.providers.base import (
     normalize_level,
     secret_field,
 )
+from replaylink.providers.coerce import as_text, epoch_ms, from_epoch_ms
 from replaylink.providers.http import HttpApi
 
 log = logging.getLogger("replaylink.providers.sumologic")
@@ -51,7 +54,6 @@ STOPPED = {
     "FORCE PAUSED": "Sumo Logic paused the search at its message cap; narrow the window or error_filter.",
 }
 CHECK_WINDOW = timedelta(minutes=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 _API_HOST = re.compile(r"api(?:\.([a-z0-9]+))?\.sumologic\.com")
 _TOKEN_IN_TEXT = re.compile(re.escape(MARKER_PREFIX) + r"([0-9A-Za-z.]+)")
@@ -142,22 +144,6 @@ def build_query(query: Query, error_filter: str) -> str:
     return f"{text} AND ({error_filter})" if query.errors_only else text
 
 
-def floor_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-def ceil_ms(moment: datetime) -> int:
-    return -((_EPOCH - moment) // timedelta(milliseconds=1))
-
-
-def from_ms(value: Any) -> datetime | None:
-    """A Sumo epoch-milliseconds string as an aware UTC datetime (None when unparsable)."""
-    try:
-        return _EPOCH + timedelta(milliseconds=int(value))
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 # --------------------------------------------------------------------------- records
 
 
@@ -197,10 +183,6 @@ def _provider_id(fields: dict[str, Any], raw: str) -> str:
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 class _Converter:
     """Turns one message ``map`` into a :class:`Record` for one query."""
 
@@ -216,29 +198,29 @@ class _Converter:
 
     def record(self, fields: dict[str, Any]) -> Record | None:
         """None when the message is outside the window or has no usable time."""
-        timestamp = from_ms(fields.get("_messagetime"))
+        timestamp = from_epoch_ms(fields.get("_messagetime"))
         if timestamp is None or not self.query.start <= timestamp < self.query.end:
             return None
-        raw = _text(fields.get("_raw")) or ""
+        raw = as_text(fields.get("_raw")) or ""
         parsed = _parse_json(raw)
         exception = _exception(raw)
         error_default = self.query.errors_only or exception is not None or bool(_ERROR_WORDS.search(raw))
-        service_key = "_sourcecategory" if _text(fields.get("_sourcecategory")) else "_collector"
+        service_key = "_sourcecategory" if as_text(fields.get("_sourcecategory")) else "_collector"
         used = {"_raw", "_messageid", "_messagetime", "_sourcehost", service_key}
         attributes = {key: value for key, value in fields.items() if key not in used}
         if parsed is not None:
             attributes["json"] = parsed
-        title = _text(parsed.get("message") or parsed.get("msg")) if parsed else None
+        title = as_text(parsed.get("message") or parsed.get("msg")) if parsed else None
         return Record(
             provider_id=_provider_id(fields, raw),
             timestamp=timestamp,
             message=raw,
             level=_level(raw, parsed, "error" if error_default else "info"),
             title=exception[1] if exception else title or "",
-            service=_text(fields.get(service_key)),
-            host=_text(fields.get("_sourcehost")),
+            service=as_text(fields.get(service_key)),
+            host=as_text(fields.get("_sourcehost")),
             attributes=attributes,
-            link=self.link(raw, floor_ms(timestamp)),
+            link=self.link(raw, epoch_ms(timestamp)),
             exception_type=exception[0] if exception else None,
         )
 
@@ -252,11 +234,23 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- provider
 
 
+@dataclass(frozen=True, slots=True)
+class SumoLogicOptions(ProviderOptions):
+    """The shared knobs plus Sumo Logic's search-job polling."""
+
+    job_poll_interval: float = 2.0
+    """Seconds between search-job status polls."""
+    job_timeout: float = 300.0
+    """Give up on a search job after this many seconds."""
+
+
 class SumoLogicProvider(Provider):
     name = "sumologic"
     label = "Sumo Logic"
     Settings = SumoLogicSettings
+    Options = SumoLogicOptions
     settings: SumoLogicSettings
+    options: SumoLogicOptions
 
     @property
     def _url_field(self) -> str:
@@ -306,8 +300,8 @@ class SumoLogicProvider(Provider):
     async def _create(self, api: HttpApi, query: Query) -> str:
         body = {
             "query": build_query(query, self.settings.error_filter),
-            "from": str(floor_ms(query.start)),
-            "to": str(ceil_ms(query.end)),
+            "from": str(epoch_ms(query.start)),
+            "to": str(epoch_ms(query.end, ceil=True)),
             "timeZone": "UTC",
             "byReceiptTime": False,
         }
