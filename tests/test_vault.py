@@ -339,3 +339,43 @@ def test_keys_rotate_generate_refuses_with_an_environment_key(
     assert "REPLAYLINK_ENCRYPTION_KEY is set" in result.output
     assert (file_keyed.settings.data_dir / ENCRYPTION_KEY_FILE).read_text().strip() == OLD_KEY
     assert_no_key_material(result.output)
+
+
+@pytest.mark.usefixtures("env", "two_integrations")
+def test_keys_rotate_says_what_it_did_and_what_it_skipped(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public, secrets = svc.split(
+        svc.validate("elasticsearch", {"host": "es.example.com"}, block_private=False)
+    )
+    assert secrets == {}
+    with transaction(rt.sessions) as db:  # no secrets: nothing to encrypt, as the API stores it
+        store.create(
+            db,
+            project_id=seeded.project_id,
+            provider="elasticsearch",
+            name="open",
+            settings=public,
+            secrets=None,
+            poll_interval=15,
+            lookback=timedelta(hours=1),
+        )
+    monkeypatch.setenv("REPLAYLINK_ENCRYPTION_KEY", NEW_KEY)
+    monkeypatch.setenv("REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS", OLD_KEY)
+    new_id = key_id(NEW_KEY.encode())
+    first = cli("keys", "rotate")
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0] == f"re-encrypted 2 of 2 integration(s) under key {new_id}"
+    assert lines[1] == (
+        f"  re-encrypted (2): datadog/default (project {seeded.project_id}), "
+        f"sentry/default (project {seeded.other_project_id})"
+    )
+    assert lines[2] == (
+        f"  skipped, no stored secrets to encrypt (1): elasticsearch/open (project {seeded.project_id})"
+    )
+    again = cli("keys", "rotate").output.splitlines()
+    assert again[0] == f"re-encrypted 0 of 2 integration(s) under key {new_id}"
+    assert again[1].startswith("  already under this key, left as they were (2): datadog/default")
+    assert again[2].startswith("  skipped, no stored secrets to encrypt (1): elasticsearch/open")
+    assert_no_key_material(first.output, "\n".join(again))

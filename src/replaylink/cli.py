@@ -348,9 +348,7 @@ def keys_rotate(
     REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS, then run this. With the generated key file: --generate.
     """
     from replaylink.config import rotate_key_file
-    from replaylink.integrations.settings import context
-    from replaylink.store.integrations import all_with_secrets
-    from replaylink.vault import Vault
+    from replaylink.integrations.service import reencrypt
 
     if generate:
         try:
@@ -358,14 +356,19 @@ def keys_rotate(
         except ConfigError as exc:
             raise fail(str(exc)) from None
     with runtime() as rt, transaction(rt.sessions) as db:
-        rows = all_with_secrets(db)
-        changed = 0
-        for row in rows:
-            if row.secrets and Vault.key_id_of(row.secrets) != rt.vault.current_id:
-                row.secrets = rt.vault.reencrypt(row.secrets, context(row))
-                changed += 1
-        current = rt.vault.current_id
-    out.print(f"re-encrypted {changed} of {len(rows)} integration(s) under key {current}")
+        done = reencrypt(db, rt.vault)
+    with_secrets = len(done.reencrypted) + len(done.already_current)
+    out.print(
+        f"re-encrypted {len(done.reencrypted)} of {with_secrets} integration(s) under key {done.key_id}",
+        markup=False,
+    )
+    for heading, labels in (
+        ("re-encrypted", done.reencrypted),
+        ("already under this key, left as they were", done.already_current),
+        ("skipped, no stored secrets to encrypt", done.without_secrets),
+    ):
+        if labels:
+            out.print(f"  {heading} ({len(labels)}): {', '.join(labels)}", markup=False)
 
 
 # --------------------------------------------------------------------------- import

@@ -11,11 +11,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from replaylink import providers
 from replaylink.api.errors import ApiError, not_found
+from replaylink.integrations import service
 from replaylink.providers.base import Provider
 from replaylink.runtime import Runtime
-from replaylink.store import integrations as integration_rows
 from replaylink.store.accounts import api_key_by_plain
 from replaylink.store.models import Integration, Project
 
@@ -94,21 +93,11 @@ def visible_project(db: Session, caller: Caller, project_id: int) -> Project:
 
 
 def provider_or_404(name: str) -> type[Provider]:
-    try:
-        return providers.get(name)
-    except providers.UnknownProvider:
-        raise ApiError(
-            404,
-            "unknown_provider",
-            f"Unknown provider {name[:32]!r}; choose one of: {', '.join(providers.names())}.",
-        ) from None
+    """The provider class, or 404 ``unknown_provider`` naming the known ones."""
+    return service.require_provider(name)
 
 
 def existing_integration(db: Db, caller: CallerDep, project_id: int, provider: str, name: str) -> Integration:
     """The integration, or 404 when it (or its project) is not visible to the caller."""
     visible_project(db, caller, project_id)
-    provider_or_404(provider)
-    row = integration_rows.find(db, project_id, provider, name)
-    if row is None:
-        raise not_found(f"Integration {provider}/{name[:64]}")
-    return row
+    return service.get(db, project_id, provider, name)

@@ -115,14 +115,35 @@ def stored_raw(row: Integration, vault: Vault) -> dict[str, Any]:
     return {**row.settings, **secrets}
 
 
-def merge(stored: dict[str, Any], patch: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
-    """``patch`` over ``stored``; a secret left out or sent back masked keeps its stored value."""
-    merged = dict(stored)
-    for key, value in patch.items():
-        if key in secret_names and (value is None or is_masked(value)) and key in stored:
-            continue
-        merged[key] = value
-    return merged
+def merge(
+    stored: dict[str, Any], sent: dict[str, Any], secret_names: set[str], *, replace: bool = False
+) -> tuple[dict[str, Any], set[str]]:
+    """``sent`` over ``stored``: (the settings, the names of the secrets taken from ``stored``).
+
+    PATCH and check (``replace=False``): a secret left out, null or sent back masked keeps its
+    stored value. PUT (``replace=True``): only a masked secret does; whatever is left out is gone.
+    """
+    merged = {} if replace else dict(stored)
+    reused = set() if replace else {n for n in secret_names if n in stored and n not in sent and stored[n]}
+    for key, value in sent.items():
+        if key in secret_names and key in stored and (is_masked(value) or (value is None and not replace)):
+            merged[key] = stored[key]
+            if stored[key]:
+                reused.add(key)
+        else:
+            merged[key] = value
+    return merged, reused
+
+
+def address_fields(provider: str) -> set[str]:
+    """The fields that say where the provider's requests (and so its credentials) go."""
+    return set(settings_class(provider).address_field_names())
+
+
+def changed_addresses(provider: str, stored_settings: dict[str, Any], model: ProviderSettings) -> list[str]:
+    """The address fields whose value in ``model`` differs from the stored (non-secret) settings."""
+    public, _ = split(model)
+    return sorted(name for name in address_fields(provider) if public.get(name) != stored_settings.get(name))
 
 
 def masked_view(row: Integration, vault: Vault) -> dict[str, Any]:

@@ -107,3 +107,8 @@ def history(
 
 def all_with_secrets(db: Session) -> list[Integration]:
     return list(db.scalars(select(Integration).where(Integration.secrets.is_not(None))))
+
+
+def list_all(db: Session) -> list[Integration]:
+    query = select(Integration).order_by(Integration.project_id, Integration.provider, Integration.name)
+    return list(db.scalars(query))
