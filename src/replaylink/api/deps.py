@@ -32,9 +32,16 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_db(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session committed when the endpoint returns normally, rolled back on error."""
+def get_db(runtime: RuntimeDep, request: Request) -> Iterator[Session]:
+    """A session committed when the endpoint returns normally, rolled back on error.
+
+    On SQLite a request that may write takes the write lock at BEGIN: a WAL transaction that read
+    first cannot write once another one committed (SQLITE_BUSY_SNAPSHOT, not retried by the busy
+    timeout), which failed concurrent session starts.
+    """
     with runtime.sessions() as db, db.begin():
+        if runtime.settings.is_sqlite and request.method not in ("GET", "HEAD", "OPTIONS"):
+            db.connection(execution_options={"sqlite_immediate": True})
         yield db
 
 
