@@ -1,6 +1,6 @@
 """Checkout to backend error visible in the API, on ``replaylink demo`` (the importer polling osmem).
 
-``python -m bench.demo [--checkouts 120] [--spread 60] [--poll-interval 5] [--snippet-mode sdk]``
+``python -m bench.demo [--checkouts 120] [--spread 60] [--poll-interval 2] [--snippet-mode sdk]``
 
 Starts the demo, then fires failing checkouts (each its own session, started like the tracker
 starts one) at random moments over ``--spread`` seconds. A watcher lists the sessions with backend
@@ -30,12 +30,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkouts", type=int, default=120)
     parser.add_argument("--spread", type=float, default=60.0)
-    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--poll-interval", type=float, default=2.0)
     parser.add_argument("--snippet-mode", choices=["sdk", "seed"], default="sdk")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_demo(
-        Path(tmp), "--snippet-mode", args.snippet_mode, "--poll-interval", str(args.poll_interval)
-    ) as demo:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_demo(
+            Path(tmp), "--snippet-mode", args.snippet_mode, "--poll-interval", str(args.poll_interval)
+        ) as demo,
+    ):
         run = demo.run
         answered: dict[str, float] = {}
         visible: dict[str, float] = {}

@@ -496,8 +496,8 @@ def demo(
     ] = 0,
     reset: Annotated[bool, typer.Option("--reset", help="Start from an empty demo directory.")] = False,
     poll_interval: Annotated[
-        float, typer.Option(min=5, max=3600, help="Seconds between the importer's polls of the log store.")
-    ] = 5.0,
+        float, typer.Option(min=1, max=3600, help="Seconds between the importer's polls of the log store.")
+    ] = 2.0,
     chromium: Annotated[str, typer.Option(help="The Chromium binary for --simulate.")] = "/usr/bin/chromium",
 ) -> None:
     """A shop that breaks, its replays and its backend errors, on this machine (127.0.0.1 only)."""

@@ -97,6 +97,42 @@ def prepare(settings: Settings) -> DemoAccount:
     return account
 
 
+def configure_log_store(
+    settings: Settings, account: DemoAccount, name: str, sent: dict[str, Any], poll_interval: float
+) -> None:
+    """Save the demo's Elasticsearch integration through the integration service, as the API does:
+    validated, checked against the store (refused if the check fails), encrypted, audited."""
+    import anyio
+
+    from replaylink.integrations import service
+
+    rt = Runtime(settings)
+
+    def save() -> None:  # the service calls the provider through anyio's worker-thread bridge
+        with transaction(rt.sessions) as db:
+            service.save(
+                db,
+                rt,
+                project_id=account.project_id,
+                provider="elasticsearch",
+                name=name,
+                sent=sent,
+                poll_interval=poll_interval,
+                check=True,
+                actor="replaylink demo",
+            )
+
+    async def in_worker_thread() -> None:
+        await anyio.to_thread.run_sync(save)
+
+    try:
+        anyio.run(in_worker_thread)
+    except service.Refused as exc:
+        raise DemoError(f"ReplayLink refused the demo's Elasticsearch integration: {exc.message}") from None
+    finally:
+        rt.close()
+
+
 def _load(path: Path) -> DemoAccount | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())

@@ -1,8 +1,9 @@
 """``replaylink demo``: start the log store, ReplayLink, the shop (and a simulation); stop them all.
 
-Order: osmem-server (the log store) -> the demo directory (schema, project, sign-in) ->
-``replaylink serve`` with its importer -> the Elasticsearch integration, saved through the API
-(so it is checked against the store like a user's) -> the shop -> optional simulated sessions.
+Order: osmem-server (the log store) -> the demo directory (schema, project, sign-in) -> the
+Elasticsearch integration, saved through the integration service the API uses (so it is checked
+against the store like a user's) -> ``replaylink serve`` with its importer -> the shop ->
+optional simulated sessions.
 Whatever happens (Ctrl-C, SIGTERM, SIGHUP, a child that dies, an error), every process started is
 stopped before this returns (:class:`replaylink.demo.processes.Supervisor`).
 """
@@ -50,7 +51,7 @@ class DemoOptions:
     snippet_mode: SnippetMode = "sdk"
     simulate: int = 0
     reset: bool = False
-    poll_interval: float = 5.0
+    poll_interval: float = 2.0
     chromium: str = DEFAULT_CHROMIUM
 
 
@@ -167,6 +168,8 @@ def _run(
     logstore.ensure_index(log_store_url)
     settings = bootstrap.DemoSettings(data_dir=data_dir, settle_seconds=1.0)
     account = bootstrap.prepare(settings)
+    sent = {"host": log_store_url, "indexes": logstore.INDEX}
+    bootstrap.configure_log_store(settings, account, INTEGRATION, sent, options.poll_interval)
 
     replaylink_url = f"http://{HOST}:{ports['replaylink']}"
     serve = supervisor.start(
@@ -177,7 +180,6 @@ def _run(
                   REPLAYLINK_LOG_LEVEL="warning"),
     )  # fmt: skip
     _wait_http(serve, replaylink_url + "/readyz", "ReplayLink")
-    _configure_integration(replaylink_url, account, log_store_url, options.poll_interval)
 
     shop_url = f"http://{HOST}:{ports['shop']}"
     shop = supervisor.start(
@@ -261,22 +263,6 @@ def _wait_http(child: Child, url: str, what: str) -> None:
                 return
         time.sleep(0.1)
     raise DemoError(f"{what} did not answer {url} within {STARTUP_TIMEOUT:g} s:\n{child.log_tail()}")
-
-
-def _configure_integration(
-    replaylink_url: str, account: bootstrap.DemoAccount, log_store_url: str, poll_interval: float
-) -> None:
-    """Save the Elasticsearch integration through the API: the store is checked before it is saved."""
-    path = f"/api/v1/projects/{account.project_id}/integrations/elasticsearch/{INTEGRATION}"
-    body = {
-        "settings": {"host": log_store_url, "indexes": logstore.INDEX},
-        "poll_interval_seconds": poll_interval,
-    }
-    answer = httpx.put(
-        replaylink_url + path, json=body, headers={"Authorization": f"Bearer {account.api_key}"}, timeout=90
-    )
-    if answer.status_code not in (200, 201):
-        raise DemoError(f"ReplayLink refused the demo's Elasticsearch integration: {answer.text[:500]}")
 
 
 def _write_run_file(data_dir: Path, urls: Urls, account: bootstrap.DemoAccount, options: DemoOptions) -> None:
