@@ -3,7 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run demo test lint typecheck pytest bench clean
+.PHONY: run demo test lint typecheck pytest bench clean tracker tracker-test
+
+# The browser tracker (tracker/): npm ci when the lockfile changed, esbuild when a source changed.
+# The IIFE lands in the Python package (served at /static/tracker.js, shipped in the wheel), gitignored.
+TRACKER_JS  := src/replaylink/static/tracker.js
+TRACKER_SRC := $(shell find tracker/src -type f 2>/dev/null) tracker/build.mjs tracker/tsconfig.json tracker/package.json
+
+tracker/node_modules/.installed: tracker/package-lock.json tracker/package.json
+	cd tracker && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TRACKER_JS): tracker/node_modules/.installed $(TRACKER_SRC)
+	cd tracker && npm run --silent build
+
+## Build the tracker (ES module in tracker/dist, IIFE at src/replaylink/static/tracker.js)
+tracker: $(TRACKER_JS)
+
+## The tracker's type check and unit tests (vitest + happy-dom)
+tracker-test: tracker/node_modules/.installed
+	cd tracker && npx --no-install tsc --noEmit && npx --no-install vitest run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +37,7 @@ $(VENV)/.dev-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.run-installed
 
 ## Run ReplayLink on its embedded default (SQLite + files in ./replaylink-data) at http://127.0.0.1:8000
-run: $(VENV)/.run-installed
+run: $(VENV)/.run-installed $(TRACKER_JS)
 	$(BIN)/replaylink serve
 
 $(VENV)/.demo-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
@@ -30,7 +49,7 @@ demo: $(VENV)/.run-installed $(VENV)/.demo-installed
 	$(BIN)/replaylink demo $(DEMO_ARGS)
 
 ## The whole suite: lint, type checks, tests (SQLite and PostgreSQL)
-test: $(VENV)/.dev-installed lint typecheck pytest
+test: $(VENV)/.dev-installed $(TRACKER_JS) lint typecheck tracker-test pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -51,4 +70,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.sdk
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tracker/node_modules tracker/dist $(TRACKER_JS)

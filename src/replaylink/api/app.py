@@ -22,6 +22,7 @@ from replaylink.api import (
     metrics,
     projects,
     sessions,
+    static,
 )
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.limits import BodySizeLimit
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         diagnostics.router,
         sessions.router,
         backend_errors.router,
+        static.router,
     ):
         app.include_router(router)
     app.add_middleware(
