@@ -30,7 +30,9 @@ user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for /api/v1.", no_args_is_help=True)
 token_app = typer.Typer(help="Debug session tokens.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys of stored credentials.", no_args_is_help=True)
+replay_app = typer.Typer(help="Session recordings (the replay store).", no_args_is_help=True)
 for sub, name in (
+    (replay_app, "replay"),
     (keys_app, "keys"),
     (db_app, "db"),
     (project_app, "project"),
@@ -467,10 +469,10 @@ def purge(
 
     with runtime() as rt:
         keep = days or rt.settings.retention_days
-        done = purge_old(rt.sessions, keep)
+        done = purge_old(rt.sessions, keep, replay_store=rt.replay_store)
     out.print(
-        f"purged {done.sessions} sessions, {done.events} backend events and "
-        f"{done.cache_entries} cached live answers older than {keep} days",
+        f"purged {done.sessions} sessions, {done.segments} recording segments, {done.events} backend "
+        f"events and {done.cache_entries} cached live answers older than {keep} days",
         highlight=False,
     )
 
@@ -521,6 +523,27 @@ def demo(
     except (DemoError, PortInUse) as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
+
+
+@replay_app.command("sweep")
+def replay_sweep(
+    grace: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Keep unindexed blobs younger than this, s (REPLAYLINK_REPLAY_SWEEP_GRACE_SECONDS)."
+        ),
+    ] = None,
+) -> None:
+    """Delete blobs of the replay store that no segment row names (workers also do this hourly)."""
+    from datetime import timedelta
+
+    from replaylink.replay.sweep import sweep
+
+    with runtime() as rt:
+        seconds = rt.settings.replay_sweep_grace_seconds if grace is None else grace
+        done = sweep(rt.sessions, rt.replay_store, timedelta(seconds=seconds))
+        where = rt.replay_store.describe()
+    out.print(f"swept {where}: {done.deleted} unindexed blobs deleted of {done.scanned}", highlight=False)
 
 
 def main() -> None:

@@ -79,6 +79,23 @@ class Settings(BaseSettings):
     cache_recent_seconds: float = Field(600.0, ge=0)
     cache_old_seconds: float = Field(86400.0, ge=0)
 
+    # replay ingest and storage
+    replay_store: str | None = Field(
+        None, description="Where recordings go: a directory, or s3://bucket/prefix; default <data dir>."
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, ...) for replays.")
+    replay_flush_interval_ms: int = Field(5000, ge=500, le=60_000)
+    replay_flush_raw_bytes: int = Field(256 * 1024, ge=16 * 1024)
+    replay_max_batch_bytes: int = Field(1024 * 1024, ge=16 * 1024, description="Compressed, per batch.")
+    replay_max_batch_raw_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, description="Decompressed.")
+    replay_max_session_bytes: int = Field(200 * 1024 * 1024, ge=1024 * 1024)
+    replay_max_session_seconds: int = Field(4 * 3600, ge=60)
+    replay_clock_skew_seconds: int = Field(600, ge=0)
+    replay_token_grace_seconds: int = Field(300, ge=0)
+    replay_batches_per_minute: int = Field(120, ge=1, description="Per session, after a burst.")
+    replay_batch_burst: int = Field(40, ge=1)
+    replay_sweep_grace_seconds: int = Field(3600, ge=60, description="Age before an unindexed blob goes.")
+
     @field_validator("previous_secret_keys", "previous_encryption_keys", "cors_origins", mode="before")
     @classmethod
     def _commas(cls, value: object) -> object:

@@ -1,4 +1,6 @@
-"""Retention: delete sessions started before the cutoff, their backend events and cached live logs.
+"""Retention: delete sessions started before the cutoff, their backend events, cached live logs
+and recordings (index rows first, then their blobs: a crash in between leaves unindexed blobs,
+which the orphan sweep removes, never an index row without its blob).
 
 Runs in batches, each in its own short transaction, so a large purge never holds a long lock
 (SQLite) or a huge transaction (PostgreSQL). Events dated before the cutoff go too, whatever
@@ -7,15 +9,24 @@ their session; expired on-demand cache entries are dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from replaylink.replay import index as replay_index
+from replaylink.replay.store import ReplayStore
 from replaylink.store import live_cache
 from replaylink.store.db import transaction
-from replaylink.store.models import BackendEvent, OnDemandCache, Project, RecordedSession
+from replaylink.store.models import (
+    BackendEvent,
+    DevtoolsEvent,
+    OnDemandCache,
+    Project,
+    RecordedSession,
+    ReplaySegment,
+)
 
 BATCH = 1000
 
@@ -25,6 +36,9 @@ class Purged:
     sessions: int = 0
     events: int = 0
     cache_entries: int = 0
+    segments: int = 0
+    doomed_keys: list[str] = field(default_factory=list, repr=False)
+    """Blobs whose rows this batch deleted: removed once the batch commits."""
 
 
 def _count(result: object) -> int:
@@ -42,6 +56,10 @@ def _purge_sessions(db: Session, project_id: int, cutoff: datetime, purged: Purg
     )
     if not ids:
         return False
+    purged.doomed_keys = replay_index.session_keys(db, ids)
+    purged.segments += len(purged.doomed_keys)
+    db.execute(delete(DevtoolsEvent).where(DevtoolsEvent.session_id.in_(ids)))
+    db.execute(delete(ReplaySegment).where(ReplaySegment.session_id.in_(ids)))
     purged.events += _count(db.execute(delete(BackendEvent).where(BackendEvent.session_id.in_(ids))))
     purged.cache_entries += _count(db.execute(delete(OnDemandCache).where(OnDemandCache.session_id.in_(ids))))
     purged.sessions += _count(db.execute(delete(RecordedSession).where(RecordedSession.id.in_(ids))))
@@ -62,8 +80,16 @@ def _purge_old_events(db: Session, project_id: int, cutoff: datetime, purged: Pu
     return True
 
 
-def purge(factory: sessionmaker[Session], retention_days: int, now: datetime | None = None) -> Purged:
-    """Delete everything older than ``retention_days``; returns how much went."""
+def purge(
+    factory: sessionmaker[Session],
+    retention_days: int,
+    now: datetime | None = None,
+    replay_store: ReplayStore | None = None,
+) -> Purged:
+    """Delete everything older than ``retention_days``; returns how much went.
+
+    Without ``replay_store`` the blobs of purged recordings stay for the orphan sweep.
+    """
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     purged = Purged()
@@ -75,6 +101,9 @@ def purge(factory: sessionmaker[Session], retention_days: int, now: datetime | N
             while more:
                 with transaction(factory) as db:
                     more = step(db, project_id, cutoff, purged)
+                if purged.doomed_keys and replay_store is not None:
+                    replay_store.delete(purged.doomed_keys)
+                purged.doomed_keys = []
     with transaction(factory) as db:
         purged.cache_entries += live_cache.purge_expired(db, now)
     return purged

@@ -9,6 +9,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
+from replaylink.replay.ingest import Ingestor
+from replaylink.replay.store import ReplayStore, open_store
 from replaylink.store.db import make_engine, make_sessionmaker
 from replaylink.tokens import TokenSigner
 from replaylink.vault import Vault
@@ -33,6 +35,14 @@ class Runtime:
     def vault(self) -> Vault:
         keys = self.settings.keys
         return Vault(keys.encryption_key, keys.previous_encryption_keys)
+
+    @cached_property
+    def replay_store(self) -> ReplayStore:
+        return open_store(self.settings)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.settings, self.sessions, self.signer, self.replay_store)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,13 @@ from replaylink.runtime import Runtime
 
 
 def poll_context(rt: Runtime) -> PollContext:
-    return PollContext(sessions=rt.sessions, settings=rt.settings, signer=rt.signer, vault=rt.vault)
+    return PollContext(
+        sessions=rt.sessions,
+        settings=rt.settings,
+        signer=rt.signer,
+        vault=rt.vault,
+        replay_store=rt.replay_store,
+    )
 
 
 def make_importer(rt: Runtime) -> Importer:

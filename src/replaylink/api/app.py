@@ -21,10 +21,13 @@ from replaylink.api import (
     integrations,
     metrics,
     projects,
+    replay,
+    replay_ingest,
     sessions,
     static,
 )
 from replaylink.api.errors import install_error_handlers
+from replaylink.api.ingest_http import BATCHES_PATH
 from replaylink.api.limits import BodySizeLimit
 from replaylink.importer import metrics as importer_metrics
 from replaylink.runtime import Runtime
@@ -72,11 +75,13 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         health.router,
         metrics.router,
         ingest.router,
+        replay_ingest.router,
         projects.router,
         integrations.router,
         choices.router,
         diagnostics.router,
         sessions.router,
+        replay.router,
         backend_errors.router,
         static.router,
     ):
@@ -87,5 +92,9 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=runtime.settings.max_body_bytes,
+        own_limits={BATCHES_PATH: runtime.settings.replay_max_batch_bytes},
+    )
     return app

@@ -16,7 +16,8 @@ from replaylink.integrations import service
 from replaylink.providers.base import Provider
 from replaylink.runtime import Runtime
 from replaylink.store.accounts import api_key_by_plain
-from replaylink.store.models import Integration, Project
+from replaylink.store.models import Integration, Project, RecordedSession
+from replaylink.store.sessions_query import get_session
 
 MAX_ID = 2**31 - 1
 """Project ids are 32-bit; anything larger cannot exist (and must not reach the database)."""
@@ -108,3 +109,12 @@ def existing_integration(db: Db, caller: CallerDep, project_id: int, provider: s
     """The integration, or 404 when it (or its project) is not visible to the caller."""
     visible_project(db, caller, project_id)
     return service.get(db, project_id, provider, name)
+
+
+def session_or_404(db: Session, caller: Caller, project_id: int, session_id: int) -> RecordedSession:
+    """The project's session, or 404 when it does not exist or the caller's key cannot see it."""
+    visible_project(db, caller, project_id)
+    row = get_session(db, project_id, session_id)
+    if row is None:
+        raise not_found(f"Session {session_id}")
+    return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -10,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from replaylink.api.deps import Db, RuntimeDep
 from replaylink.api.errors import ApiError
-from replaylink.store.accounts import project_by_key
+from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
+from replaylink.store.accounts import origin_allowed, project_by_key
 from replaylink.store.sessions import start_session
 
 router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
@@ -30,26 +32,26 @@ class SessionStart(BaseModel):
     token: str | None = Field(None, max_length=256, description="The token of the session to continue.")
 
 
+class BatchSettings(BaseModel):
+    url: str = Field(description="Where to POST batches (relative to the ingest point's origin).")
+    flushIntervalMs: int
+    maxRawBytes: int = Field(description="Flush once this much JSON is queued.")
+    maxCompressedBytes: int = Field(description="Largest request body the batch endpoint takes.")
+
+
 class SessionStarted(BaseModel):
     sessionId: str = Field(description="Decimal string: the id is a 63-bit integer.")
     token: str = Field(description="Send it to your backend in the X-OpenReplay-SessionToken header.")
     expiresAt: datetime
-
-
-def _origin_allowed(allowed: list[str] | None, origin: str | None) -> bool:
-    return allowed is None or "*" in allowed or (origin is not None and origin in allowed)
-
-
-def _cors_headers(origin: str | None) -> dict[str, str]:
-    if not origin:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    projectId: int
+    serverTime: int = Field(description="The server's clock, ms since the epoch (correct event times by it).")
+    batch: BatchSettings
 
 
 @router.options("/sessions", include_in_schema=False)
 def preflight(request: Request) -> Response:
     """Preflight cannot see the project key (it is in the body): the POST enforces each project's origins."""
-    headers = _cors_headers(request.headers.get("origin"))
+    headers = cors_headers(request.headers.get("origin"))
     headers.update(
         {
             "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -73,7 +75,7 @@ def create_session(
             "No project has this project key; copy it from `replaylink project list`.",
         )
     origin = request.headers.get("origin")
-    if not _origin_allowed(project.allowed_origins, origin):
+    if not origin_allowed(project.allowed_origins, origin):
         raise ApiError(403, "origin_not_allowed", "This origin may not start sessions for this project.")
     session, token = start_session(
         db,
@@ -86,5 +88,18 @@ def create_session(
         metadata=body.metadata,
         token=body.token,
     )
-    response.headers.update(_cors_headers(origin))
-    return SessionStarted(sessionId=str(session.id), token=token, expiresAt=session.token_expires_at)
+    response.headers.update(cors_headers(origin))
+    settings = rt.settings
+    return SessionStarted(
+        sessionId=str(session.id),
+        token=token,
+        expiresAt=session.token_expires_at,
+        projectId=project.id,
+        serverTime=time.time_ns() // 1_000_000,
+        batch=BatchSettings(
+            url=BATCHES_PATH,
+            flushIntervalMs=settings.replay_flush_interval_ms,
+            maxRawBytes=settings.replay_flush_raw_bytes,
+            maxCompressedBytes=settings.replay_max_batch_bytes,
+        ),
+    )

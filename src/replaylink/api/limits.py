@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,24 +22,37 @@ def has_nul(scope: Scope, body: bytes) -> bool:
 
 class BodySizeLimit:
     """Answer 413 for a body over ``max_bytes`` (by Content-Length or by counting), and 400 for
-    a request carrying NUL characters."""
+    a request carrying NUL characters.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``own_limits`` maps paths that check their own (possibly binary, compressed) content to their
+    size limit: those bodies are only counted against it, and a refusal there carries the CORS
+    header a browser needs to read it (those paths answer CORS themselves).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.own_limits = dict(own_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        own_limit = self.own_limits.get(scope.get("path", ""))
+        max_bytes = own_limit or self.default_max_bytes
+        extra: list[tuple[bytes, bytes]] = []
+        if own_limit is not None:
+            origin = next((v for k, v in scope.get("headers", ()) if k == b"origin"), None)
+            if origin:
+                extra = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._too_large(send)
+                    await self._too_large(send, max_bytes, extra)
                     return
         # Bodies are small (<= max_bytes): buffer, then replay, so an oversized stream is
         # refused before any endpoint sees (and possibly half-parses) it.
@@ -51,13 +65,13 @@ class BodySizeLimit:
                 return  # client went away
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(send)
+            if size > max_bytes:
+                await self._too_large(send, max_bytes, extra)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if has_nul(scope, body):
+        if own_limit is None and has_nul(scope, body):
             await self._reject(
                 send, 400, "nul_character", "Text may not contain NUL characters; remove them and retry."
             )
@@ -73,15 +87,18 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, max_bytes: int, extra: list[tuple[bytes, bytes]]) -> None:
         await self._reject(
             send,
             413,
             "body_too_large",
-            f"The request body is larger than {self.max_bytes} bytes; send less data per request.",
+            f"The request body is larger than {max_bytes} bytes; send less data per request.",
+            extra,
         )
 
-    async def _reject(self, send: Send, status: int, code: str, message: str) -> None:
+    async def _reject(
+        self, send: Send, status: int, code: str, message: str, extra: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         body = json.dumps(error_body(code, message)).encode()
         await send(
             {
@@ -90,6 +107,7 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *extra,
                 ],
             }
         )

@@ -14,8 +14,40 @@ from sqlalchemy.orm import Session
 from replaylink.api.params import bad_cursor
 from replaylink.store import keyset
 from replaylink.store import sessions_query as store
+from replaylink.store.models import RecordedSession
 
 _MS = timedelta(milliseconds=1)
+
+
+class RecordingStats(BaseModel):
+    """What the recording holds (all zero / null when nothing was recorded)."""
+
+    started_at: datetime | None = Field(description="First recorded event.")
+    ended_at: datetime | None = Field(description="Last recorded event.")
+    duration_ms: int = Field(description="From the first to the last recorded event.")
+    last_activity_at: datetime | None = Field(description="When the last batch arrived.")
+    segments: int
+    bytes: int
+    pages_visited: int
+    clicks: int
+    js_errors: int
+    failed_requests: int
+
+    @classmethod
+    def of(cls, row: RecordedSession) -> RecordingStats:
+        started, ended = row.recording_started_at, row.recording_ended_at
+        return cls(
+            started_at=started,
+            ended_at=ended,
+            duration_ms=(ended - started) // _MS if started and ended else 0,
+            last_activity_at=row.last_activity_at,
+            segments=row.replay_segments,
+            bytes=row.replay_bytes,
+            pages_visited=row.pages_visited,
+            clicks=row.clicks,
+            js_errors=row.js_errors,
+            failed_requests=row.failed_requests,
+        )
 
 
 class SessionRow(BaseModel):
@@ -28,6 +60,7 @@ class SessionRow(BaseModel):
     backend_events: int = Field(description="Stored backend events of the session.")
     backend_events_by_provider: dict[str, int]
     first_error_title: str | None = Field(description="Title of the session's earliest backend event.")
+    recording: RecordingStats
 
     @classmethod
     def of(cls, summary: store.SessionSummary) -> SessionRow:
@@ -42,6 +75,7 @@ class SessionRow(BaseModel):
             backend_events=summary.event_count,
             backend_events_by_provider=summary.counts,
             first_error_title=summary.first_error_title,
+            recording=RecordingStats.of(row),
         )
 
 

@@ -11,12 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from replaylink import ondemand
 from replaylink.aio import run_async
-from replaylink.api.deps import CallerDep, Db, RuntimeDep, visible_project
-from replaylink.api.errors import not_found
+from replaylink.api.deps import CallerDep, Db, RuntimeDep, session_or_404, visible_project
 from replaylink.api.params import (
     DEFAULT_LIMIT,
     Cursor,
@@ -30,11 +28,10 @@ from replaylink.api.params import (
     UserId,
     bad_cursor,
 )
-from replaylink.api.session_list import SessionList, session_list
+from replaylink.api.session_list import RecordingStats, SessionList, session_list
 from replaylink.api.timeline import EventOut, imported_event, merged_timeline
 from replaylink.store import keyset
 from replaylink.store import sessions_query as store
-from replaylink.store.models import RecordedSession
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/sessions", tags=["sessions"])
 
@@ -57,6 +54,7 @@ class SessionDetail(BaseModel):
     metadata: dict[str, Any] | None
     backend_events: int
     backend_events_by_provider: dict[str, int]
+    recording: RecordingStats
     events: list[EventOut] = Field(description="Backend events in time order.")
     next_events_cursor: str | None = Field(description="Pass as `events_cursor` for more events.")
 
@@ -86,14 +84,6 @@ class BackendLogs(BaseModel):
     imported_truncated: bool = Field(description="Only the first imported events are merged here.")
 
 
-def _session_or_404(db: Session, caller: CallerDep, project_id: int, session_id: int) -> RecordedSession:
-    visible_project(db, caller, project_id)
-    row = store.get_session(db, project_id, session_id)
-    if row is None:
-        raise not_found(f"Session {session_id}")
-    return row
-
-
 @router.get("", response_model=SessionList)
 def list_sessions(
     project_id: ProjectId,
@@ -102,6 +92,10 @@ def list_sessions(
     since: Since = None,
     until: Until = None,
     has_backend_errors: Annotated[bool | None, Query(description="With (true) or without (false).")] = None,
+    has_js_errors: Annotated[bool | None, Query(description="Recorded JS errors: with or without.")] = None,
+    has_failed_requests: Annotated[
+        bool | None, Query(description="Recorded failed requests: with or without.")
+    ] = None,
     provider: ProviderFilter = None,
     text: SearchText = None,
     user_id: UserId = None,
@@ -114,6 +108,8 @@ def list_sessions(
         start=since,
         end=until,
         has_backend_errors=has_backend_errors,
+        has_js_errors=has_js_errors,
+        has_failed_requests=has_failed_requests,
         provider=provider,
         text=text,
         user_id=user_id,
@@ -131,7 +127,7 @@ def get_session(
     events_limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = DEFAULT_EVENTS,
 ) -> SessionDetail:
     """The session and its backend events in time order, each placed on the session's timeline."""
-    row = _session_or_404(db, caller, project_id, session_id)
+    row = session_or_404(db, caller, project_id, session_id)
     try:
         page = store.session_events(db, row.id, limit=events_limit, cursor=events_cursor)
     except keyset.InvalidCursor:
@@ -152,6 +148,7 @@ def get_session(
         metadata=row.metadata_,
         backend_events=sum(counts.values()),
         backend_events_by_provider=counts,
+        recording=RecordingStats.of(row),
         events=[imported_event(event, row) for event in page.items],
         next_events_cursor=page.next_cursor,
     )
@@ -172,7 +169,7 @@ def backend_logs(
     Integrations are asked concurrently, each capped and timed out on its own; a failing
     integration is reported in ``providers`` and does not fail the others.
     """
-    row = _session_or_404(db, caller, project_id, session_id)
+    row = session_or_404(db, caller, project_id, session_id)
     db.commit()  # hold no transaction (nor SQLite lock) while the providers answer
     found = run_async(lambda: ondemand.backend_logs(rt, row, provider=provider, refresh=refresh))
     return BackendLogs(

@@ -26,6 +26,7 @@ from replaylink.integrations.connect import open_stored
 from replaylink.integrations.failures import describe, provider_label
 from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import Provider, ProviderError, Query, Record
+from replaylink.replay.store import ReplayStore
 from replaylink.store.events import insert_events, session_windows
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
@@ -52,6 +53,8 @@ class PollContext:
     vault: Vault
     clock: Clock = utcnow
     max_window: timedelta = MAX_WINDOW
+    replay_store: ReplayStore | None = None
+    """Where recordings live: retention deletes their blobs, the hourly sweep their orphans."""
 
 
 @dataclass

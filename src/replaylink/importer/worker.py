@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from replaylink.importer import leases
 from replaylink.importer.poll import PollContext, PollResult, poll_once
+from replaylink.replay.sweep import sweep
 from replaylink.retention import purge
 
 log = logging.getLogger("replaylink.importer")
@@ -72,13 +73,26 @@ class Importer:
         if now < self._next_purge:
             return
         self._next_purge = now + PURGE_EVERY
+        ctx = self.ctx
         try:
-            done = await asyncio.to_thread(purge, self.ctx.sessions, self.ctx.settings.retention_days, now)
+            done = await asyncio.to_thread(
+                purge, ctx.sessions, ctx.settings.retention_days, now, ctx.replay_store
+            )
         except Exception:
             log.exception("retention purge failed; will retry in an hour")
             return
         if done.sessions or done.events:
             log.info("retention: purged %d sessions and %d backend events", done.sessions, done.events)
+        if ctx.replay_store is None:
+            return
+        grace = timedelta(seconds=ctx.settings.replay_sweep_grace_seconds)
+        try:
+            swept = await asyncio.to_thread(sweep, ctx.sessions, ctx.replay_store, grace, now)
+        except Exception:
+            log.exception("orphan replay blob sweep failed; will retry in an hour")
+            return
+        if swept.deleted:
+            log.info("replay sweep: deleted %d unindexed blobs of %d", swept.deleted, swept.scanned)
 
     async def claim(self) -> list[asyncio.Task[PollResult]]:
         """Claim what is due and start polling it; returns the polls started."""

@@ -35,6 +35,15 @@ def project_by_key(db: Session, public_key: str) -> Project | None:
     return db.scalar(select(Project).where(Project.public_key == public_key))
 
 
+def origin_allowed(allowed_origins: list[str] | None, origin: str | None) -> bool:
+    """May a page at ``origin`` record for a project with these allowed origins (None = any)?"""
+    return (
+        allowed_origins is None
+        or "*" in allowed_origins
+        or (origin is not None and origin in allowed_origins)
+    )
+
+
 def create_user(db: Session, email: str, password: str, is_admin: bool = False) -> User:
     user = User(
         email=email.strip().lower(),

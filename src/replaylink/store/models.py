@@ -96,6 +96,20 @@ class RecordedSession(Base):
     token: Mapped[str | None] = mapped_column(String(100), nullable=True)
     """The token issued at start: on-demand queries search for exactly it, even after key rotation."""
 
+    # 0006: what the recording adds (replaylink.replay.ingest keeps these up to date)
+    recording_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """The first recorded event (rrweb or devtools); duration = recording_ended_at - this."""
+    recording_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the last batch arrived (server time)."""
+    replay_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Stored (compressed) bytes of all segments: the per-session cap counts these."""
+    replay_segments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pages_visited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    js_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
 
 class Integration(Base):
     """One provider connection of a project, with its schedule, lease and health."""
@@ -210,3 +224,60 @@ class OnDemandCache(Base):
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     records: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Live records as the API returns them (bounded per record and per integration)."""
+
+
+class ReplaySegment(Base):
+    """One stored batch of a recording: the index row of the blob at ``key`` (0006)."""
+
+    __tablename__ = "replay_segments"
+    __table_args__ = (UniqueConstraint("session_id", "tab", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    tab: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    """Earliest event timestamp, ms since the epoch (client clock)."""
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(Integer)
+    """Stored (gzip) size."""
+    raw_bytes: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    """rrweb events in the segment."""
+    has_full_snapshot: Mapped[bool] = mapped_column(Boolean)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the stored bytes (the segment's ETag)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DevtoolsEvent(Base):
+    """A page load, network request, console message, JS error or custom event of a recording (0006).
+
+    Copied out of the batch so timelines and filters never read DOM data; the batch's blob keeps
+    the original.
+    """
+
+    __tablename__ = "devtools_events"
+    __table_args__ = (Index("ix_devtools_events_session", "session_id", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    tab: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    """The batch it came in (its segment: ``replay_segments`` (session_id, tab, seq))."""
+    kind: Mapped[str] = mapped_column(String(16))
+    """page, network, console, error or custom."""
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """console: error or warn; error: its source (uncaught, unhandledrejection, handled)."""
+    name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    """error name, custom event name, or the request method."""
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """The rest, bounded: stack, payload, request/response sizes, network error, page title."""

@@ -58,6 +58,9 @@ class SessionFilters:
     user_id: str | None = None
     fingerprint: str | None = None
     """Only sessions with an event of this error group."""
+    has_js_errors: bool | None = None
+    """With (true) or without (false) JS errors in the recording (migration 0006 counters)."""
+    has_failed_requests: bool | None = None
 
 
 @dataclass
@@ -220,6 +223,12 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
         query = query.where(s.started_at < filters.end)
     if filters.user_id is not None:
         query = query.where(s.user_id == filters.user_id)
+    if filters.has_js_errors is not None:
+        query = query.where((s.js_errors > 0) if filters.has_js_errors else (s.js_errors == 0))
+    if filters.has_failed_requests is not None:
+        query = query.where(
+            (s.failed_requests > 0) if filters.has_failed_requests else (s.failed_requests == 0)
+        )
     conditions: list[ColumnElement[bool]] = []
     if filters.provider:
         conditions.append(e.provider == filters.provider)

@@ -1,0 +1,280 @@
+"""Parse and check one tracker batch: the envelope, the rrweb events, the devtools events.
+
+The batch's bytes are stored as they came; what is read here goes into the index: timestamps,
+counts, whether it holds a full snapshot, and the devtools events (strings bounded and cleaned
+of what the databases cannot store: NUL characters, lone surrogates).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from replaylink.replay.store import MAX_SEQ, TAB
+
+VERSION = 1
+FULL_SNAPSHOT = 2
+INCREMENTAL = 3
+MOUSE_INTERACTION = 2
+CLICK = 2
+KINDS = ("page", "network", "console", "error", "custom")
+MAX_DEVTOOLS = 1000
+"""Devtools events indexed per batch; the rest stay in the blob only (and are counted)."""
+
+LIMITS = {
+    "url": 4096,
+    "message": 8192,
+    "name": 256,
+    "title": 1024,
+    "level": 16,
+    "stack": 16384,
+    "error": 1024,
+}
+MAX_DATA_CHARS = 32768
+"""Largest ``data`` JSON indexed whole; longer ones keep a preview (the blob keeps all)."""
+MAX_STRING_CHARS = 16384
+MAX_DEPTH = 20
+
+
+class Malformed(Exception):
+    """The batch is not what the contract says; ``str()`` is the reason, for the client."""
+
+
+@dataclass
+class Batch:
+    tab: str
+    seq: int
+    events: int = 0
+    has_full_snapshot: bool = False
+    first_ms: int | None = None
+    last_ms: int | None = None
+    clicks: int = 0
+    pages: int = 0
+    js_errors: int = 0
+    failed_requests: int = 0
+    unknown_devtools: int = 0
+    skipped_devtools: int = 0
+    devtools: list[dict[str, Any]] = field(default_factory=list)
+    """Rows for ``devtools_events`` (without session, tab and seq)."""
+
+    def saw(self, moment: int) -> None:
+        if self.first_ms is None or moment < self.first_ms:
+            self.first_ms = moment
+        if self.last_ms is None or moment > self.last_ms:
+            self.last_ms = moment
+
+    @property
+    def empty(self) -> bool:
+        return self.first_ms is None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise Malformed(f"the body is not valid UTF-8 JSON ({message[:200]})") from None
+
+
+def clean(value: str, limit: int) -> str:
+    """At most ``limit`` characters a text column can store."""
+    value = value[:limit]
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def clean_data(value: Any, depth: int = 0) -> Any:
+    """A JSON value with every string cleaned (keys too), nesting cut at ``MAX_DEPTH``."""
+    if isinstance(value, str):
+        return clean(value, MAX_STRING_CHARS)
+    if depth >= MAX_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {clean(str(k), 256): clean_data(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_data(v, depth + 1) for v in value]
+    return value
+
+
+def bounded_data(value: dict[str, Any]) -> dict[str, Any] | None:
+    """``value`` cleaned, or a preview when its JSON is over ``MAX_DATA_CHARS``."""
+    if not value:
+        return None
+    cleaned = clean_data(value)
+    text = json.dumps(cleaned, ensure_ascii=False)
+    if len(text) > MAX_DATA_CHARS:
+        return {"truncated": True, "preview": text[:1000]}
+    result: dict[str, Any] = cleaned
+    return result
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "int": _integer,
+    "number": _number,
+    "bool": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+}
+_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    # kind: (required, optional)
+    "page": ({"url": "str"}, {"title": "str"}),
+    "network": (
+        {"method": "str", "url": "str", "status": "int", "duration": "number", "failed": "bool"},
+        {"requestSize": "int", "responseSize": "int", "error": "str"},
+    ),
+    "console": ({"level": "str", "message": "str"}, {}),
+    "error": ({"name": "str", "message": "str", "source": "str"}, {"stack": "str", "metadata": "object"}),
+    "custom": ({"name": "str"}, {}),
+}
+_ARTICLE = {
+    "str": "a string",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "object": "an object",
+}
+
+
+def _check_fields(item: dict[str, Any], where: str, kind: str) -> None:
+    required, optional = _FIELDS[kind]
+    for name, expected in required.items():
+        if not _CHECKS[expected](item.get(name)):
+            raise Malformed(f"{where}.{name}: required, must be {_ARTICLE[expected]}")
+    for name, expected in optional.items():
+        value = item.get(name)
+        if value is not None and not _CHECKS[expected](value):
+            raise Malformed(f"{where}.{name}: must be {_ARTICLE[expected]} or absent")
+
+
+def _devtools_row(item: dict[str, Any], kind: str, ts: int, batch: Batch) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "kind": kind,
+        "ts_ms": ts,
+        "level": None,
+        "name": None,
+        "message": None,
+        "url": None,
+        "status": None,
+        "duration_ms": None,
+        "failed": False,
+        "data": None,
+    }
+    if kind == "page":
+        batch.pages += 1
+        row["url"] = clean(item["url"], LIMITS["url"])
+        if item.get("title") is not None:
+            row["data"] = {"title": clean(item["title"], LIMITS["title"])}
+    elif kind == "network":
+        status = item["status"]
+        failed = bool(item["failed"]) or status >= 400 or status == 0
+        batch.failed_requests += failed
+        row.update(
+            name=clean(item["method"], 16),
+            url=clean(item["url"], LIMITS["url"]),
+            status=max(min(status, 999), -1),
+            duration_ms=float(item["duration"]),
+            failed=failed,
+            data=bounded_data(
+                {
+                    k: (clean(v, LIMITS["error"]) if isinstance(v, str) else v)
+                    for k in ("requestSize", "responseSize", "error")
+                    if (v := item.get(k)) is not None
+                }
+            ),
+        )
+    elif kind == "console":
+        row.update(
+            level=clean(item["level"], LIMITS["level"]), message=clean(item["message"], LIMITS["message"])
+        )
+    elif kind == "error":
+        batch.js_errors += 1
+        row.update(
+            name=clean(item["name"], LIMITS["name"]),
+            message=clean(item["message"], LIMITS["message"]),
+            level=clean(item["source"], LIMITS["level"]),
+        )
+        extra = {"stack": item.get("stack"), "metadata": item.get("metadata")}
+        row["data"] = bounded_data({k: v for k, v in extra.items() if v is not None})
+    else:  # custom
+        row["name"] = clean(item["name"], LIMITS["name"])
+        if "payload" in item:
+            row["data"] = bounded_data({"payload": item["payload"]})
+    return row
+
+
+def _timestamp(value: Any, where: str) -> int:
+    if not _number(value) or value <= 0:
+        raise Malformed(f"{where}: must be a positive number of milliseconds since the epoch")
+    return int(value)
+
+
+def parse_batch(raw: bytes) -> Batch:
+    """Check a decompressed batch and read what the index needs. Raises :class:`Malformed`."""
+    body = decode_json(raw)
+    if not isinstance(body, dict):
+        raise Malformed("the body must be a JSON object")
+    if body.get("v") != VERSION:
+        raise Malformed(f"v: must be {VERSION} (this server speaks batch format {VERSION})")
+    tab, seq = body.get("tab"), body.get("seq")
+    if not isinstance(tab, str) or not TAB.fullmatch(tab):
+        raise Malformed("tab: required, 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+        raise Malformed(f"seq: required, an integer from 0 to {MAX_SEQ}")
+    page = body.get("page")
+    if page is not None and not isinstance(page, dict):
+        raise Malformed("page: must be an object")
+    events = body.get("events", [])
+    devtools = body.get("devtools", [])
+    if not isinstance(events, list):
+        raise Malformed("events: must be an array of rrweb events")
+    if not isinstance(devtools, list):
+        raise Malformed("devtools: must be an array")
+    batch = Batch(tab=tab, seq=seq, events=len(events))
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or not _integer(event.get("type")):
+            raise Malformed(f"events[{index}]: must be an object with an integer type")
+        batch.saw(_timestamp(event.get("timestamp"), f"events[{index}].timestamp"))
+        kind = event["type"]
+        if kind == FULL_SNAPSHOT:
+            batch.has_full_snapshot = True
+        elif kind == INCREMENTAL:
+            data = event.get("data")
+            if (
+                isinstance(data, dict)
+                and data.get("source") == MOUSE_INTERACTION
+                and data.get("type") == CLICK
+            ):
+                batch.clicks += 1
+    for index, item in enumerate(devtools):
+        where = f"devtools[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise Malformed(f"{where}: must be an object with a string type")
+        ts = _timestamp(item.get("ts"), f"{where}.ts")
+        kind = item["type"]
+        if kind not in KINDS:
+            batch.unknown_devtools += 1
+            continue
+        _check_fields(item, where, kind)
+        batch.saw(ts)
+        if len(batch.devtools) >= MAX_DEVTOOLS:
+            batch.skipped_devtools += 1
+            continue
+        batch.devtools.append(_devtools_row(item, kind, ts, batch))
+    return batch
