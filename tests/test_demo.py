@@ -134,18 +134,23 @@ def test_sigkill_of_the_demo_still_ends_its_processes(tmp_path: Path) -> None:
         wait_for(lambda: not demo.left_running() or None, 15, "the orphaned processes to end", 0.1)
 
 
-def test_restart_keeps_the_sign_in_and_reset_starts_empty(tmp_path: Path) -> None:
+def test_restart_keeps_the_sign_in(tmp_path: Path) -> None:
     with running_demo(tmp_path) as demo:
         first = demo.account
         assert demo.stop(signal.SIGINT) == 0
     with running_demo(tmp_path) as demo:
         assert demo.account == first
         assert demo.stop() == 0
-    with running_demo(tmp_path, "--reset") as demo:
-        assert demo.account["password"] != first["password"]
-        sessions = demo.api.get(f"/api/v1/projects/{demo.run['project_id']}/sessions").json()
-        assert sessions["sessions"] == []
-        assert demo.stop() == 0
+
+
+def test_reset_empties_a_demo_directory(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    account = bootstrap.prepare(bootstrap.DemoSettings(data_dir=demo_dir))
+    assert (demo_dir / "demo.json").exists() and account.email == bootstrap.EMAIL
+    bootstrap.reset(demo_dir)
+    assert not demo_dir.exists()
+    again = bootstrap.prepare(bootstrap.DemoSettings(data_dir=demo_dir))
+    assert again.password != account.password and again.api_key != account.api_key
 
 
 def test_a_port_in_use_gets_a_clear_message(tmp_path: Path) -> None:

@@ -27,17 +27,30 @@ class PageContext:
 
 
 def tracker_snippet(replaylink_url: str, project_key: str) -> str:
-    """The tracker snippet as ReplayLink's README documents it, for this project."""
-    config = json.dumps({"projectKey": project_key, "ingestPoint": replaylink_url})
-    return (
-        "(function(w,d,src,config){"
-        "var q=[];var stub={};"
-        "['start','stop','getSessionToken','getSessionID','getSessionURL','setUserID','setMetadata',"
-        "'event','handleError','isActive'].forEach(function(m){stub[m]=function(){q.push([m,arguments]);}});"
-        "w.OpenReplay=stub;w.OpenReplay._queue=q;w.OpenReplay._config=config;"
-        "var s=d.createElement('script');s.async=true;s.src=src;d.head.appendChild(s);"
-        f"}})(window,document,{json.dumps(replaylink_url + '/static/tracker.js')},{config});"
-    )
+    """The tracker snippet exactly as ReplayLink's README documents it, for this server and project.
+
+    The shop's API is on the page's own origin, so the tracker adds the token header by itself
+    (no ``tokenOrigins`` needed); ``shop.js`` also sets it as the seed page's example does.
+    """
+    src = json.dumps(replaylink_url + "/static/tracker.js")
+    config = json.dumps({"projectKey": project_key})
+    return f"""
+(function (w, d, src, cfg) {{
+  if (w.OpenReplay) return;
+  var q = [], r = (w.OpenReplay = {{ _q: q, _cfg: cfg }});
+  ["start", "stop", "setUserID", "setMetadata", "event", "handleError"].forEach(function (m) {{
+    r[m] = function () {{
+      var a = [].slice.call(arguments);
+      return new Promise(function (res) {{ q.push([m, a, res]); }});
+    }};
+  }});
+  r.getSessionToken = r.getSessionID = r.getSessionURL = function () {{ return null; }};
+  r.isActive = function () {{ return false; }};
+  var s = d.createElement("script"); s.async = true; s.src = src;
+  (d.head || d.documentElement).appendChild(s);
+}})(window, document, {src}, {config});
+OpenReplay.start();
+"""
 
 
 def _hash(script: str) -> str:
@@ -49,7 +62,7 @@ def content_security_policy(ctx: PageContext, inline_scripts: list[str]) -> str:
     origin = ctx.replaylink_url
     return (
         f"default-src 'self'; script-src 'self' {origin} {hashes}; connect-src 'self' {origin}; "
-        f"worker-src 'self' {origin} blob:; img-src 'self' data:; style-src 'self'; "
+        "img-src 'self' data:; style-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
 

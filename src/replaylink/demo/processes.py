@@ -151,6 +151,14 @@ class Supervisor:
             self.children.append(child)
         return child
 
+    def reap_orphans(self) -> None:
+        """Reap exited orphans re-parented to this subreaper (never the children it started)."""
+        ours = {child.pid for child in self.children}
+        for pid in children_of(os.getpid()):
+            if pid not in ours and not alive(pid):
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+
     def stop_all(self, grace: float = 8.0) -> None:
         """SIGTERM every group (newest first), SIGKILL after ``grace``, then every descendant left."""
         with self._lock:

@@ -214,6 +214,7 @@ def _run(
         if simulation is not None and simulation.process.poll() is not None:
             _report_simulation(say, simulation, data_dir, urls, account)
             simulation = None
+        supervisor.reap_orphans()
         time.sleep(0.3)
 
 
