@@ -1,5 +1,6 @@
 """``replaylink demo --simulate 2``: Chromium shops through the tracker's pages; within a bounded time
-the API shows both sessions with their backend error, dated inside the failing checkout request.
+the API shows both sessions with replay segments and their backend error, which the timeline places
+inside the failing checkout request the tracker recorded.
 Both the SDK mode and the seed-snippet mode; the stop leaves no process (Chromium included) behind."""
 
 from __future__ import annotations
@@ -63,6 +64,38 @@ def test_simulated_sessions_show_their_backend_errors(tmp_path: Path, mode: str)
             assert began <= datetime.fromisoformat(error["timestamp"]) <= ended
             assert error["outside_session"] is False and error["offset_ms"] > 0
             assert detail["page_url"].startswith(demo.run["shop_url"])
+
+            # The replay was stored, and its timeline puts the error inside the failed checkout request.
+            base = f"/api/v1/projects/{project}/sessions/{item['session_id']}"
+            manifest = api.get(base + "/replay").json()
+            assert manifest["segments"] and manifest["segments"][0]["has_full_snapshot"]
+            timeline = wait_for(
+                lambda: (
+                    (t := api.get(base + "/timeline").json())
+                    and any(e["kind"] == "backend" for e in t["events"])
+                    and t
+                ),
+                30,
+                "the backend error on the timeline",
+            )
+            kinds = [e["kind"] for e in timeline["events"]]
+            assert kinds.count("page") >= 3  # catalogue, cart, checkout
+            requests = [
+                e
+                for e in timeline["events"]
+                if e["kind"] == "failed_request" and e["url"].endswith("/api/checkout")
+            ]
+            backend = [e for e in timeline["events"] if e["kind"] == "backend"]
+            assert [r["status"] for r in requests] == [status] and len(backend) == 1
+            request, marker = requests[0], backend[0]
+            slack = 5  # the browser rounds its timings to whole milliseconds
+            assert (
+                request["ts_ms"] - slack
+                <= marker["ts_ms"]
+                <= request["ts_ms"] + request["duration_ms"] + slack
+            )
+            assert marker["outside_recording"] is False
+            assert marker["backend"]["id"] == error["id"]
         assert "simulated 2 session(s)" in demo.log()
 
         assert demo.stop(signal.SIGTERM) == 0
