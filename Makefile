@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # The browser tracker (tracker/): npm ci when the lockfile changed, esbuild when a source changed.
 # The IIFE lands in the Python package (served at /static/tracker.js, shipped in the wheel), gitignored.
 TRACKER_JS  := src/replaylink/static/tracker.js
-TRACKER_SRC := $(shell find tracker/src -type f 2>/dev/null) tracker/build.mjs tracker/tsconfig.json tracker/package.json
+TRACKER_SRC := $(shell find tracker/src -type f 2>/dev/null) tracker/build.mjs tracker/tsconfig.json tracker/tsconfig.build.json tracker/package.json
 
 tracker/node_modules/.installed: tracker/package-lock.json tracker/package.json
 	cd tracker && npm ci --no-audit --no-fund --loglevel=error
@@ -22,7 +22,7 @@ tracker: $(TRACKER_JS)
 
 ## The tracker's type check and unit tests (vitest + happy-dom)
 tracker-test: tracker/node_modules/.installed
-	cd tracker && npx --no-install tsc --noEmit && npx --no-install vitest run
+	cd tracker && npx --no-install tsc --noEmit && npx --no-install tsc --noEmit -p test && npx --no-install vitest run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -197,6 +197,11 @@ export class Tracker {
       this.run(answer.data);
       return this.ok(state);
     } catch (err) {
+      if (this.active) {
+        this.active = false;
+        this.teardown();
+        this.state = null;
+      }
       return { success: false, reason: `ReplayLink could not start: ${String(err)}` };
     }
   }
@@ -362,12 +367,13 @@ export class Tracker {
         return;
       }
       this.adopt(answer.data, null);
-      this.lastPage = "";
-      this.pageView();
-      this.recorder?.fullSnapshot();
     } finally {
       this.restarting = false;
     }
+    if (!this.active) return;
+    this.lastPage = "";
+    this.pageView();
+    this.recorder?.fullSnapshot();
     this.transport?.flush();
   }
 

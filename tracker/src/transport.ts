@@ -109,6 +109,7 @@ export class Transport {
     private readonly send: FetchLike,
     private readonly beacon: ((url: string, body: Blob) => boolean) | null,
     private readonly now: () => number = () => Date.now(),
+    private readonly compress: (data: Uint8Array) => Promise<Uint8Array | null> = gzip,
   ) {
     this.buffer = emptyChunk(host.pageUrl());
   }
@@ -239,7 +240,7 @@ export class Transport {
   /** One request; returns whether to go on with the next chunk now. */
   private async sendChunk(chunk: Chunk, token: string): Promise<boolean> {
     const raw = new TextEncoder().encode(this.body(chunk));
-    const gz = await gzip(raw);
+    const gz = await this.compress(raw);
     const body = gz ?? raw;
     if (body.length > this.cfg.maxRequestBytes) {
       return this.splitOrDrop(chunk, "too large to send");

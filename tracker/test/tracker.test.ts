@@ -1,0 +1,244 @@
+import { gunzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Tracker } from "../src/tracker";
+import { install, scriptBase } from "../src/snippet";
+
+/** A stand-in for the ReplayLink server at https://rl.test (the real one is used in tests/browser). */
+const server = {
+  starts: [] as Array<Record<string, unknown>>,
+  batches: [] as Array<{ auth: string | null; body: { seq: number; tab: string; events: Array<{ type: number; data: unknown }>; devtools: Array<Record<string, unknown>> } }>,
+  batchStatus: [] as number[],
+  next: 1,
+  reset() {
+    this.starts = [];
+    this.batches = [];
+    this.batchStatus = [];
+    this.next = 1;
+  },
+};
+
+async function fakeFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const url = String(input instanceof Request ? input.url : input);
+  if (url === "https://rl.test/ingest/v1/sessions") {
+    const body = JSON.parse(String(init?.body)) as Record<string, unknown>;
+    server.starts.push(body);
+    const continued = typeof body.token === "string" && body.token.startsWith("tok-");
+    const id = continued ? String(body.token).slice(4) : String(server.next++);
+    return Response.json({
+      sessionId: id,
+      token: `tok-${id}`,
+      expiresAt: new Date(Date.now() + 7200_000).toISOString(),
+      projectId: 7,
+      serverTime: Date.now(),
+      batch: { url: "/ingest/v1/batches", flushIntervalMs: 5000, maxRawBytes: 262144, maxCompressedBytes: 1048576 },
+    });
+  }
+  if (url.startsWith("https://rl.test/ingest/v1/batches")) {
+    let bytes = new Uint8Array(init?.body as Uint8Array);
+    if (new Headers(init?.headers).get("content-encoding") === "gzip") bytes = new Uint8Array(gunzipSync(bytes));
+    server.batches.push({ auth: new Headers(init?.headers).get("authorization"), body: JSON.parse(new TextDecoder().decode(bytes)) });
+    const status = server.batchStatus.shift() ?? 204;
+    return new Response(status === 204 ? null : "{}", { status });
+  }
+  return new Response("app", { status: 200 });
+}
+
+const appFetch = vi.fn(fakeFetch);
+window.fetch = appFetch as typeof fetch;
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(cond()).toBe(true);
+}
+
+const trackers: Tracker[] = [];
+function make(opts: Record<string, unknown> = {}): Tracker {
+  const t = new Tracker({ projectKey: "pk-1", ingestPoint: "https://rl.test/", ...opts });
+  trackers.push(t);
+  return t;
+}
+
+describe("Tracker", () => {
+  beforeEach(() => {
+    server.reset();
+    sessionStorage.clear();
+    document.body.innerHTML = "";
+  });
+  afterEach(() => {
+    trackers.splice(0).forEach((t) => t.stop());
+  });
+
+  it("hands out the token only once started, with OpenReplay's answers", async () => {
+    const t = make();
+    expect(t.getSessionToken()).toBeNull();
+    expect(t.isActive()).toBe(false);
+    const started = await t.start({ userID: "alice", metadata: { plan: "pro" } });
+    expect(started).toEqual({ success: true, sessionID: "1", sessionToken: "tok-1" });
+    expect(t.getSessionToken()).toBe("tok-1");
+    expect(t.getSessionID()).toBe("1");
+    expect(t.getSessionURL()).toBe("https://rl.test/projects/7/sessions/1");
+    expect(server.starts[0]).toMatchObject({ projectKey: "pk-1", userId: "alice", metadata: { plan: "pro" } });
+    expect(await t.start()).toEqual(started); // a second start answers the same session
+    t.stop();
+    expect(t.getSessionToken()).toBeNull();
+  });
+
+  it("never rejects: an unreachable or refusing server gives success false with a reason", async () => {
+    const t = make({ ingestPoint: "https://down.test" });
+    appFetch.mockImplementationOnce(async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    const res = await t.start();
+    expect(res.success).toBe(false);
+    expect(res).toHaveProperty("reason");
+    expect(t.getSessionToken()).toBeNull();
+    appFetch.mockImplementationOnce(async () => Response.json({ error: { code: "unknown_project", message: "No project has this key" } }, { status: 404 }));
+    const refused = await t.start();
+    expect(refused).toEqual({ success: false, reason: "ReplayLink refused the session (404): No project has this key" });
+  });
+
+  it("continues the session after a reload in the same tab, scoped to the project key", async () => {
+    const first = make();
+    await first.start();
+    first.stop();
+    const again = make();
+    await again.start();
+    expect(server.starts[1]!.token).toBe("tok-1");
+    expect(again.getSessionToken()).toBe("tok-1");
+    again.stop();
+    const other = make({ projectKey: "pk-2" });
+    await other.start();
+    expect(server.starts[2]!.token).toBeUndefined();
+    expect(other.getSessionToken()).toBe("tok-2");
+  });
+
+  it("starts a new session after 30 minutes without activity", async () => {
+    const first = make();
+    await first.start();
+    first.stop();
+    const stored = JSON.parse(sessionStorage.getItem("__replaylink_session:pk-1")!);
+    stored.lastActivity -= 31 * 60_000;
+    sessionStorage.setItem("__replaylink_session:pk-1", JSON.stringify(stored));
+    const later = make();
+    await later.start();
+    expect(server.starts[1]!.token).toBeUndefined();
+    expect(later.getSessionID()).not.toBe(first.getSessionID() ?? "1");
+  });
+
+  it("records DOM events and devtools apart, masks inputs and emails, redacts URLs", async () => {
+    document.body.innerHTML =
+      '<p id="who">contact jane.doe@example.com</p><input id="pw" type="password" value="hunter2">' +
+      '<input id="mail" value="bob@example.org"><div class="rr-mask">secret text</div><div data-openreplay-hidden>hidden stuff</div>';
+    const t = make();
+    await t.start();
+    t.event("checkout", { total: 3 });
+    t.handleError(new RangeError("bad total"), { step: "pay" });
+    await window.fetch("https://api.other.test/x?access_token=abc&page=2");
+    (t as unknown as { transport: { flush(): void } }).transport.flush();
+    await until(() => server.batches.length > 0);
+    const batch = server.batches[0]!;
+    expect(batch.auth).toBe("Bearer tok-1");
+    const dom = JSON.stringify(batch.body.events);
+    expect(batch.body.events.some((e) => e.type === 2)).toBe(true); // a full snapshot
+    expect(dom).not.toContain("jane.doe");
+    expect(dom).not.toContain("hunter2");
+    expect(dom).not.toContain("bob@example.org");
+    expect(dom).not.toContain("secret text");
+    expect(dom).not.toContain("hidden stuff");
+    const kinds = batch.body.devtools.map((d) => d.type);
+    expect(kinds).toEqual(expect.arrayContaining(["page", "custom", "error", "network"]));
+    const net = batch.body.devtools.find((d) => d.type === "network")!;
+    expect(net.url).toBe("https://api.other.test/x?access_token=[redacted]&page=2");
+    const err = batch.body.devtools.find((d) => d.type === "error")!;
+    expect(err).toMatchObject({ name: "RangeError", message: "bad total", source: "handled", metadata: { step: "pay" } });
+  });
+
+  it("obscures emails in page text and masks marked elements fully", async () => {
+    const { Recorder } = await import("../src/recorder");
+    const r = new Recorder(window, { emit: () => undefined, maskAllInputs: true, obscureTextEmails: true, obscureTextNumbers: false, checkoutEveryMs: 1000, mutationLimit: 10 });
+    document.body.innerHTML = '<p id="a">mail jane@example.com</p><div data-openreplay-masked><b id="b">Jane Doe</b></div>';
+    expect(r.maskText("mail jane@example.com", document.getElementById("a"))).toBe("mail ****@*******.com");
+    expect(r.maskText("Jane Doe", document.getElementById("b"))).toBe("**** ***");
+  });
+
+  it("pauses on a mutation storm, marks it, and resumes with a full snapshot", async () => {
+    const { Recorder, STORM_TAG } = await import("../src/recorder");
+    const events: Array<{ type: number; data: unknown }> = [];
+    const r = new Recorder(window, { emit: (e) => events.push(e), maskAllInputs: true, obscureTextEmails: true, obscureTextNumbers: false, checkoutEveryMs: 600_000, mutationLimit: 100 });
+    r.start();
+    await until(() => events.some((e) => e.type === 2));
+    const fulls = () => events.filter((e) => e.type === 2).length;
+    const frag = document.createDocumentFragment();
+    for (let i = 0; i < 300; i++) frag.appendChild(document.createElement("i"));
+    for (let i = 0; i < 300; i++) document.body.appendChild(document.createElement("u"));
+    await until(() => events.some((e) => e.type === 5));
+    const mark = events.find((e) => e.type === 5)!;
+    expect((mark.data as { tag: string }).tag).toBe(STORM_TAG);
+    expect(r.recording).toBe(false);
+    await until(() => fulls() === 2);
+    expect(r.recording).toBe(true);
+    r.stop();
+  });
+
+  it("a 401 from ingest starts a new session and resumes with a full snapshot", async () => {
+    const t = make();
+    await t.start();
+    server.batchStatus = [401];
+    (t as unknown as { transport: { flush(): void } }).transport.flush();
+    await until(() => server.batches.length >= 1);
+    await until(() => t.getSessionID() === "2");
+    document.body.appendChild(document.createElement("span"));
+    (t as unknown as { transport: { flush(): void } }).transport.flush();
+    await until(() => server.batches.some((b) => b.auth === "Bearer tok-2"));
+    const renewed = server.batches.find((b) => b.auth === "Bearer tok-2")!;
+    expect(renewed.body.seq).toBe(0);
+    expect(renewed.body.events.some((e) => e.type === 2)).toBe(true);
+    expect(server.starts[1]!.token).toBeUndefined();
+  });
+
+  it("puts the token on same-origin requests and listed origins only", async () => {
+    const t = make({ network: { tokenOrigins: ["https://*.shop.test"] } });
+    await t.start();
+    appFetch.mockClear();
+    await window.fetch("/local");
+    await window.fetch("https://api.shop.test/x");
+    await window.fetch("https://ads.other.test/x");
+    const sent = appFetch.mock.calls.map(([, init]) => new Headers(init?.headers).get("x-openreplay-sessiontoken"));
+    expect(sent).toEqual(["tok-1", "tok-1", null]);
+  });
+
+  it("rejects options without a project key or ingest point", () => {
+    expect(() => new Tracker({ projectKey: "", ingestPoint: "https://rl.test" })).toThrow(/project key/);
+    expect(() => new Tracker({ projectKey: "k", ingestPoint: "rl.test" })).toThrow(/ingestPoint/);
+  });
+});
+
+describe("snippet", () => {
+  beforeEach(() => {
+    server.reset();
+    sessionStorage.clear();
+  });
+
+  it("derives the ingest point from the script URL", () => {
+    expect(scriptBase("https://rl.test/static/tracker.js")).toBe("https://rl.test");
+    expect(scriptBase("https://proxy.test/replaylink/static/tracker.js?v=2")).toBe("https://proxy.test/replaylink");
+    expect(scriptBase("https://cdn.test/other.js")).toBe("https://cdn.test");
+    expect(scriptBase(null)).toBeNull();
+  });
+
+  it("replays queued calls in order and settles their promises; the facade answers afterwards", async () => {
+    const q: Array<[string, unknown[], (v: unknown) => void]> = [];
+    const stubbed = new Promise((resolve) => q.push(["start", [{ userID: "u1" }], resolve]));
+    q.push(["setMetadata", ["plan", "pro"], () => undefined]);
+    q.push(["event", ["queued", { a: 1 }], () => undefined]);
+    const w = window as unknown as { OpenReplay: Record<string, unknown> };
+    w.OpenReplay = { _q: q, _cfg: { projectKey: "pk-snip" } };
+    install(window, "https://rl.test/static/tracker.js");
+    const result = await stubbed;
+    expect(result).toMatchObject({ success: true });
+    const api = w.OpenReplay as unknown as { getSessionToken(): string | null; stop(): void };
+    expect(api.getSessionToken()).toBe((result as { sessionToken: string }).sessionToken);
+    expect(server.starts[0]).toMatchObject({ projectKey: "pk-snip", userId: "u1" });
+    api.stop();
+  });
+});
