@@ -48,6 +48,7 @@ _KNOBS = (
     "access_id",
     "access_key",
     "polls_to_done",
+    "seconds_to_done",
     "idle_timeout",
     "max_active_jobs",
     "moved_to",
@@ -161,6 +162,7 @@ class Job:
     final_state: str
     pending_errors: list[str]
     touched: float
+    created: float = 0.0
     polls: int = 0
     gone: bool = False
 
@@ -172,6 +174,9 @@ class SumoState(FakeState):
     access_id: str = ACCESS_ID
     access_key: str = ACCESS_KEY
     polls_to_done: int = 3
+    seconds_to_done: float | None = None
+    """When set, a job is done this many seconds (the fake's clock) after its creation, however
+    often it is polled (as the real service behaves), instead of after ``polls_to_done`` polls."""
     idle_timeout: float = 30.0
     max_active_jobs: int = 200
     moved_to: str | None = None
@@ -393,6 +398,7 @@ class _Api:
             final_state=self.state.final_state,
             pending_errors=[self.state.pending_error] if self.state.pending_error else [],
             touched=self.state.now(),
+            created=self.state.now(),
         )
         self.state.jobs[job.id] = job
         href = f"{request.base_url}api/v1/search/jobs/{job.id}"
@@ -404,6 +410,12 @@ class _Api:
 
     def progress(self, job: Job) -> tuple[str, int]:
         """The job's state and how many of its matches it has found so far."""
+        duration = self.state.seconds_to_done
+        if duration is not None:
+            elapsed = self.state.now() - job.created
+            if elapsed >= duration:
+                return job.final_state, len(job.matches)
+            return "GATHERING RESULTS", int(len(job.matches) * elapsed / duration)
         if job.polls >= self.state.polls_to_done:
             return job.final_state, len(job.matches)
         if job.polls <= 1:

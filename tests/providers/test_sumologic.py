@@ -301,6 +301,44 @@ async def test_state_progression_polls_with_interval(
     assert sleeps.waits == [2.5, 2.5, 2.5]
 
 
+async def test_default_polling_starts_fast_and_backs_off_to_two_seconds(
+    fake: RunningSumo, make: Callable[..., Any], sleeps: Sleeps
+) -> None:
+    fake.state.polls_to_done = 7
+    fake.state.add_records(token_messages(3, START, tokens=["t"]))
+    assert len(await collect(make(options={"job_poll_interval": None}), token="t")) == 2
+    assert sleeps.waits == [0.25, 0.375, 0.5625, 0.84375, 1.265625, 1.8984375]  # x1.5 from 0.25 s
+
+
+async def test_adaptive_polling_sees_a_timed_job_done_soon_after_it_finishes(
+    fake: RunningSumo, make: Callable[..., Any], sleeps: Sleeps
+) -> None:
+    """A job that takes 0.6 s (the fake's clock moved by each wait) is polled at 0, 0.25, 0.625 s."""
+
+    async def clock_sleep(seconds: float) -> None:
+        await sleeps(seconds)
+        fake.state.advance(seconds)
+
+    fake.state.seconds_to_done = 0.6
+    fake.state.add_records(token_messages(4, START, tokens=["t"]))
+    provider = make(options={"job_poll_interval": None, "sleep": clock_sleep})
+    assert len(await collect(provider, token="t")) == 3
+    assert sleeps.waits == [0.25, 0.375]
+    job_id = next(iter(fake.state.jobs))
+    assert len(fake.state.requests_to("GET", f"/jobs/{job_id}")) - 1 == 3  # minus the messages page
+
+
+async def test_adaptive_polling_keeps_the_job_timeout(
+    fake: RunningSumo, make: Callable[..., Any], sleeps: Sleeps
+) -> None:
+    fake.state.polls_to_done = 1000
+    provider = make(options={"job_poll_interval": None, "job_timeout": 9.0})
+    with pytest.raises(Unreachable, match="did not finish the search within 9 s"):
+        await collect(provider, token="t")
+    assert sleeps.waits == [0.25, 0.375, 0.5625, 0.84375, 1.265625, 1.8984375, 2.0, 2.0]  # 9.2 s
+    assert_jobs_deleted(fake)
+
+
 async def test_window_start_inclusive_end_exclusive(fake: RunningSumo, make: Callable[..., Any]) -> None:
     at = {
         "before": START - timedelta(milliseconds=1),
