@@ -180,6 +180,14 @@ def _run(
                   REPLAYLINK_LOG_LEVEL="warning"),
     )  # fmt: skip
     _wait_http(serve, replaylink_url + "/readyz", "ReplayLink")
+    if httpx.get(replaylink_url + "/static/tracker.js", timeout=10).status_code != 200:
+        message = (
+            "ReplayLink serves no /static/tracker.js: the tracker bundle is not built (run `make tracker`; "
+            "`make demo` does it), so the shop's pages record nothing."
+        )
+        if options.simulate:
+            raise DemoError(message)
+        say("warning: " + message)
 
     shop_url = f"http://{HOST}:{ports['shop']}"
     shop = supervisor.start(
