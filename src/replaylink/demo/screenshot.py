@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
-        demo = subprocess.Popen(
+        demo = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-c", "from replaylink.cli import main; main()", "demo", "--data-dir", str(data),
              "--simulate", "1", "--snippet-mode", args.snippet_mode, "--chromium", args.chromium],
             env=env,
