@@ -187,6 +187,16 @@ def test_reset_refuses_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and "not a demo directory" in done.stderr
     assert (precious / "thesis.txt").exists()
+    # Nor is it used as the demo's directory: nothing is migrated or generated there.
+    done = subprocess.run(
+        [str(BIN), "demo", "--data-dir", str(precious)],
+        capture_output=True,
+        text=True,
+        env=demo_env(),
+        timeout=60,
+    )
+    assert done.returncode == 1 and "not created by the demo" in done.stderr
+    assert sorted(p.name for p in precious.iterdir()) == ["thesis.txt"]
 
 
 def test_simulate_without_chromium_says_what_to_do(tmp_path: Path) -> None:

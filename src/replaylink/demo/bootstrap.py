@@ -22,6 +22,8 @@ from replaylink.store import accounts, migrate
 from replaylink.store.db import transaction
 
 ACCOUNT_FILE = "demo.json"
+MARKER_FILE = ".replaylink-demo"
+"""Written first into a new demo directory: only directories carrying it are reset or reused."""
 EMAIL = "demo@localhost"
 PROJECT = "Demo shop"
 
@@ -55,24 +57,39 @@ class DemoAccount:
     project_key: str
 
 
+def is_demo_dir(data_dir: Path) -> bool:
+    return (data_dir / MARKER_FILE).exists() or (data_dir / ACCOUNT_FILE).exists()
+
+
 def reset(data_dir: Path) -> None:
     """Delete a demo directory; refuse anything that does not look like one."""
     if not data_dir.exists():
         return
     if not data_dir.is_dir():
         raise DemoError(f"{data_dir} is not a directory; pass another --data-dir.")
-    if any(data_dir.iterdir()) and not (data_dir / ACCOUNT_FILE).exists():
+    if any(data_dir.iterdir()) and not is_demo_dir(data_dir):
         raise DemoError(
-            f"{data_dir} is not empty and holds no {ACCOUNT_FILE}, so it is not a demo directory; "
+            f"{data_dir} is not empty and was not created by the demo, so it is not a demo directory; "
             "--reset deletes only demo directories: delete it yourself or pass another --data-dir."
         )
     shutil.rmtree(data_dir)
 
 
+def claim(data_dir: Path) -> None:
+    """Create (or reuse) a demo directory; refuse a directory with other contents before touching it."""
+    if data_dir.exists() and any(data_dir.iterdir()) and not is_demo_dir(data_dir):
+        raise DemoError(
+            f"{data_dir} is not empty and was not created by the demo (a ReplayLink data directory?); "
+            "the demo leaves it alone: pass another --data-dir."
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER_FILE).touch()
+
+
 def prepare(settings: Settings) -> DemoAccount:
     """Migrate the demo database and return its account, creating it on first use."""
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    claim(data_dir)
     settings.keys  # noqa: B018 - generate the key files before `serve` reads them
     rt = Runtime(settings)
     try:
@@ -83,8 +100,8 @@ def prepare(settings: Settings) -> DemoAccount:
         with transaction(rt.sessions) as db:
             if not accounts.is_empty(db):
                 raise DemoError(
-                    f"{data_dir} holds a ReplayLink database that the demo did not create; "
-                    "pass --reset to start from an empty demo directory, or another --data-dir."
+                    f"{data_dir} holds accounts but no {ACCOUNT_FILE}; "
+                    "pass --reset to start from an empty demo directory."
                 )
             project = accounts.create_project(db, PROJECT)
             password = secrets.token_urlsafe(12)

@@ -131,15 +131,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run(options: DemoOptions, say: Callable[[str], None]) -> int:
     """Run the demo until a signal; 0 after a clean stop, 1 when a part failed."""
     preflight(options)
-    if options.reset:
-        bootstrap.reset(options.data_dir)
-    data_dir = options.data_dir.resolve()
     ports = {
         "replaylink": claim_port(options.port, "--port", "ReplayLink"),
         "shop": claim_port(options.shop_port, "--shop-port", "the demo shop"),
     }
     if options.log_store_port is not None:
         claim_port(options.log_store_port, "--log-store-port", "the log store")
+    if options.reset:
+        bootstrap.reset(options.data_dir)
+    data_dir = options.data_dir.resolve()
+    bootstrap.claim(data_dir)
     become_subreaper()
     supervisor = Supervisor(data_dir / "logs")
     (data_dir / RUN_FILE).unlink(missing_ok=True)

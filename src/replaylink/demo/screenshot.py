@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.goto(
                     f"{run['replaylink_url']}/projects/{run['project_id']}/sessions/{session['session_id']}"
                 )
-                marker = page.wait_for_selector("[data-kind=backend]", timeout=30_000)
+                marker = page.locator("[data-kind=backend]").first
+                marker.wait_for(timeout=30_000)
                 marker.click()
                 time.sleep(2.5)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
