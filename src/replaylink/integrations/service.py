@@ -12,10 +12,9 @@ must be entered again, or the request is refused before anything is sent anywher
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 from sqlalchemy.orm import Session
@@ -32,8 +31,7 @@ from replaylink.store.models import Integration, IntegrationChange
 from replaylink.vault import Vault
 
 CHECK_TIMEOUT = 60.0
-"""Seconds a provider has to answer a check (or a picker's question)."""
-T = TypeVar("T")
+"""Seconds a provider has to answer a check."""
 
 
 class Refused(Exception):
@@ -133,43 +131,23 @@ def refuse_stored_secrets_at_new_address(
     )
 
 
-def ask(
-    rt: Runtime,
-    provider: str,
-    model: ProviderSettings,
-    call: Callable[[Provider], Awaitable[T]],
-    *,
-    refusal: str = "{message}",
-) -> T:
-    """Open ``provider`` with ``model``, await ``call`` on it (within :data:`CHECK_TIMEOUT`).
+def run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
+    """Refuse (``check_failed``, described for the user) unless the provider accepts ``model``."""
 
-    A failure raises ``check_failed`` described for the user; ``refusal`` words a provider's
-    own refusal (``{label}``, ``{message}``).
-    """
-
-    async def run() -> T:
+    async def check() -> None:
         with anyio.fail_after(CHECK_TIMEOUT):
             async with open_provider(provider, model, rt.settings) as instance:
-                return await call(instance)
+                await instance.check()
 
     label = require_provider(provider).label
     try:
-        return run_async(run)
+        run_async(check)
     except (ProviderError, TimeoutError) as exc:
         failure = describe(exc, label, action="checking", timeout=CHECK_TIMEOUT)
         message = failure.message
         if isinstance(exc, ProviderError):
-            message = refusal.format(label=label, message=failure.message)
+            message = f"{label} refused these settings: {failure.message}"
         raise Refused("check_failed", message, {"kind": failure.kind, "field": failure.field}) from None
-
-
-def run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
-    """Refuse (``check_failed``) unless the provider accepts ``model``."""
-
-    async def check(instance: Provider) -> None:
-        await instance.check()
-
-    ask(rt, provider, model, check, refusal="{label} refused these settings: {message}")
 
 
 def _store(rt: Runtime, row: Integration, model: ProviderSettings) -> None:
