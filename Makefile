@@ -60,8 +60,11 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 	$(BIN)/mypy sdk/python/src
 
+# Browser tests run in their own pytest process: Playwright's sync API keeps an event loop running in
+# its worker, which would break the asyncio tests that share a worker with it.
 pytest: $(VENV)/.dev-installed
-	$(BIN)/pytest -n 2 -q -p no:cacheprovider
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider --ignore=tests/browser
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider tests/browser
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.providers
