@@ -41,24 +41,34 @@ def from_ms(ms: int) -> datetime:
 
 
 def session_state(db: Session, session_id: int, tab: str, seq: int) -> SessionState | None:
+    """One statement (the hottest read of ingest): the session, its project's origins, and
+    whether this (tab, seq) is already stored."""
     s = RecordedSession
-    row = db.execute(
-        select(s.project_id, s.started_at, s.replay_bytes, Project.allowed_origins)
-        .join(Project, Project.id == s.project_id)
-        .where(s.id == session_id)
-    ).one_or_none()
+    stored = (
+        select(ReplaySegment.id)
+        .where(ReplaySegment.session_id == s.id, ReplaySegment.tab == tab, ReplaySegment.seq == seq)
+        .exists()
+    )
+    row = (
+        db.connection()
+        .execute(
+            select(
+                s.project_id, s.started_at, s.replay_bytes, Project.allowed_origins, stored.label("stored")
+            )
+            .join(Project, Project.id == s.project_id)
+            .where(s.id == session_id)
+        )
+        .one_or_none()
+    )
     if row is None:
         return None
-    segment = select(ReplaySegment.id).where(
-        ReplaySegment.session_id == session_id, ReplaySegment.tab == tab, ReplaySegment.seq == seq
-    )
     return SessionState(
         session_id=session_id,
         project_id=row.project_id,
         started_at=row.started_at,
         replay_bytes=row.replay_bytes,
         allowed_origins=row.allowed_origins,
-        segment_exists=db.scalar(segment.exists().select()) or False,
+        segment_exists=bool(row.stored),
     )
 
 
@@ -108,10 +118,11 @@ def add_segment(
         .on_conflict_do_nothing(index_elements=["session_id", "tab", "seq"])
         .returning(ReplaySegment.id)
     )
-    if db.execute(statement).scalar() is None:
+    connection = db.connection()  # Core statements: none of the ORM's bookkeeping on this hot path
+    if connection.execute(statement).scalar() is None:
         return Added.DUPLICATE
     s = RecordedSession
-    counted = db.execute(
+    counted = connection.execute(
         update(s)
         .where(s.id == state.session_id, s.replay_bytes + size <= max_session_bytes)
         .values(
@@ -126,13 +137,12 @@ def add_segment(
             last_activity_at=_latest(s.last_activity_at, now),
             last_seen_at=_latest(s.last_seen_at, now),
         )
-        .execution_options(synchronize_session=False)
     )
     if not getattr(counted, "rowcount", 0):
         return Added.OVER_CAP
     if batch.devtools:
         common = {"session_id": state.session_id, "tab": batch.tab, "seq": batch.seq}
-        db.execute(insert(DevtoolsEvent), [{**common, **row} for row in batch.devtools])
+        connection.execute(insert(DevtoolsEvent), [{**common, **row} for row in batch.devtools])
     return Added.STORED
 
 
