@@ -26,7 +26,7 @@ EXPECTED = {"declined card": ("PaymentDeclinedError", 402), "carrier timeout": (
 def test_simulated_sessions_show_their_backend_errors(tmp_path: Path, mode: str) -> None:
     with running_demo(tmp_path, "--simulate", "2", "--snippet-mode", mode) as demo:
         report_file = demo.data_dir / "simulation.json"
-        wait_for(report_file.exists, 120, "the simulation's report")
+        wait_for(report_file.exists, 240, "the simulation's report")
         demo.watch()
         report = json.loads(report_file.read_text())["sessions"]
         assert [item["scenario"] for item in report] == list(EXPECTED)

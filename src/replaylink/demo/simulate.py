@@ -45,10 +45,11 @@ def one_session(browser: Any, shop_url: str, index: int, pause: float) -> dict[s
     """Drive one visitor through the shop; returns its part of the report."""
     scenario = list(SCENARIOS)[index % len(SCENARIOS)]
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(60_000)  # a loaded machine: Chromium can be slow, never stuck
     page = context.new_page()
     try:
         page.goto(shop_url + "/")
-        page.wait_for_function(TRACKER_READY, timeout=20_000)
+        page.wait_for_function(TRACKER_READY, timeout=60_000)
         page.wait_for_selector("[data-add]")
         for sku in ("mug", "tee")[: 1 + index % 2]:
             page.click(f"[data-add='{sku}']")
@@ -58,7 +59,7 @@ def one_session(browser: Any, shop_url: str, index: int, pause: float) -> dict[s
         time.sleep(pause)
         page.click("#to-checkout")
         page.wait_for_selector("#checkout-form")
-        page.wait_for_function(TRACKER_READY, timeout=20_000)
+        page.wait_for_function(TRACKER_READY, timeout=60_000)
         for name, value in SCENARIOS[scenario].items():
             if name == "shipping":
                 page.select_option("select[name=shipping]", value)
