@@ -72,8 +72,6 @@ class Adapter:
     json_attribute: Callable[[str, datetime, str], Any]
     attribute_search: bool = True
     """False: the provider searches the raw text only and cannot find a token held as an attribute."""
-    exception_from_text: bool = True
-    """False: the exception type comes from a structured field only (Datadog's ``error.kind``)."""
 
     def add(self, *records: Any) -> None:
         self.flush(list(records))
@@ -103,9 +101,7 @@ def _datadog(fake: datadog_fake.RunningDatadog) -> Adapter:
         "application_key": datadog_fake.APPLICATION_KEY,
         "base_url": fake.url,
     }
-    return Adapter(
-        "datadog", raw, fake.state.add_records, plain, exception, json_attribute, exception_from_text=False
-    )
+    return Adapter("datadog", raw, fake.state.add_records, plain, exception, json_attribute)
 
 
 def _cloudwatch(endpoint: str) -> Adapter:
@@ -315,7 +311,7 @@ async def test_seed_snippet_line_and_exception_land_on_the_right_session(setup: 
     assert [r.outcome for r in results] == ["ok"], results
     mine = events(rt, session_id=sid_a)
     assert [e.title for e in mine] == [PLAIN, "ValueError: boom"]
-    assert mine[1].exception_type == ("ValueError" if adapter.exception_from_text else None)
+    assert mine[1].exception_type == "ValueError"  # every provider reads it from the text too
     assert all(
         e.provider == adapter.name and e.project_id == setup.seeded.project_id and e.fingerprint for e in mine
     )

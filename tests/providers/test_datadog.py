@@ -22,8 +22,9 @@ from replaylink.providers.base import (
     RateLimited,
     Record,
     Unreachable,
+    parse_tags,
 )
-from replaylink.providers.datadog import DatadogProvider, DatadogSettings, build_query, parse_tags
+from replaylink.providers.datadog import DatadogProvider, DatadogSettings, build_query
 from tests.peers.common import free_port
 from tests.peers.datadog_fake import (
     API_KEY,
@@ -475,7 +476,7 @@ async def test_record_fields(make: MakeProvider, peer: RunningDatadog) -> None:
     assert record.attributes == {
         "http": {"status_code": 500},
         "logger": {"name": "api.views"},
-        "tags": {"env": "prod", "version": "1.2"},
+        "tags": ["env:prod", "version:1.2"],
     }
     assert record.title == snippet_line(TOKEN, "boom") and record.exception_type is None
     assert record.link == "https://app.datadoghq.eu/logs?event=AQAAAYrecord1"

@@ -275,7 +275,14 @@ def _without_nul(value: Any) -> Any:
 
 
 def bound_record(record: Record, limits: Limits) -> Record:
-    """Apply ``limits`` to a record in place and return it (sizes bounded, NUL characters replaced)."""
+    """Complete a record and apply ``limits`` to it in place; return it.
+
+    A traceback in the message fills the stack and exception type the provider left empty (before
+    the message is cut, which could drop its last line); sizes are bounded, NUL characters replaced.
+    """
+    from replaylink.providers.tracebacks import fill_exception  # imports this module
+
+    fill_exception(record)
     if "\x00" in record.message:
         record.message = record.message.replace("\x00", "\ufffd")
     if record.title and "\x00" in record.title:

@@ -56,6 +56,7 @@ from replaylink.providers.base import (
     secret_field,
 )
 from replaylink.providers.coerce import EPOCH, epoch_ms
+from replaylink.providers.tracebacks import parse_exception
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -83,8 +84,6 @@ LOG_GROUP = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 """CloudWatch's log group name alphabet and length."""
 TOKEN_PHRASE = re.compile(r"[0-9A-Za-z._-]{1,200}")
 """Tokens that can go inside a quoted filter phrase as they are (ReplayLink's use ``[0-9A-Za-z.]``)."""
-EXCEPTION_LINE = re.compile(r"^[ \t]*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)):[ \t](.*)$", re.M)
-"""``ValueError: boom`` or ``java.lang.IllegalStateException: boom`` at the start of a line."""
 CONSOLE_HOSTS = {
     "aws": "{region}.console.aws.amazon.com",
     "aws-cn": "{region}.console.amazonaws.cn",
@@ -537,7 +536,7 @@ class CloudWatchProvider(Provider):
         stream = stream if isinstance(stream, str) else None
         attributes = parse_json_message(message)
         text = "\n".join(value for value in attributes.values() if isinstance(value, str)) or message
-        exception = _last(EXCEPTION_LINE, text)
+        exception = parse_exception(text)
         level = normalize_level(_first_str(attributes, LEVEL_KEYS), default="")
         if not level:
             level = "error" if exception or self._errors.search(text) else "info"
@@ -546,13 +545,13 @@ class CloudWatchProvider(Provider):
             timestamp=EPOCH + timedelta(milliseconds=timestamp),
             message=message,
             level=level,
-            title=exception.group(0).strip() if exception else _first_str(attributes, TITLE_KEYS) or "",
+            title=exception.title if exception else _first_str(attributes, TITLE_KEYS) or "",
             service=group,
             host=stream,
             logger=_first_str(attributes, LOGGER_KEYS),
             attributes=attributes,
             link=console_link(self.settings.region, group, stream, timestamp, event_id) if stream else None,
-            exception_type=exception.group(1) if exception else None,
+            exception_type=exception.type if exception else None,
         )
 
     @staticmethod
@@ -567,11 +566,6 @@ class CloudWatchProvider(Provider):
 def _first(pattern: re.Pattern[str], text: str) -> str | None:
     match = pattern.search(text)
     return match.group(1) if match else None
-
-
-def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    matches = list(pattern.finditer(text))
-    return matches[-1] if matches else None
 
 
 def _first_str(attributes: dict[str, Any], keys: tuple[str, ...]) -> str | None:

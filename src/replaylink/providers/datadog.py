@@ -30,10 +30,9 @@ from replaylink.providers.base import (
     address_field,
     bound_record,
     normalize_level,
-    parse_tags,
     secret_field,
 )
-from replaylink.providers.coerce import as_dict, as_text, epoch_ms, parse_time
+from replaylink.providers.coerce import as_dict, as_list, as_text, epoch_ms, parse_time
 from replaylink.providers.http import HttpApi, retry_after_header
 
 SEARCH_PATH = "/api/v2/logs/events/search"
@@ -286,9 +285,9 @@ class DatadogProvider(Provider):
         if log_id is None or timestamp is None:
             raise self._malformed("a log without an id or a valid timestamp")
         fields = dict(as_dict(attrs.get("attributes")))
-        tags = parse_tags(attrs.get("tags"))
+        tags = as_list(attrs.get("tags"))
         if tags:
-            fields["tags"] = tags
+            fields["tags"] = tags  # as Datadog shows them: ["env:prod", "bare"], never reshaped
         error = as_dict(fields.get("error"))
         kind = as_text(error.get("kind"))
         return Record(

@@ -62,12 +62,12 @@ from replaylink.providers.base import (
     address_field,
     bound_record,
     normalize_level,
-    parse_tags,
     secret_field,
     url_field,
 )
 from replaylink.providers.coerce import as_dict, epoch_ms, joined_text, parse_time
 from replaylink.providers.http import HttpApi
+from replaylink.providers.tracebacks import parse_exception
 
 log = logging.getLogger("replaylink.providers.elasticsearch")
 
@@ -79,11 +79,6 @@ _LEVEL_FIELDS = ("log.level", "level", "severity", "loglevel")
 _SERVICE_FIELDS = ("service.name", "service")
 _HOST_FIELDS = ("host.name", "host.hostname", "host")
 _LOGGER_FIELDS = ("log.logger", "logger", "logger_name")
-_EXCEPTION_LINE = re.compile(
-    r"^(?:\[" + MARKER_PREFIX + r"[0-9A-Za-z.]*\]\s*)*"
-    r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)):\s?(.*)$"
-)
-"""A traceback's last line, after any number of the seed snippet's ``[openReplaySessionToken=..]``."""
 _INDEX_ITEM = re.compile(r"^-?[a-z0-9.*][a-z0-9._*+:-]*$")
 
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_@][A-Za-z0-9_@.-]*$", max_length=255)]
@@ -634,8 +629,6 @@ class ElasticsearchProvider(Provider):
             return None
         exception_type, title = _exception(source, message)
         attributes = without_path(source, config.message_field)
-        if isinstance(attributes.get("tags"), list):
-            attributes["tags"] = parse_tags(attributes["tags"])
         return Record(
             provider_id=f"{index}/{doc_id}",
             timestamp=timestamp,
@@ -728,11 +721,8 @@ def _exception(source: dict[str, Any], message: str) -> tuple[str | None, str]:
     if kind:
         detail = _first_text(source, ("error.message",))
         return kind, f"{kind}: {detail}" if detail else kind
-    for line in reversed(message.splitlines()):
-        match = _EXCEPTION_LINE.match(line.strip())
-        if match:
-            return match[1], f"{match[1]}: {match[2]}"
-    return None, ""
+    parsed = parse_exception(message)
+    return (parsed.type, parsed.title) if parsed else (None, "")
 
 
 def _sort_values(hit: dict[str, Any]) -> list[Any]:

@@ -42,6 +42,7 @@ from replaylink.providers.base import (
 )
 from replaylink.providers.coerce import as_text, epoch_ms, from_epoch_ms
 from replaylink.providers.http import HttpApi
+from replaylink.providers.tracebacks import parse_exception
 
 log = logging.getLogger("replaylink.providers.sumologic")
 
@@ -65,7 +66,6 @@ _LEVEL_WORD = re.compile(
 )
 _FIRST_WORD = re.compile(r"\W*(\w+)")
 _ERROR_WORDS = re.compile(r"(?i)\b(error|exception|fail\w*|traceback|fatal|panic)\b")
-_EXCEPTION_LINE = re.compile(r"([A-Za-z_][\w.$]*(?:Error|Exception|Exit|Interrupt|Fault)):\s?(.*)")
 
 
 class SumoLogicSettings(ProviderSettings):
@@ -158,15 +158,6 @@ def _parse_json(raw: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _exception(raw: str) -> tuple[str, str] | None:
-    """``(type, "Type: value")`` from the message's last line when it names an exception."""
-    lines = [line for line in raw.splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
-    tag = _MARKER_TAG.match(last)
-    match = _EXCEPTION_LINE.fullmatch(last[tag.end() if tag else 0 :].strip())
-    return (match.group(1), match.group(0)) if match else None
-
-
 def _level(raw: str, parsed: dict[str, Any] | None, default: str) -> str:
     """The JSON ``level``, a ``level=`` pair, an upper-case level word or the leading word."""
     if parsed is not None and isinstance(parsed.get("level"), str):
@@ -204,7 +195,7 @@ class _Converter:
             return None
         raw = as_text(fields.get("_raw")) or ""
         parsed = _parse_json(raw)
-        exception = _exception(raw)
+        exception = parse_exception(raw)
         error_default = self.query.errors_only or exception is not None or bool(_ERROR_WORDS.search(raw))
         service_key = "_sourcecategory" if as_text(fields.get("_sourcecategory")) else "_collector"
         used = {"_raw", "_messageid", "_messagetime", "_sourcehost", service_key}
@@ -217,12 +208,12 @@ class _Converter:
             timestamp=timestamp,
             message=raw,
             level=_level(raw, parsed, "error" if error_default else "info"),
-            title=exception[1] if exception else title or "",
+            title=exception.title if exception else title or "",
             service=as_text(fields.get(service_key)),
             host=as_text(fields.get("_sourcehost")),
             attributes=attributes,
             link=self.link(raw, epoch_ms(timestamp)),
-            exception_type=exception[0] if exception else None,
+            exception_type=exception.type if exception else None,
         )
 
 
