@@ -66,11 +66,12 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider --ignore=tests/browser
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider tests/browser
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.dev-installed $(TRACKER_JS)
 	$(BIN)/python -m bench.providers
 	$(BIN)/python -m bench.importer
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.sdk
+	$(BIN)/python -m bench.tracker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tracker/node_modules tracker/dist $(TRACKER_JS)

@@ -419,10 +419,7 @@ export class Tracker {
       s.lastActivity = now;
       this.saveActivity(false);
     }
-    if (s.expiresAt - EXPIRY_MARGIN_MS <= this.now()) {
-      void this.renew("expired");
-      return;
-    }
+    if (this.expiring()) return;
     if (this.offset) event.timestamp += this.offset;
     if (event.type === 4) {
       const data = event.data as { href?: string };
@@ -437,9 +434,17 @@ export class Tracker {
     t.addEvent(json);
   }
 
+  /** True (and a new session on its way) when the token is about to expire. */
+  private expiring(): boolean {
+    const s = this.state;
+    if (!s || s.expiresAt - EXPIRY_MARGIN_MS > this.now()) return false;
+    void this.renew("expired");
+    return true;
+  }
+
   private devtools(event: DevtoolsEvent): void {
     const t = this.transport;
-    if (!t || this.restarting || this.quiet) return;
+    if (!t || this.restarting || this.quiet || this.expiring()) return;
     let json: string;
     try {
       json = JSON.stringify(event);

@@ -207,6 +207,40 @@ describe("Tracker", () => {
     expect(sent).toEqual(["tok-1", "tok-1", null]);
   });
 
+  it("records console errors, uncaught errors, rejections and SPA navigations as devtools events", async () => {
+    const t = make();
+    await t.start();
+    console.error("boom", { code: 7 });
+    console.warn("careful");
+    window.dispatchEvent(new ErrorEvent("error", { message: "x is undefined", error: new TypeError("x is undefined") }));
+    const rejection = new Event("unhandledrejection") as Event & { reason: unknown };
+    rejection.reason = new Error("nope");
+    window.dispatchEvent(rejection);
+    history.pushState({}, "", "/step-2?session=abc");
+    (t as unknown as { transport: { flush(): void } }).transport.flush();
+    await until(() => server.batches.length > 0);
+    const devtools = server.batches.flatMap((b) => b.body.devtools);
+    expect(devtools).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: "console", level: "error", message: 'boom {"code":7}' }),
+        expect.objectContaining({ type: "console", level: "warn", message: "careful" }),
+        expect.objectContaining({ type: "error", name: "TypeError", source: "uncaught" }),
+        expect.objectContaining({ type: "error", message: "nope", source: "unhandledrejection" }),
+        expect.objectContaining({ type: "page", url: expect.stringContaining("/step-2?session=[redacted]") }),
+      ]),
+    );
+  });
+
+  it("starts a new session when the token is about to expire", async () => {
+    const t = make();
+    await t.start();
+    const state = (t as unknown as { state: { expiresAt: number } }).state;
+    state.expiresAt = Date.now();
+    t.event("late"); // the next recorded event notices
+    await until(() => t.getSessionID() === "2");
+    expect(server.starts[1]!.token).toBeUndefined();
+  });
+
   it("rejects options without a project key or ingest point", () => {
     expect(() => new Tracker({ projectKey: "", ingestPoint: "https://rl.test" })).toThrow(/project key/);
     expect(() => new Tracker({ projectKey: "k", ingestPoint: "rl.test" })).toThrow(/ingestPoint/);
