@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -234,6 +235,14 @@ def test_registry_and_seed_defaults() -> None:
 )
 def test_host_forms(host: str, port: int, expected: str) -> None:
     assert ElasticsearchSettings(host=host, port=port).base_url() == expected
+    # The saved (and echoed) port is the one in use: host's own port wins.
+    assert ElasticsearchSettings(host=host, port=port).port == urlsplit(expected).port
+
+
+def test_echoed_port_is_the_one_in_effect() -> None:
+    settings = ElasticsearchSettings(host="http://127.0.0.1:9201")
+    assert settings.model_dump(mode="json")["port"] == 9201
+    assert ElasticsearchSettings.model_validate(settings.model_dump()).base_url() == "http://127.0.0.1:9201"
 
 
 @pytest.mark.parametrize(

@@ -217,6 +217,14 @@ class ElasticsearchSettings(ProviderSettings):
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
+    def _port_in_effect(self) -> Self:
+        """A port in host wins over ``port``, so ``port`` always says the one in use (echoed as saved)."""
+        in_host = _split_host(self.host).port
+        if in_host is not None:
+            self.port = in_host
+        return self
+
+    @model_validator(mode="after")
     def _one_auth_method(self) -> Self:
         """Each sign-in method complete, at most one of them; an open cluster needs none."""
         problems: list[tuple[str, str]] = []
