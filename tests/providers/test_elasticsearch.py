@@ -438,6 +438,29 @@ async def test_check_timestamp_field_not_a_date(cluster: OsmemCluster, make: Mak
     assert caught.value.field == "timestamp_field" and "mapped as text" in str(caught.value)
 
 
+async def test_check_names_indexes_without_the_configured_fields(cluster: OsmemCluster, make: Make) -> None:
+    """The default *log* also matches an ECS index: its documents (no utc_time) would never be found."""
+    cluster.create_index("ecs-logs", ECS_LOGS_MAPPING)
+    with pytest.raises(ProviderError) as caught:
+        async with make(cluster.url) as provider:
+            await provider.check()
+    message = str(caught.value)
+    assert caught.value.field == "timestamp_field"
+    assert "1 of the 2 indexes" in message and "ecs-logs" in message and "'utc_time'" in message
+    assert "they have '@timestamp'" in message
+    # Narrowed to the index whose fields match, the check passes again.
+    async with make(cluster.url, indexes="app-logs") as provider:
+        await provider.check()
+    cluster.create_index(
+        "text-logs", {"utc_time": {"type": "date"}, "log": {"properties": {"original": {"type": "text"}}}}
+    )
+    with pytest.raises(ProviderError) as no_message:
+        async with make(cluster.url, indexes="app-logs,text-logs") as provider:
+            await provider.check()
+    assert no_message.value.field == "message_field" and "text-logs" in str(no_message.value)
+    assert "'log.original'" in str(no_message.value)
+
+
 async def test_check_unreachable(make: Make, sleeps: list[float]) -> None:
     with pytest.raises(Unreachable) as caught:
         async with make(f"http://127.0.0.1:{free_port()}") as provider:

@@ -75,6 +75,11 @@ MAX_PAGE = 10_000
 """Elasticsearch's default ``index.max_result_window`` caps ``size``."""
 KEEP_ALIVE = "1m"
 _DATE_TYPES = {"date", "date_nanos"}
+_FIELD_CANDIDATES = {
+    "timestamp_field": ("@timestamp", "utc_time", "timestamp", "time"),
+    "message_field": ("message", "event.original", "log.original", "msg"),
+}
+"""Where logs usually keep their time and text (ECS, Kibana's samples, common loggers)."""
 _LEVEL_FIELDS = ("log.level", "level", "severity", "loglevel")
 _SERVICE_FIELDS = ("service.name", "service")
 _HOST_FIELDS = ("host.name", "host.hostname", "host")
@@ -392,8 +397,12 @@ class ElasticsearchProvider(Provider):
         ``timestamp_field`` as a date (``_field_caps`` needs only the ``read`` privilege)."""
         await self._paging_plan()
         field = self.config.timestamp_field
+        asked = [field, self.config.message_field, *_FIELD_CANDIDATES["timestamp_field"]]
+        asked += _FIELD_CANDIDATES["message_field"]
         response = await self._request(
-            "GET", f"/{self.config.index_path()}/_field_caps", params={"fields": field}
+            "GET",
+            f"/{self.config.index_path()}/_field_caps",
+            params={"fields": ",".join(dict.fromkeys(asked)), "include_unmapped": "true"},
         )
         if response.status_code != 200:
             self._raise_for(response, "read the index mappings")
@@ -402,7 +411,7 @@ class ElasticsearchProvider(Provider):
             raise NotFound(
                 f"No Elasticsearch index matches {self.config.indexes!r}; check indexes.", field="indexes"
             )
-        types = set(as_dict(as_dict(caps.get("fields")).get(field)))
+        types = set(as_dict(as_dict(caps.get("fields")).get(field))) - {"unmapped"}
         if not types:
             raise ProviderError(
                 f"No index matching {self.config.indexes!r} has a field {field!r}; check timestamp_field "
@@ -414,6 +423,41 @@ class ElasticsearchProvider(Provider):
                 f"The field {field!r} is mapped as {', '.join(sorted(types - _DATE_TYPES))} in some indexes, "
                 "not as a date; check timestamp_field or narrow indexes.",
                 field="timestamp_field",
+            )
+        self._check_coverage(caps)
+
+    def _check_coverage(self, caps: dict[str, Any]) -> None:
+        """Refuse when some matching indexes lack the timestamp or message field: their documents
+        would never be found, silently. Names the field those indexes have instead."""
+        indices = [name for name in caps.get("indices") or [] if isinstance(name, str)]
+        fields = as_dict(caps.get("fields"))
+
+        def lacking(name: str) -> list[str]:
+            unmapped = as_dict(as_dict(fields.get(name)).get("unmapped"))
+            if name not in fields or (unmapped and "indices" not in unmapped):
+                return indices
+            return [index for index in unmapped.get("indices") or [] if isinstance(index, str)]
+
+        for setting in ("timestamp_field", "message_field"):
+            configured = getattr(self.config, setting)
+            missing = lacking(configured)
+            if not missing:
+                continue
+            instead = next(
+                (
+                    c
+                    for c in _FIELD_CANDIDATES[setting]
+                    if c != configured and not set(missing) & set(lacking(c))
+                ),
+                None,
+            )
+            fix = f"they have {instead!r}: set {setting} to it" if instead else f"check {setting}"
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ProviderError(
+                f"{len(missing)} of the {len(indices)} indexes matching {self.config.indexes!r} have no "
+                f"{configured!r} field ({shown}), so their documents are never found; {fix}, "
+                "or narrow indexes.",
+                field=setting,
             )
 
     async def search(self, query: Query) -> AsyncIterator[Record]:
