@@ -241,6 +241,16 @@ describe("Tracker", () => {
     expect(server.starts[1]!.token).toBeUndefined();
   });
 
+  it("setUserID and setMetadata after start update the same session (one debounced call)", async () => {
+    const t = make();
+    await t.start();
+    t.setUserID("carol");
+    t.setMetadata("plan", "team");
+    await until(() => server.starts.length === 2);
+    expect(server.starts[1]).toMatchObject({ token: "tok-1", userId: "carol", metadata: { plan: "team" } });
+    expect(t.getSessionID()).toBe("1");
+  });
+
   it("rejects options without a project key or ingest point", () => {
     expect(() => new Tracker({ projectKey: "", ingestPoint: "https://rl.test" })).toThrow(/project key/);
     expect(() => new Tracker({ projectKey: "k", ingestPoint: "rl.test" })).toThrow(/ingestPoint/);
