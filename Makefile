@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run demo test lint typecheck pytest bench clean tracker tracker-test
+.PHONY: run demo test lint typecheck pytest bench clean tracker tracker-test webui web-test
 
 # The browser tracker (tracker/): npm ci when the lockfile changed, esbuild when a source changed.
 # The IIFE lands in the Python package (served at /static/tracker.js, shipped in the wheel), gitignored.
@@ -24,6 +24,25 @@ tracker: $(TRACKER_JS)
 tracker-test: tracker/node_modules/.installed
 	cd tracker && npx --no-install tsc --noEmit && npx --no-install tsc --noEmit -p test && npx --no-install vitest run
 
+# The dashboard (web/): npm ci when the lockfile changed, vite build when a source changed.
+# The build lands in the Python package (served at /, shipped in the wheel), gitignored.
+WEBUI_INDEX := src/replaylink/webui/index.html
+WEB_SRC     := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
+
+web/node_modules/.installed: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEBUI_INDEX): web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run --silent build
+
+## Build the dashboard into src/replaylink/webui
+webui: $(WEBUI_INDEX)
+
+## The dashboard's type check and component tests (vitest + testing-library)
+web-test: web/node_modules/.installed
+	cd web && npx --no-install tsc --noEmit -p . && npx --no-install vitest run
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -37,7 +56,7 @@ $(VENV)/.dev-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.run-installed
 
 ## Run ReplayLink on its embedded default (SQLite + files in ./replaylink-data) at http://127.0.0.1:8000
-run: $(VENV)/.run-installed $(TRACKER_JS)
+run: $(VENV)/.run-installed $(TRACKER_JS) $(WEBUI_INDEX)
 	$(BIN)/replaylink serve
 
 $(VENV)/.demo-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
@@ -49,7 +68,7 @@ demo: $(VENV)/.run-installed $(VENV)/.demo-installed $(TRACKER_JS)
 	$(BIN)/replaylink demo $(DEMO_ARGS)
 
 ## The whole suite: lint, type checks, tests (SQLite and PostgreSQL)
-test: $(VENV)/.dev-installed $(TRACKER_JS) lint typecheck tracker-test pytest
+test: $(VENV)/.dev-installed $(TRACKER_JS) $(WEBUI_INDEX) lint typecheck tracker-test web-test pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -74,4 +93,4 @@ bench: $(VENV)/.dev-installed $(TRACKER_JS)
 	$(BIN)/python -m bench.tracker
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tracker/node_modules tracker/dist $(TRACKER_JS)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tracker/node_modules tracker/dist $(TRACKER_JS) web/node_modules src/replaylink/webui

@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     retention_days: int = Field(30, ge=1)
     block_private_networks: bool = False
 
+    # dashboard sign-in
+    dashboard_idle_seconds: int = Field(
+        8 * 3600, ge=60, description="A dashboard sign-in ends after this long without a request."
+    )
+    dashboard_max_seconds: int = Field(
+        7 * 86400, ge=300, description="A dashboard sign-in ends this long after it began, in use or not."
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookie flag: auto = when the request came over https."
+    )
+    login_failures_per_account: int = Field(5, ge=1, description="Failed sign-ins per account per window.")
+    login_attempts_per_ip: int = Field(30, ge=1, description="Sign-ins per client address per window.")
+    login_window_seconds: int = Field(900, ge=10, description="The sign-in rate-limit window.")
+
     # importer
     poll_interval_seconds: float = Field(15.0, gt=0)
     overlap_seconds: float = Field(300.0, ge=0)

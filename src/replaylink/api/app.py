@@ -13,9 +13,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink import __version__
 from replaylink.api import (
+    api_keys,
+    auth,
     backend_errors,
     choices,
     diagnostics,
+    error_histograms,
     health,
     ingest,
     integrations,
@@ -25,6 +28,8 @@ from replaylink.api import (
     replay_ingest,
     sessions,
     static,
+    users,
+    webui,
 )
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.ingest_http import BATCHES_PATH
@@ -84,17 +89,22 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         replay.router,
         backend_errors.router,
         static.router,
+        error_histograms.router,
+        auth.router,
+        users.router,
+        api_keys.router,
     ):
         app.include_router(router)
     app.add_middleware(
         ApiCORS,
         allow_origins=runtime.settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
     )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=runtime.settings.max_body_bytes,
         own_limits={BATCHES_PATH: runtime.settings.replay_max_batch_bytes},
     )
+    app.include_router(webui.router)  # keep last: its catch-all answers only what no other route does
     return app

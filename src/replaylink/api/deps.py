@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, a database session, the caller's API key."""
+"""Request dependencies: the runtime, a database session, the caller (an API key or a signed-in user)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from replaylink.api import session_cookie
 from replaylink.api.errors import ApiError, not_found
 from replaylink.integrations import service
 from replaylink.providers.base import Provider
 from replaylink.runtime import Runtime
+from replaylink.store import auth_sessions
 from replaylink.store.accounts import api_key_by_plain
 from replaylink.store.models import Integration, Project, RecordedSession
 from replaylink.store.sessions_query import get_session
@@ -51,35 +53,77 @@ Db = Annotated[Session, Depends(get_db)]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: an API key, scoped to one project or to all (admin)."""
+    """Who is calling: an API key (scoped to one project or to all) or a signed-in dashboard user."""
 
-    key_id: int
-    project_id: int | None
+    key_id: int | None
+    project_ids: frozenset[int] | None
+    """The projects the caller may see; None = every project (an admin)."""
+    user_id: int | None = None
+    email: str | None = None
 
     @property
     def is_admin(self) -> bool:
-        return self.project_id is None
+        return self.project_ids is None
 
     def can_see(self, project_id: int) -> bool:
-        return self.project_id is None or self.project_id == project_id
+        return self.project_ids is None or project_id in self.project_ids
+
+    @property
+    def actor(self) -> str:
+        """How change history names the caller."""
+        return f"user:{self.email}" if self.email else f"api-key:{self.key_id}"
 
 
-def get_caller(
-    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "Send an API key as 'Authorization: Bearer <key>'; create one with `replaylink apikey create`.",
-        )
-    key = api_key_by_plain(db, credentials.credentials[:200])
+def _key_caller(db: Session, plain: str) -> Caller:
+    key = api_key_by_plain(db, plain[:200])
     if key is None:
         raise ApiError(401, "unauthorized", "This API key is unknown or revoked; create a new one.")
     moment = datetime.now(UTC)
     if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
         key.last_used_at = moment
-    return Caller(key_id=key.id, project_id=key.project_id)
+    scope = None if key.project_id is None else frozenset({key.project_id})
+    return Caller(key_id=key.id, project_ids=scope)
+
+
+def _cookie_caller(request: Request, db: Session, runtime: Runtime, token: str) -> Caller:
+    settings = runtime.settings
+    found = auth_sessions.resolve(db, token, idle=timedelta(seconds=settings.dashboard_idle_seconds))
+    if found is None:
+        raise ApiError(401, "unauthorized", "Your sign-in has expired; sign in again.")
+    _, user = found
+    if request.method not in session_cookie.SAFE_METHODS and not session_cookie.csrf_ok(
+        settings.keys.secret_key, token, request.headers.get(session_cookie.CSRF_HEADER)
+    ):
+        raise ApiError(
+            403,
+            "csrf_failed",
+            f"Send the {session_cookie.CSRF_HEADER} header with the value of the "
+            f"{session_cookie.CSRF_COOKIE} cookie; reload the page if this persists.",
+        )
+    scope = None if user.is_admin else auth_sessions.project_ids(db, user.id)
+    return Caller(key_id=None, project_ids=scope, user_id=user.id, email=user.email)
+
+
+def get_caller(
+    request: Request,
+    db: Db,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """An API key (``Authorization: Bearer``) or, without one, the dashboard's sign-in cookie."""
+    if credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
+        return _key_caller(db, credentials.credentials)
+    if request.headers.get("authorization"):
+        raise ApiError(401, "unauthorized", "Send the API key as 'Authorization: Bearer <key>'.")
+    token = request.cookies.get(session_cookie.SESSION_COOKIE)
+    if token:
+        return _cookie_caller(request, db, runtime, token)
+    raise ApiError(
+        401,
+        "unauthorized",
+        "Send an API key as 'Authorization: Bearer <key>' (create one with `replaylink apikey create`), "
+        "or sign in to the dashboard.",
+    )
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -87,8 +131,11 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 def require_admin(caller: CallerDep) -> Caller:
     if not caller.is_admin:
-        raise ApiError(403, "forbidden", "This needs an admin API key (one not scoped to a project).")
+        raise ApiError(403, "forbidden", "This needs an admin user, or an API key not scoped to a project.")
     return caller
+
+
+AdminDep = Annotated[Caller, Depends(require_admin)]
 
 
 def visible_project(db: Session, caller: Caller, project_id: int) -> Project:

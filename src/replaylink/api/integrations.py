@@ -123,7 +123,7 @@ def _out(rt: Runtime, row: Integration) -> IntegrationOut:
 
 
 def _actor(caller: CallerDep) -> str:
-    return f"api-key:{caller.key_id}"
+    return caller.actor
 
 
 CheckParam = Annotated[bool, Query(description="Run the provider check before saving.")]

@@ -281,3 +281,31 @@ class DevtoolsEvent(Base):
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     """The rest, bounded: stack, payload, request/response sizes, network error, page title."""
+
+
+class UserProject(Base):
+    """A non-admin user's access to one project (admins see every project)."""
+
+    __tablename__ = "user_projects"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AuthSession(Base):
+    """A signed-in dashboard browser: the cookie holds a random token, this row its SHA-256."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    """Idle expiry: pushed forward on use, never past ``absolute_expires_at``."""
+    absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")

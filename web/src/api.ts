@@ -1,0 +1,284 @@
+// The /api/v1 JSON API, called with the sign-in cookie and the CSRF header (never an API key).
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+const CSRF_COOKIE = "replaylink_csrf";
+let csrfToken: string | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+function csrf(): string | null {
+  if (csrfToken) return csrfToken;
+  const match = document.cookie.split("; ").find((c) => c.startsWith(CSRF_COOKIE + "="));
+  return match ? decodeURIComponent(match.slice(CSRF_COOKIE.length + 1)) : null;
+}
+
+let onUnauthorized: (() => void) | null = null;
+export function whenUnauthorized(fn: (() => void) | null): void {
+  onUnauthorized = fn;
+}
+
+export async function api<T>(path: string, init: { method?: string; body?: unknown; query?: Record<string, unknown> } = {}): Promise<T> {
+  const method = init.method ?? "GET";
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (init.body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") {
+    const token = csrf();
+    if (token) headers["X-CSRF-Token"] = token;
+  }
+  let url = path;
+  if (init.query) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(init.query)) {
+      if (v === undefined || v === null || v === "") continue;
+      params.set(k, String(v));
+    }
+    const q = params.toString();
+    if (q) url += (url.includes("?") ? "&" : "?") + q;
+  }
+  const response = await fetch(url, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    throw new ApiError(response.status, "bad_answer", `The server answered ${response.status} without JSON.`);
+  }
+  if (!response.ok) {
+    const err = (data as ErrorBody | null)?.error;
+    if (response.status === 401 && onUnauthorized && !path.endsWith("/auth/login")) onUnauthorized();
+    throw new ApiError(response.status, err?.code ?? "error", err?.message ?? `HTTP ${response.status}`, err?.details);
+  }
+  return data as T;
+}
+
+// ---------------------------------------------------------------- types of the answers
+
+export interface User {
+  id: number;
+  email: string;
+  is_admin: boolean;
+}
+export interface Me {
+  user: User;
+  csrf_token: string;
+}
+export interface Project {
+  id: number;
+  name: string;
+  project_key: string;
+  allowed_origins: string[] | null;
+  created_at: string;
+}
+export interface SessionRow {
+  id: string;
+  started_at: string;
+  last_seen_at: string;
+  duration_ms: number;
+  page_url: string;
+  user_id: string | null;
+  backend_events: number;
+  backend_events_by_provider: Record<string, number>;
+  first_error_title: string | null;
+  // replay statistics (present once replay ingest is on the server)
+  pages?: number | null;
+  clicks?: number | null;
+  js_errors?: number | null;
+  failed_requests?: number | null;
+}
+export interface SessionList {
+  sessions: SessionRow[];
+  next_cursor: string | null;
+}
+export interface TimelineEvent {
+  id?: string | number | null;
+  provider?: string | null;
+  integration?: string | null;
+  kind?: string | null;
+  timestamp: string;
+  offset_ms: number | null;
+  in_recording?: boolean | null;
+  level?: string | null;
+  title: string;
+  message?: string | null;
+  exception_type?: string | null;
+  service?: string | null;
+  host?: string | null;
+  logger?: string | null;
+  link?: string | null;
+  attributes?: Record<string, unknown> | null;
+  stack?: unknown;
+  source?: string | null;
+}
+export interface SessionDetail {
+  id: string;
+  project_id: number;
+  started_at: string;
+  last_seen_at: string;
+  token_expires_at: string;
+  ends_at: string;
+  duration_ms: number;
+  page_url: string;
+  user_agent: string;
+  user_id: string | null;
+  metadata: Record<string, unknown> | null;
+  backend_events: number;
+  backend_events_by_provider: Record<string, number>;
+  events: TimelineEvent[];
+  next_events_cursor: string | null;
+  token?: string | null;
+}
+export interface ProviderAnswer {
+  integration_id: number;
+  provider: string;
+  name: string;
+  status: string;
+  message: string | null;
+  truncated: boolean;
+  cached: boolean;
+  fetched_at: string | null;
+  records: number;
+  retry_after: number | null;
+}
+export interface BackendLogs {
+  session_id: string;
+  providers: ProviderAnswer[];
+  events: TimelineEvent[];
+  imported_truncated: boolean;
+}
+export interface ErrorGroup {
+  fingerprint: string;
+  provider: string | null;
+  title: string | null;
+  count: number;
+  sessions: number;
+  first_seen: string;
+  last_seen: string;
+  sample: TimelineEvent | null;
+}
+export interface ErrorGroupList {
+  groups: ErrorGroup[];
+  next_cursor: string | null;
+}
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  format?: string;
+  secret?: boolean;
+  writeOnly?: boolean;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  choices?: boolean;
+  address?: boolean;
+}
+export interface ProviderInfo {
+  name: string;
+  label: string;
+  settings_schema: JsonSchema;
+  secret_fields: string[];
+  choice_fields?: string[];
+}
+export interface Health {
+  status: string;
+  last_success_at: string | null;
+  last_error_at: string | null;
+  last_error: string | null;
+  last_error_kind: string | null;
+  consecutive_failures: number;
+  lag_seconds: number | null;
+  records_scanned: number;
+  events_imported: number;
+  next_poll_at: string | null;
+}
+export interface Integration {
+  provider: string;
+  name: string;
+  enabled: boolean;
+  paused: boolean;
+  settings: Record<string, unknown>;
+  poll_interval_seconds: number;
+  created_at: string;
+  updated_at: string;
+  health: Health;
+}
+export interface Change {
+  at: string;
+  action: string;
+  actor: string;
+  changes: Record<string, unknown>;
+}
+export interface ApiKeyRow {
+  id: number;
+  name: string;
+  prefix: string;
+  project_id: number | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  key?: string;
+}
+export interface UserRow {
+  id: number;
+  email: string;
+  is_admin: boolean;
+  project_ids: number[];
+  created_at: string;
+  password?: string | null;
+}
+
+export function problemField(details: unknown): string | null {
+  if (details && typeof details === "object" && !Array.isArray(details)) {
+    const field = (details as { field?: unknown }).field;
+    return typeof field === "string" ? field : null;
+  }
+  if (Array.isArray(details) && details.length > 0) {
+    const field = (details[0] as { field?: unknown }).field;
+    return typeof field === "string" ? field : null;
+  }
+  return null;
+}
+
+export function fieldProblems(details: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(details)) {
+    for (const d of details) {
+      const f = (d as { field?: unknown }).field;
+      const m = (d as { message?: unknown }).message;
+      if (typeof f === "string" && typeof m === "string") out[f.split(".")[0] ?? f] = m;
+    }
+  }
+  return out;
+}
