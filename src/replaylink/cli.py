@@ -17,7 +17,7 @@ from rich.table import Table
 
 from replaylink.config import ConfigError, Settings
 from replaylink.runtime import Runtime
-from replaylink.store import accounts, migrate
+from replaylink.store import accounts, auth_sessions, migrate
 from replaylink.store.db import transaction
 from replaylink.tokens import peek
 
@@ -237,6 +237,9 @@ def project_list(as_json: JsonOpt = False) -> None:
 def user_create(
     email: str,
     admin: Annotated[bool, typer.Option("--admin", help="Give the user admin rights.")] = False,
+    project: Annotated[
+        list[int] | None, typer.Option("--project", help="A project a non-admin user sees (repeatable).")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
@@ -254,8 +257,13 @@ def user_create(
 
     try:
         with runtime() as rt, transaction(rt.sessions) as db:
+            missing = [p for p in project or [] if not accounts.list_projects(db, only_id=p)]
+            if missing:
+                raise fail(f"There is no project {missing[0]}; see `replaylink project list`.")
             user = accounts.create_user(db, email, password, is_admin=admin)
             user_id = user.id
+            if project and not admin:
+                auth_sessions.set_project_ids(db, user_id, set(project))
     except IntegrityError:
         raise fail(f"A user with the email {email} already exists.") from None
     out.print(f"user {user_id} {email}{' (admin)' if admin else ''} created", highlight=False)

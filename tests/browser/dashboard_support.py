@@ -63,4 +63,4 @@ def sign_in(page: Any, url: str, password: str, email: str = ADMIN_EMAIL) -> Non
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Sessions").wait_for()
+    page.get_by_role("heading", name="Sessions", exact=True).wait_for()

@@ -85,6 +85,7 @@ def test_sign_in_sets_strict_cookies_and_sign_out_ends_the_session(page: Any, da
 def test_integration_is_checked_then_saved_with_the_secret_masked(page: Any, dashboard: Dashboard) -> None:
     sign_in(page, dashboard.url, dashboard.password)
     with datadog_fake.running() as fake:
+        page.goto(f"{dashboard.url}/projects/{dashboard.project_id}/sessions")
         page.get_by_role("link", name="Preferences").click()
         card = page.get_by_role("region", name="Datadog")
         card.get_by_role("button", name="Connect Datadog").click()

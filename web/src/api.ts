@@ -101,11 +101,18 @@ export interface SessionRow {
   backend_events: number;
   backend_events_by_provider: Record<string, number>;
   first_error_title: string | null;
-  // replay statistics (present once replay ingest is on the server)
-  pages?: number | null;
-  clicks?: number | null;
-  js_errors?: number | null;
-  failed_requests?: number | null;
+  recording?: RecordingStats;
+}
+export interface RecordingStats {
+  started_at: string | null;
+  ended_at: string | null;
+  duration_ms: number;
+  segments: number;
+  bytes: number;
+  pages_visited: number;
+  clicks: number;
+  js_errors: number;
+  failed_requests: number;
 }
 export interface SessionList {
   sessions: SessionRow[];

@@ -52,6 +52,9 @@ class SessionDetail(BaseModel):
     user_agent: str
     user_id: str | None
     metadata: dict[str, Any] | None
+    token: str | None = Field(
+        None, description="The token issued at start: what the backend logs carry (to search them by hand)."
+    )
     backend_events: int
     backend_events_by_provider: dict[str, int]
     recording: RecordingStats
@@ -146,6 +149,7 @@ def get_session(
         user_agent=row.user_agent,
         user_id=row.user_id,
         metadata=row.metadata_,
+        token=row.token,
         backend_events=sum(counts.values()),
         backend_events_by_provider=counts,
         recording=RecordingStats.of(row),

@@ -79,11 +79,13 @@ function SessionView({
   problem: unknown;
 }) {
   const label = useProviderLabel();
-  const markers: Marker[] = useMemo(
-    () => (timeline ? markersFromTimeline(timeline) : markersFromBackend(session.events)),
-    [timeline, session.events],
-  );
   const hasRecording = Boolean(manifest?.segments.length);
+  const markers: Marker[] = useMemo(() => {
+    if (!timeline) return markersFromBackend(session.events);
+    const all = markersFromTimeline(timeline);
+    // Without a recording everything is "outside" it: flag only what lies outside the session.
+    return hasRecording ? all : all.map((m) => ({ ...m, outside: Boolean((m.backend as { outside_session?: boolean } | null)?.outside_session) }));
+  }, [timeline, session.events, hasRecording]);
   const durationMs = Math.max(hasRecording && manifest ? manifest.duration_ms : session.duration_ms, 1000);
   const initialMs = useMemo(() => {
     if (errorFingerprint) {

@@ -160,6 +160,7 @@ export function SessionTable({ projectId, rows, playAt }: { projectId: number; r
         {rows.map((s) => {
           const href = `/projects/${projectId}/sessions/${s.id}`;
           const at = playAt?.(s);
+          const r = s.recording;
           return (
             <tr key={s.id}>
               <td>
@@ -176,11 +177,11 @@ export function SessionTable({ projectId, rows, playAt }: { projectId: number; r
                 ) : null}
               </td>
               <td>{when(s.started_at)}</td>
-              <td>{duration(s.duration_ms)}</td>
-              <td>{count(s.pages)}</td>
-              <td>{count(s.clicks)}</td>
-              <td className={s.js_errors ? "bad" : undefined}>{count(s.js_errors)}</td>
-              <td className={s.failed_requests ? "bad" : undefined}>{count(s.failed_requests)}</td>
+              <td>{duration(r?.segments ? r.duration_ms : s.duration_ms)}</td>
+              <td>{count(r?.pages_visited)}</td>
+              <td>{count(r?.clicks)}</td>
+              <td className={r?.js_errors ? "bad" : undefined}>{count(r?.js_errors)}</td>
+              <td className={r?.failed_requests ? "bad" : undefined}>{count(r?.failed_requests)}</td>
               <td>
                 {s.backend_events ? (
                   <ul className="chips">
