@@ -14,8 +14,8 @@ from playwright.sync_api import sync_playwright
 
 from replaylink.config import Settings
 from replaylink.runtime import Runtime
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_replaylink
 from tests.browser.dashboard_support import seed, sign_in
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, start_replaylink
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

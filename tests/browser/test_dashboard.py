@@ -17,8 +17,9 @@ from replaylink.config import Settings
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as integration_store
 from replaylink.store.db import transaction
-from tests.browser.conftest import ReplayLinkServer, require
+from tests.browser.conftest import require
 from tests.browser.dashboard_support import HOSTILE, Dashboard, seed, sign_in
+from tests.browser.support import ReplayLinkServer
 from tests.peers import datadog_fake
 
 WRONG_KEY = "wrong-dd-api-key-000000000000"
