@@ -6,12 +6,21 @@ live), so a record reads the same whichever way it arrives.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC
+from typing import Any
 
 from replaylink.fingerprint import fingerprint, strip_marker
-from replaylink.providers.base import Record
+from replaylink.providers.base import Record, StackFrame
 from replaylink.store.events import EventFields
+
+_FRAME_FIELDS = tuple(item.name for item in fields(StackFrame))
+
+
+def frame_dict(frame: StackFrame) -> dict[str, Any]:
+    """``dataclasses.asdict(frame)`` without its recursive deep copy (a frame holds scalars only):
+    asdict was a fifth of the import pipeline's CPU on records with stacks."""
+    return {name: getattr(frame, name) for name in _FRAME_FIELDS}
 
 
 def event_fields(record: Record, provider: str) -> EventFields:
@@ -27,7 +36,7 @@ def event_fields(record: Record, provider: str) -> EventFields:
         "service": record.service[:512] if record.service else None,
         "host": record.host[:512] if record.host else None,
         "logger": record.logger[:256] if record.logger else None,
-        "stack": [asdict(frame) for frame in record.stack] if record.stack else None,
+        "stack": [frame_dict(frame) for frame in record.stack] if record.stack else None,
         "link": record.link,
         "attributes": record.attributes or None,
         "fingerprint": fingerprint(provider, record.exception_type, title),

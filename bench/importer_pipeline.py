@@ -1,0 +1,236 @@
+"""Import pipeline throughput on the records providers really return.
+
+Run: ``python -m bench.importer_pipeline [--backends sqlite,postgres] [--seconds 10]
+[--before REV] [--mix realistic|sparse]``.
+
+Every record carries a token (provider queries only return records with the marker) of one of
+2,000 existing sessions; a page of 1,000 holds 1, 3, 10, 50, 200 or 1,000 distinct sessions (from
+one user's burst to one session per record); a third of the records each use the seed snippet's
+``[openReplaySessionToken=...]`` prefix, an exception (type, stack, the SDK's PEP 678 note in the
+message) and a JSON attribute (``openReplaySessionToken`` in the record's attributes, as a JSON
+formatter or structlog emits it). ``--mix sparse`` is round 1's mix (one record in ten tokened).
+
+Each page goes through ``store_records`` (extraction, verification, session windows, insert) in
+one transaction, one thread, for at least ``--seconds`` after a warm-up; only those calls are
+timed. The floor, measured on the same pages in the same run, is parsing and extraction alone:
+``record_tokens`` and ``event_fields`` per record (what any importer must do), no verification
+and no database. CPU seconds are the importer process's (``time.process_time``) and, for
+PostgreSQL, its server backend's (``/proc``). ``--before REV`` runs the same measurement on
+``git worktree`` of REV in a subprocess first, for a before/after in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from bench.importer import (
+    PAGE,
+    PG_URL,
+    _cpu_seconds,
+    _dd_settings,
+    context_of,
+    fresh_runtime,
+    new_integration,
+    new_project,
+    new_sessions,
+)
+from replaylink.importer.extract import record_tokens
+from replaylink.importer.poll import store_records
+from replaylink.providers.base import Record, StackFrame
+from replaylink.records import event_fields
+from replaylink.store.db import transaction
+from replaylink.store.models import BackendEvent
+
+SESSIONS = 2000
+SESSIONS_PER_PAGE = (1, 3, 10, 50, 200, 1000)
+FRAMES = [
+    StackFrame(filename="app/payments.py", function="charge", lineno=88, in_app=True),
+    StackFrame(filename="app/orders.py", function="checkout", lineno=214, in_app=True),
+    StackFrame(filename="app/views.py", function="post_checkout", lineno=41, in_app=True),
+]
+
+
+def page_records(tokens: list[str], number: int, now: datetime, rng: random.Random, mix: str) -> list[Record]:
+    """Page ``number`` (1,000 records with ids unique to it) of the chosen mix."""
+    sessions = rng.sample(tokens, rng.choice(SESSIONS_PER_PAGE))
+    page = []
+    for n in range(number * PAGE, (number + 1) * PAGE):
+        token = sessions[rng.randrange(len(sessions))]
+        at = now - timedelta(seconds=rng.uniform(0, 3600))
+        attributes: dict[str, Any] = {
+            "http": {"method": "POST", "status_code": 500, "url_details": {"path": f"/cart/{n % 97}"}},
+            "usr": {"id": f"user-{rng.randrange(20000)}"},
+            "logger": {"name": "app.payments", "thread_name": "MainThread"},
+            "duration": rng.randrange(10**6, 10**9),
+        }
+        stack = exception_type = None
+        form = n % 3 if mix == "realistic" else (n % 2 if n % 10 == 0 else -1)
+        if form == 0:
+            message = f"[openReplaySessionToken={token}] payment failed for order {n}: card declined"
+        elif form == 1:
+            exception_type = "ValueError"
+            stack = FRAMES
+            message = f"ValueError: bad amount {n} for order {n * 7}\nopenReplaySessionToken={token}"
+        elif form == 2:
+            message = f"payment provider refused order {n}: insufficient funds"
+            attributes["openReplaySessionToken"] = token
+        else:
+            message = f"upstream error calling payments: 502 Bad Gateway (request {rng.getrandbits(64):x})"
+        page.append(
+            Record(
+                provider_id=f"AQAAAY{n:012d}",
+                timestamp=at,
+                message=message,
+                level="error",
+                service="checkout",
+                host=f"web-{n % 12}",
+                logger="app.payments",
+                attributes=attributes,
+                link=f"https://app.datadoghq.com/logs?event=AQAAAY{n:012d}",
+                stack=stack,
+                exception_type=exception_type,
+            )
+        )
+    return page
+
+
+def floor_seconds(pages: list[list[Record]]) -> float:
+    """CPU seconds to parse and extract: tokens and event fields of every record, nothing else."""
+    began = time.process_time()
+    for page in pages:
+        for record in page:
+            record_tokens(record)
+            event_fields(record, "datadog")
+    return time.process_time() - began
+
+
+def run_backend(backend: str, seconds: float, mix: str, pg_url: str) -> dict[str, Any]:
+    rt = fresh_runtime(backend, pg_url)
+    try:
+        rng = random.Random(7)
+        now = datetime.now(UTC)
+        project_id = new_project(rt)
+        tokens = [token for _, token in new_sessions(rt, project_id, SESSIONS, now - timedelta(hours=2))]
+        integration_id = new_integration(rt, project_id, _dd_settings("http://127.0.0.1:9"), "bench", now)
+        ctx = context_of(rt)
+        servers: set[int] = set()
+        numbers = iter(range(10**6))
+
+        def store(page: list[Record]) -> int:
+            with rt.sessions() as db, db.begin():
+                _, new = store_records(
+                    db,
+                    ctx,
+                    project_id=project_id,
+                    integration_id=integration_id,
+                    provider="datadog",
+                    records=page,
+                    now=now,
+                )
+                if backend == "postgres":
+                    servers.add(int(db.scalar(text("SELECT pg_backend_pid()")) or 0))
+                return new
+
+        for _ in range(20):  # warm-up: caches, prepared statements, the first B-tree pages
+            store(page_records(tokens, next(numbers), now, rng, mix))
+        server_before = {pid: _cpu_seconds(pid) for pid in servers}
+        load = os.getloadavg()[0]
+        wall = cpu = 0.0
+        imported = records = 0
+        pages: list[list[Record]] = []
+        while wall < seconds:
+            page = page_records(tokens, next(numbers), now, rng, mix)
+            began_wall, began_cpu = time.perf_counter(), time.process_time()
+            imported += store(page)
+            wall += time.perf_counter() - began_wall
+            cpu += time.process_time() - began_cpu
+            records += len(page)
+            if len(pages) < 100:
+                pages.append(page)
+        server_cpu = sum(_cpu_seconds(pid) - server_before.get(pid, 0.0) for pid in servers)
+        floor_records = sum(len(page) for page in pages)
+        floor_rate = floor_records / floor_seconds(pages)
+        with transaction(rt.sessions) as db:
+            stored = db.scalar(select(func.count()).select_from(BackendEvent))
+    finally:
+        rt.close()
+    per_cpu = records / cpu
+    return {
+        "backend": backend,
+        "mix": mix,
+        "load_average": round(load, 1),
+        "records": records,
+        "events_imported": imported,
+        "events_stored": stored,
+        "seconds": round(wall, 2),
+        "records_per_s": round(records / wall),
+        "importer_cpu_s": round(cpu, 2),
+        "records_per_cpu_s": round(per_cpu),
+        "server_cpu_s": round(server_cpu, 2),
+        "records_per_cpu_s_with_server": round(records / (cpu + server_cpu)),
+        "floor_records_per_cpu_s": round(floor_rate),
+        "ratio_to_floor": round(per_cpu / floor_rate, 3),
+    }
+
+
+@contextmanager
+def before_worktree(rev: str) -> Iterator[Path]:
+    """A detached worktree of ``rev`` for the duration of the run."""
+    path = Path(tempfile.mkdtemp(prefix="rl-bench-before-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
+
+
+def run_before(path: Path, backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """This module, run with the code of ``path`` (its ``src`` first on the path)."""
+    env = {**os.environ, "PYTHONPATH": f"{path / 'src'}{os.pathsep}{Path.cwd()}"}
+    command = [sys.executable, "-m", "bench.importer_pipeline", "--json", "--backends", backend]
+    command += ["--seconds", str(args.seconds), "--mix", args.mix, "--pg-url", args.pg_url]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per backend")
+    parser.add_argument("--mix", choices=["realistic", "sparse"], default="realistic")
+    parser.add_argument("--before", help="a git revision to measure first, in its own worktree")
+    parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--json", action="store_true", help="one JSON line per backend, nothing else")
+    args = parser.parse_args()
+    for backend in args.backends.split(","):
+        if args.json:
+            print(json.dumps(run_backend(backend, args.seconds, args.mix, args.pg_url)), flush=True)
+            continue
+        rows = []
+        if args.before:
+            with before_worktree(args.before) as path:
+                rows.append((f"before ({args.before})", run_before(path, backend, args)))
+        rows.append(("after", run_backend(backend, args.seconds, args.mix, args.pg_url)))
+        for label, row in rows:
+            print(f"{backend} {label}: {json.dumps(row)}", flush=True)
+        if len(rows) == 2:
+            ratio = rows[1][1]["records_per_cpu_s"] / rows[0][1]["records_per_cpu_s"]
+            print(f"{backend}: after / before, records per importer CPU-s: {ratio:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
