@@ -64,7 +64,7 @@ $(VENV)/.demo-installed: pyproject.toml sdk/python/pyproject.toml | $(BIN)/pytho
 	touch $@
 
 ## The demo: a shop that breaks, its replays and backend errors (see `replaylink demo --help`)
-demo: $(VENV)/.run-installed $(VENV)/.demo-installed $(TRACKER_JS)
+demo: $(VENV)/.run-installed $(VENV)/.demo-installed $(TRACKER_JS) $(WEBUI_INDEX)
 	$(BIN)/replaylink demo $(DEMO_ARGS)
 
 ## The whole suite: lint, type checks, tests (SQLite and PostgreSQL)
