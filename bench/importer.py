@@ -359,7 +359,7 @@ def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]
     """The fake's process: one Datadog search endpoint for every key in ``records``."""
     import uvicorn
 
-    from tests.importer_peers import KeyedState, multi_key_app
+    from tests.peers.datadog_importer_fake import KeyedState, multi_key_app
 
     keyed = KeyedState(delay=delay)
     for key, logs in records.items():

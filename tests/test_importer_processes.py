@@ -28,10 +28,10 @@ from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, Integration
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded
-from tests.importer_peers import KeyedState, Stall, has_cursor, multi_key_app
 from tests.importer_support import Clock, add_integration, new_session
 from tests.peers import datadog_fake
 from tests.peers.common import serve
+from tests.peers.datadog_importer_fake import KeyedState, Stall, has_cursor, multi_key_app
 
 BIN = Path(sys.executable).with_name("replaylink")
 DEADLINE = 25.0
