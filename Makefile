@@ -91,6 +91,7 @@ bench: $(VENV)/.dev-installed $(TRACKER_JS)
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.sdk
 	$(BIN)/python -m bench.tracker
+	$(BIN)/python -m bench.replay_ingest --db postgres --store fs --pages 1000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tracker/node_modules tracker/dist $(TRACKER_JS) web/node_modules src/replaylink/webui

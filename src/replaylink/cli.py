@@ -60,6 +60,7 @@ def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> It
         settings = Settings()
         settings.keys  # noqa: B018 - load (or generate) the keys now, so errors surface here
         rt = Runtime(settings)
+        rt.replay_store  # noqa: B018 - a wrong REPLAYLINK_REPLAY_STORE stops here, not at the first batch
     except ConfigError as exc:
         raise fail(str(exc)) from None
     try:
