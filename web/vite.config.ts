@@ -16,6 +16,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
   },
   server: {
+    // The snippet test reads the README's snippet from the repository root (src/snippet.test.ts).
+    fs: { allow: [".."] },
     proxy: { "/api": "http://127.0.0.1:8000", "/static": "http://127.0.0.1:8000" },
   },
   test: {

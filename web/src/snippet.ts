@@ -1,25 +1,26 @@
 // The install lines of Preferences > Project, filled in with this server's address and the project key.
 
 export function trackerSnippet(server: string, projectKey: string): string {
+  // The README's snippet (tracker/src reads `_q` and `_cfg` from this stub), filled in.
   return `<script>
-  (function (w, d, s) {
-    var q = [];
-    var api = {};
-    ["start", "stop", "setUserID", "setMetadata", "event", "handleError"].forEach(function (m) {
-      api[m] = function () { q.push([m, [].slice.call(arguments)]); };
-    });
-    api.getSessionToken = function () { return undefined; };
-    api.getSessionID = function () { return undefined; };
-    api.getSessionURL = function () { return undefined; };
-    api.isActive = function () { return false; };
-    api._q = q;
-    api._options = { projectKey: ${JSON.stringify(projectKey)}, ingestPoint: ${JSON.stringify(server)} };
-    w.OpenReplay = w.OpenReplay || api;
-    var t = d.createElement(s);
-    t.async = true;
-    t.src = ${JSON.stringify(server + "/static/tracker.js")};
-    d.head.appendChild(t);
-  })(window, document, "script");
+(function (w, d, src, cfg) {
+  if (w.OpenReplay) return;
+  var q = [], r = (w.OpenReplay = { _q: q, _cfg: cfg });
+  ["start", "stop", "setUserID", "setMetadata", "event", "handleError"].forEach(function (m) {
+    r[m] = function () {
+      var a = [].slice.call(arguments);
+      return new Promise(function (res) { q.push([m, a, res]); });
+    };
+  });
+  r.getSessionToken = r.getSessionID = r.getSessionURL = function () { return null; };
+  r.isActive = function () { return false; };
+  var s = d.createElement("script"); s.async = true; s.src = src;
+  (d.head || d.documentElement).appendChild(s);
+})(window, document, ${JSON.stringify(server + "/static/tracker.js")}, {
+  projectKey: ${JSON.stringify(projectKey)},
+  network: { tokenOrigins: [] } // add your API's origins, e.g. "https://api.example.com"
+});
+OpenReplay.start();
 </script>`;
 }
 
