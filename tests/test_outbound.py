@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -241,3 +242,51 @@ async def test_guarded_transport_unresolvable_name_is_a_connect_error() -> None:
 def test_metadata_address_inside_ipv6_forms_is_refused(address: str) -> None:
     with pytest.raises(UnsafeURL):
         check_url(f"http://[{address}]/", block_private=False)
+
+
+# Every IPv6 spelling that carries an IPv4 address: (spelling, IPv4 it carries).
+EMBEDDING_FORMS = [
+    ("::{v4}", "IPv4-compatible, dotted"),
+    ("::{hi}:{lo}", "IPv4-compatible, hex"),
+    ("0:0:0:0:0:0:{v4}", "IPv4-compatible, long form"),
+    ("::ffff:{v4}", "IPv4-mapped"),
+    ("::FFFF:{hi}:{lo}", "IPv4-mapped, hex, upper case"),
+    ("0:0:0:0:0:ffff:{v4}", "IPv4-mapped, long form"),
+    ("::ffff:0:{v4}", "IPv4-translated (SIIT)"),
+    ("64:ff9b::{v4}", "NAT64 well-known prefix"),
+    ("64:ff9b::{hi}:{lo}", "NAT64, hex"),
+    ("64:ff9b:1::{v4}", "NAT64 local-use prefix"),
+    ("2002:{hi}:{lo}::1", "6to4"),
+    ("2001:0:{hi}:{lo}::1", "Teredo server"),
+    ("2001:0:4136:e378:8000:63bf:{nhi}:{nlo}", "Teredo client (obfuscated)"),
+    ("fe80::5efe:{v4}", "ISATAP, link-local prefix"),
+    ("2001:db8::200:5efe:{v4}", "ISATAP, global prefix"),
+]
+
+
+def _spell(form: str, v4: str) -> str:
+    packed = int(ipaddress.IPv4Address(v4))
+    hi, lo = packed >> 16, packed & 0xFFFF
+    return form.format(v4=v4, hi=f"{hi:x}", lo=f"{lo:x}", nhi=f"{hi ^ 0xFFFF:x}", nlo=f"{lo ^ 0xFFFF:x}")
+
+
+@pytest.mark.parametrize(("form", "label"), EMBEDDING_FORMS, ids=[label for _, label in EMBEDDING_FORMS])
+@pytest.mark.parametrize(("v4", "block_private"), [("169.254.169.254", False), ("127.0.0.1", True)])
+def test_ipv6_forms_embedding_a_refused_ipv4_are_refused_at_save_and_connect(
+    form: str, label: str, v4: str, block_private: bool, dns: Answer
+) -> None:
+    spelled = _spell(form, v4)
+    assert v4 in [str(a) for a in outbound.embedded_ipv4s(ipaddress.ip_address(spelled))], label
+    with pytest.raises(UnsafeURL, match="will not connect there"):
+        check_url(f"http://[{spelled}]:9200/", block_private=block_private, field="host")
+    dns["embedded.test"] = [spelled]
+    with pytest.raises(UnsafeURL, match="resolves to"):
+        resolve_checked("embedded.test", 9200, block_private=block_private)
+
+
+@pytest.mark.parametrize(("form", "label"), EMBEDDING_FORMS, ids=[label for _, label in EMBEDDING_FORMS])
+def test_ipv6_forms_embedding_a_public_ipv4_follow_the_ipv4_rules(form: str, label: str) -> None:
+    spelled = _spell(form, "93.184.216.34")
+    if ipaddress.ip_address(spelled).is_link_local:  # ISATAP under fe80::/10 is link-local anyway
+        return
+    check_url(f"http://[{spelled}]/", block_private=False)

@@ -35,28 +35,46 @@ class UnsafeURL(ValueError):
     """A user-supplied URL or address that ReplayLink refuses to connect to."""
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOW32 = 0xFFFFFFFF
+_IPV4_IN_LOW_32_BITS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "::/96",  # IPv4-compatible, ::a.b.c.d (deprecated, still routed by some stacks)
+        "::ffff:0:0/96",  # IPv4-mapped, ::ffff:a.b.c.d
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT), ::ffff:0:a.b.c.d
+        "64:ff9b::/96",  # NAT64 well-known prefix
+        "64:ff9b:1::/48",  # NAT64 local-use prefixes
+    )
+)
+
+
+def embedded_ipv4s(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address may carry: IPv4-compatible, mapped, translated, NAT64,
+    6to4, Teredo (server and client), ISATAP. Each is judged by the IPv4 rules."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    value = int(address)
+    found: list[ipaddress.IPv4Address] = []
+    if any(address in network for network in _IPV4_IN_LOW_32_BITS) and value > 1:  # not :: or ::1
+        found.append(ipaddress.IPv4Address(value & _LOW32))
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if (value >> 32) & 0xFDFFFFFF == 0x5EFE:  # ISATAP interface id: [02]00:5efe:a.b.c.d
+        found.append(ipaddress.IPv4Address(value & _LOW32))
+    return found
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, 6to4, NAT64, Teredo server), if any."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address.teredo is not None:
-        return address.teredo[0]
-    return None
+    """The first IPv4 address an IPv6 address carries, if any (see :func:`embedded_ipv4s`)."""
+    found = embedded_ipv4s(address)
+    return found[0] if found else None
 
 
 def address_problem(address: IPAddress, block_private: bool) -> str | None:
     """Why ``address`` is refused, or None when it is allowed."""
-    embedded = embedded_ipv4(address)
-    if embedded is not None:
+    for embedded in embedded_ipv4s(address):
         problem = address_problem(embedded, block_private)
         if problem:
             return problem
@@ -88,7 +106,7 @@ def check_url(url: str, *, block_private: bool, field: str = "url") -> None:
 
 def _ip_literal(host: str) -> IPAddress | None:
     """The address ``host`` spells, also in the legacy numeric IPv4 forms; None for a name."""
-    text = host.strip("[]")
+    text = host.strip("[]").split("%", 1)[0]  # a zone id (fe80::1%eth0) does not change the address
     try:
         return ipaddress.ip_address(text)
     except ValueError:
