@@ -114,12 +114,16 @@ def validated(rt: Runtime, provider: str, raw: dict[str, Any]) -> ProviderSettin
 
 
 def refuse_stored_secrets_at_new_address(
-    row: Integration | None, model: ProviderSettings, reused: set[str]
+    row: Integration | None, model: ProviderSettings, reused: set[str], raw: dict[str, Any]
 ) -> None:
-    """422 when ``model`` moves a stored integration to another address with stored secrets."""
+    """422 when a request moves a stored integration to another address with stored secrets.
+
+    An address field counts as changed when the request's value differs from the stored one, even
+    where validation makes it moot (Elasticsearch's ``port`` when ``host`` carries its own port).
+    """
     if row is None or not reused:
         return
-    moved = rules.changed_addresses(row.provider, row.settings, model)
+    moved = rules.changed_addresses(row.provider, row.settings, model, raw)
     if not moved:
         return
     names = sorted(reused)
@@ -189,7 +193,7 @@ def save(
     old = rules.stored_raw(row, rt.vault) if row is not None else {}
     raw, reused = rules.merge(old, sent, secret_names, replace=True)
     model = validated(rt, provider, raw)
-    refuse_stored_secrets_at_new_address(row, model, reused)
+    refuse_stored_secrets_at_new_address(row, model, reused, raw)
     if check:
         run_check(rt, provider, model)
     created = row is None
@@ -228,7 +232,7 @@ def patch(
     old = rules.stored_raw(row, rt.vault)
     merged, reused = rules.merge(old, sent, secret_names)
     model = validated(rt, row.provider, merged)
-    refuse_stored_secrets_at_new_address(row, model, reused)
+    refuse_stored_secrets_at_new_address(row, model, reused, merged)
     if check and sent:
         run_check(rt, row.provider, model)
     _store(rt, row, model)
@@ -260,7 +264,7 @@ def check(
     if row is not None and sent:
         store.record_change(db, row, "checked", actor, {"fields": sorted(sent)})
         db.commit()  # recorded even when refused below; no transaction held while the provider answers
-    refuse_stored_secrets_at_new_address(row, model, reused)
+    refuse_stored_secrets_at_new_address(row, model, reused, merged)
     run_check(rt, provider, model)
     return f"{require_provider(provider).label} accepted these settings."
 

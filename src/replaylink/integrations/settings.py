@@ -140,10 +140,18 @@ def address_fields(provider: str) -> set[str]:
     return set(settings_class(provider).address_field_names())
 
 
-def changed_addresses(provider: str, stored_settings: dict[str, Any], model: ProviderSettings) -> list[str]:
-    """The address fields whose value in ``model`` differs from the stored (non-secret) settings."""
+def changed_addresses(
+    provider: str, stored_settings: dict[str, Any], model: ProviderSettings, raw: dict[str, Any]
+) -> list[str]:
+    """The address fields that differ from the stored (non-secret) settings, in ``model`` or as the
+    request (``raw``, merged over the stored settings) spelled them."""
     public, _ = split(model)
-    return sorted(name for name in address_fields(provider) if public.get(name) != stored_settings.get(name))
+    return sorted(
+        name
+        for name in address_fields(provider)
+        if public.get(name) != stored_settings.get(name)
+        or (name in raw and raw[name] != stored_settings.get(name, raw[name]))
+    )
 
 
 def masked_view(row: Integration, vault: Vault) -> dict[str, Any]:
