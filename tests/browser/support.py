@@ -17,17 +17,10 @@ from typing import Any
 
 import httpx
 
+from replaylink.demo.simulate import CHROMIUM_ARGS as CHROMIUM_ARGS  # one launch flag list (re-exported)
 from tests.peers.common import free_port
 
 CHROMIUM = os.environ.get("REPLAYLINK_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 BIN = Path(sys.executable).with_name("replaylink")
 STATIC_TRACKER = Path(__file__).resolve().parents[2] / "src" / "replaylink" / "static" / "tracker.js"
 
