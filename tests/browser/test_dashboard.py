@@ -111,7 +111,11 @@ def test_integration_is_checked_then_saved_with_the_secret_masked(page: Any, das
         page.get_by_text("Datadog accepted these settings.").wait_for()
         save.click()
         saved = card.get_by_role("article", name="Datadog integration default")
-        saved.wait_for()
+        # Saving checks the settings again on the server: wait for the saved card or the form's
+        # error, and fail with that error's text rather than a bare timeout.
+        refused = form.get_by_role("alert")
+        expect(saved.or_(refused)).to_be_visible(timeout=60_000)
+        assert not refused.is_visible(), refused.inner_text()
         shown = saved.locator('[data-setting="api_key"]').inner_text()
         assert re.fullmatch(r"\*+.{0,4}", shown), shown
         assert datadog_fake.API_KEY not in page.content()
