@@ -1,11 +1,18 @@
-"""A contract fake of Sentry's read API: organization, project, events (Discover) and event detail.
+"""A contract fake of Sentry's read API: organization, project, events (Discover), an issue's
+events and event detail.
 
 It speaks the subset ReplayLink sends, in Sentry's shapes (checked against Sentry's published
 OpenAPI in tests/providers/test_sentry.py): bearer tokens (401), an organization token that may not
-read events (403), unknown organization or project (404), the search terms ``has:<tag>``,
-``tags[<tag>]:<value>`` and ``level:<l>`` / ``level:[a,b]``, start/end, sort, ``per_page`` <= 100 and
-``Link`` header paging with Sentry's ``<offset>`` cursors. Like Sentry it keeps timestamps to the
-second, and it treats ``end`` as inclusive: the worst case a client must filter for.
+read events (403), unknown organization, project or issue (404), the search terms ``has:<tag>``,
+``tags[<tag>]:<value>``, ``level:<l>`` / ``level:[a,b]`` and ``id:<id>`` / ``id:[a,b]``,
+start/end, sort, ``per_page`` <= 100 and ``Link`` header paging with Sentry's ``<offset>`` cursors.
+Like Sentry it keeps Discover timestamps to the second, and it treats ``end`` as inclusive: the
+worst case a client must filter for.
+
+An issue's events (``/organizations/{org}/issues/{id}/events/``) come newest first, as Sentry's
+``SimpleEventSerializer`` renders them, or with ``full=true`` as its ``EventSerializer`` does: the
+event detail without what only the detail endpoint adds (release, user report, SDK updates,
+neighbouring event ids).
 
 Records are event details exactly as the event detail endpoint returns them; build them with
 :func:`sentry_event`. Faults come from :mod:`tests.peers.common`.
@@ -38,10 +45,13 @@ USER_TOKEN = "sntryu_" + "5e" * 32
 ORG_TOKEN = "sntrys_" + "a1" * 32
 """An organization token: it may read the project but not events."""
 MAX_PER_PAGE = 100
-ROW_FIELDS = {"id", "title", "timestamp", "level", "message", "project", "project.id"}
+ROW_FIELDS = {"id", "title", "timestamp", "level", "message", "project", "project.id", "issue.id"}
+DETAIL_ONLY = ("release", "userReport", "sdkUpdates", "nextEventID", "previousEventID", "resolvedWith")
+"""Keys the event detail endpoint adds to Sentry's ``EventSerializer`` body."""
 _TAG_FIELD = re.compile(r"tags\[(.+)\]")
 _TERM = re.compile(r'\s*([\w.\[\]-]+):("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+)')
 _CURSOR = re.compile(r"\d+:(\d+):[01]")
+_EVENT_ID = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _DENIED = {"detail": "You do not have permission to perform this action."}
 _MISSING = {"detail": "The requested resource does not exist"}
 
@@ -152,7 +162,12 @@ class SentryState(FakeState):
     tags_of: dict[str, dict[str, str]] = field(default_factory=dict)
     timeline: list[tuple[datetime, str]] = field(default_factory=list)
     lost_details: set[str] = field(default_factory=set)
-    """Event ids that are listed but whose detail answers 404 (Sentry's storage lagging)."""
+    """Event ids that are listed but whose body cannot be read yet (Sentry's storage lagging):
+    their detail answers 404 and their issue's event list leaves them out."""
+    by_issue: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    """Each issue's events in timestamp order."""
+    gone_issues: set[str] = field(default_factory=set)
+    """Issue ids deleted since their events were listed: their event list answers 404."""
     version: int = 0
     last_search: tuple[Any, list[dict[str, Any]]] | None = None
 
@@ -163,12 +178,22 @@ class SentryState(FakeState):
                 self.by_id[event["id"]] = event
                 self.tags_of[event["id"]] = {tag["key"]: tag["value"] for tag in event["tags"]}
                 bisect.insort(self.timeline, (_event_time(event), event["id"]))
+                if event["groupID"]:
+                    issue = self.by_issue.setdefault(event["groupID"], [])
+                    bisect.insort(issue, (_event_time(event), event["id"]))
             self.version += 1
 
     def clear(self) -> None:
         super().clear()
         with self.lock:
-            for index in (self.by_id, self.tags_of, self.timeline, self.lost_details):
+            for index in (
+                self.by_id,
+                self.tags_of,
+                self.timeline,
+                self.lost_details,
+                self.by_issue,
+                self.gone_issues,
+            ):
                 index.clear()
             self.version += 1
 
@@ -184,10 +209,29 @@ class SentryState(FakeState):
                 found = [
                     self.by_id[event_id]
                     for _, event_id in self.timeline[low:high]
-                    if all(test(self.tags_of[event_id]) for test in predicates)
+                    if all(test(event_id, self.tags_of[event_id]) for test in predicates)
                 ]
                 self.last_search = (key, found)
             return self.last_search[1]
+
+    def issue_events(
+        self, issue: str, start: datetime, end: datetime, text: str
+    ) -> list[dict[str, Any]] | None:
+        """The issue's readable events matching ``text`` in ``[start, end]`` (whole seconds), newest
+        first; None for an unknown issue."""
+        with self.lock:
+            timeline = self.by_issue.get(issue)
+            if timeline is None or issue in self.gone_issues:
+                return None
+            predicates = parse_search(text)
+            low = bisect.bisect_left(timeline, (start.replace(microsecond=0), ""))
+            high = bisect.bisect_right(timeline, (end, "~"))
+            return [
+                self.by_id[event_id]
+                for _, event_id in reversed(timeline[low:high])
+                if event_id not in self.lost_details
+                and all(test(event_id, self.tags_of[event_id]) for test in predicates)
+            ]
 
 
 # --------------------------------------------------------------------------- search syntax
@@ -197,11 +241,12 @@ class BadRequest(Exception):
     """Answered as Sentry's 400 ``{"detail": ...}``."""
 
 
-Predicate = Callable[[dict[str, str]], bool]
+Predicate = Callable[[str, dict[str, str]], bool]
+"""A search term as a test of an event's id and tags."""
 
 
 def parse_search(text: str) -> list[Predicate]:
-    """The search subset ReplayLink sends, as predicates over an event's tags."""
+    """The search subset ReplayLink sends, as predicates over an event's id and tags."""
     predicates: list[Predicate] = []
     position = 0
     for match in _TERM.finditer(text):
@@ -227,10 +272,15 @@ def _values(raw: str) -> list[str]:
 
 def _predicate(key: str, values: list[str]) -> Predicate:
     if key == "has":
-        return lambda tags: values[0] in tags
+        return lambda _, tags: values[0] in tags
+    if key == "id":
+        if not all(_EVENT_ID.fullmatch(value) for value in values):
+            raise BadRequest(f"{values[0][:40]} is not a valid UUID")
+        wanted = {value.replace("-", "").lower() for value in values}
+        return lambda event_id, _: event_id in wanted
     tag_match = _TAG_FIELD.fullmatch(key)
     name = tag_match.group(1) if tag_match else key
-    return lambda tags: tags.get(name) in values
+    return lambda _, tags: tags.get(name) in values
 
 
 def _row(event: dict[str, Any], tags: dict[str, str], fields: list[str]) -> dict[str, Any]:
@@ -242,6 +292,7 @@ def _row(event: dict[str, Any], tags: dict[str, str], fields: list[str]) -> dict
         "message": event["message"] or event["title"],
         "project": PROJECT,
         "project.id": int(PROJECT_ID),
+        "issue.id": int(event["groupID"]) if event["groupID"] else None,
     }
     row = {}
     for name in fields:
@@ -251,7 +302,7 @@ def _row(event: dict[str, Any], tags: dict[str, str], fields: list[str]) -> dict
 
 
 def _meta(fields: list[str]) -> dict[str, Any]:
-    kinds = {"timestamp": "date", "project.id": "integer"}
+    kinds = {"timestamp": "date", "project.id": "integer", "issue.id": "integer"}
     return {
         "fields": {name: kinds.get(name, "string") for name in fields},
         "units": {name: None for name in fields},
@@ -456,6 +507,17 @@ def make_app(state: SentryState, prefix: str = "") -> FastAPI:
             return JSONResponse({"detail": "Event not found"}, status_code=404)
         return JSONResponse(found)
 
+    @api.get("/organizations/{org}/issues/{issue_id}/events/")
+    async def issue_events(request: Request, org: str, issue_id: str, caller: Caller = caller_of) -> Response:
+        if org != ORG:
+            return JSONResponse(_MISSING, status_code=404)
+        if caller.kind != "user":
+            return JSONResponse(_DENIED, status_code=403)
+        try:
+            return _issue_events(state, request, issue_id)
+        except BadRequest as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+
     @api.get("/organizations/{org}/events/")
     async def events(request: Request, org: str, caller: Caller = caller_of) -> Response:
         if org != ORG:
@@ -509,6 +571,50 @@ def _events(state: SentryState, request: Request, endless: bool) -> Response:
         _link(request, next_cursor, "next", more),
     ]
     return JSONResponse({"data": rows, "meta": _meta(fields)}, headers={"Link": ", ".join(links)})
+
+
+def _issue_events(state: SentryState, request: Request, issue_id: str) -> Response:
+    """``GET /organizations/{org}/issues/{id}/events/``: like Sentry, 90 days by default."""
+    params = request.query_params
+    per_page = params.get("per_page", str(MAX_PER_PAGE))
+    if not per_page.isdigit() or not 0 < int(per_page) <= MAX_PER_PAGE:
+        raise BadRequest(f"Invalid per_page parameter. Max allowed value is {MAX_PER_PAGE}.")
+    cursor_match = _CURSOR.fullmatch(params.get("cursor") or "0:0:0")
+    if cursor_match is None:
+        raise BadRequest("Invalid cursor parameter.")
+    offset, size = int(cursor_match.group(1)), int(per_page)
+    now = datetime.now(UTC)
+    end = _parse_when(params.get("end"), now)
+    start = _parse_when(params.get("start"), end - timedelta(days=90))
+    found = state.issue_events(issue_id, start, end, params.get("query", ""))
+    if found is None:
+        return JSONResponse(_MISSING, status_code=404)
+    full = params.get("full") in ("1", "true")
+    page = [full_event(event) if full else simple_event(event) for event in found[offset : offset + size]]
+    links = [
+        _link(request, f"0:{max(0, offset - size)}:1", "previous", offset > 0),
+        _link(request, f"0:{offset + size}:0", "next", len(found) > offset + size),
+    ]
+    return JSONResponse(page, headers={"Link": ", ".join(links)})
+
+
+def full_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as Sentry's ``EventSerializer`` renders it (an issue's events with ``full=true``)."""
+    return {key: value for key, value in event.items() if key not in DETAIL_ONLY} | {"crashFile": None}
+
+
+def simple_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as Sentry's ``SimpleEventSerializer`` renders it (an issue's events by default)."""
+    keys = ("id", "groupID", "eventID", "projectID", "message", "title", "location", "culprit")
+    return {key: event[key] for key in keys} | {
+        "event.type": event["type"],
+        "user": event["user"],
+        "tags": event["tags"],
+        "platform": event["platform"],
+        "dateCreated": event["dateCreated"],
+        "crashFile": None,
+        "metadata": event["metadata"],
+    }
 
 
 async def _fault_answer(fault: Fault) -> Response | None:

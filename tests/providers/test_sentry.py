@@ -29,7 +29,6 @@ from replaylink.providers.base import (
     Unreachable,
 )
 from replaylink.providers.sentry import (
-    DETAIL_CONCURRENCY,
     SentryProvider,
     SentrySettings,
     event_link,
@@ -52,6 +51,13 @@ from tests.providers.conftest import Sleeps
 SPEC = Path(os.environ.get("SENTRY_OPENAPI", "/work/shared/specs/sentry-openapi-derefed.json"))
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 EVENTS_PATH = f"/api/0/organizations/{ORG}/events/"
+DETAIL_PATH = f"/api/0/projects/{ORG}/{PROJECT}/events/"
+ISSUE = "1341191803"
+"""``sentry_event``'s default issue id."""
+
+
+def issue_path(issue: str = ISSUE) -> str:
+    return f"/api/0/organizations/{ORG}/issues/{issue}/events/"
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +102,14 @@ def at(seconds: float) -> datetime:
 
 def requests_to(fake: RunningSentry, path: str) -> list[dict[str, Any]]:
     return [request for request in fake.state.requests if request["path"] == path]
+
+
+def requests_under(fake: RunningSentry, prefix: str) -> list[dict[str, Any]]:
+    return [request for request in fake.state.requests if request["path"].startswith(prefix)]
+
+
+def detail_requests(fake: RunningSentry) -> list[dict[str, Any]]:
+    return [request for request in requests_under(fake, DETAIL_PATH) if request["path"] != DETAIL_PATH]
 
 
 # --------------------------------------------------------------------------- the fake vs Sentry's spec
@@ -163,14 +177,46 @@ def test_fake_answers_match_sentry_openapi(fake: RunningSentry) -> None:
     assert page.links["previous"]["results"] == "false"
 
 
+def test_fake_issue_events_match_sentry_openapi(fake: RunningSentry) -> None:
+    """An issue's events: Sentry's ``SimpleEventSerializer`` shape (the published schema) and,
+    with ``full=true``, its ``EventSerializer`` shape: the event detail's schema without what only
+    the detail endpoint adds."""
+    events = [sentry_event("tok1", at(1)), sentry_event("tok2", at(2)), sentry_event("tok3", at(3))]
+    fake.state.add_records([*events, sentry_event("tok4", at(4), group_id="77")])
+    org, project = "{organization_id_or_slug}", "{project_id_or_slug}"
+    headers = {"Authorization": f"Bearer {USER_TOKEN}"}
+    wanted = "id:[" + ",".join(event["id"] for event in events[:2]) + "]"
+    window = (("start", "2026-03-02T12:00:00"), ("end", "2026-03-02T13:00:00"), ("query", wanted))
+    with httpx.Client(base_url=fake.url, headers=headers) as client:
+        simple = client.get(issue_path(), params=(*window, ("per_page", "1")))
+        full = client.get(issue_path(), params=(*window, ("full", "true")))
+        unknown = client.get(issue_path("999"), params=window)
+    validate(f"/api/0/organizations/{org}/issues/{{issue_id}}/events/", simple.json())
+    operation = sentry_spec()["paths"][f"/api/0/projects/{org}/{project}/events/{{event_id}}/"]["get"]
+    detail_schema = _nullable(operation["responses"]["200"]["content"]["application/json"]["schema"])
+    only_detail = {"release", "userReport", "sdkUpdates", "nextEventID", "previousEventID", "resolvedWith"}
+    full_schema = {**detail_schema, "required": sorted(set(detail_schema["required"]) - only_detail)}
+    for body in full.json():
+        jsonschema.Draft7Validator(full_schema).validate(body)
+    assert [body["id"] for body in simple.json()] == [events[1]["id"]]  # newest first
+    assert simple.links["next"]["results"] == "true"
+    assert [body["id"] for body in full.json()] == [events[1]["id"], events[0]["id"]]
+    assert full.json()[0]["entries"] == events[1]["entries"]
+    assert unknown.status_code == 404
+
+
 async def test_requests_use_only_documented_parameters(fake: RunningSentry, sleeps: Sleeps) -> None:
     fake.state.add_records([sentry_event("tok1", at(1))])
     await collect(make(fake.url, sleeps), Query(start=at(0.25), end=at(9.5), token="tok1"))
     operation = sentry_spec()["paths"]["/api/0/organizations/{organization_id_or_slug}/events/"]["get"]
     documented = {parameter["name"] for parameter in operation["parameters"]}
     [request] = requests_to(fake, EVENTS_PATH)
+    [bodies] = requests_to(fake, issue_path())
     assert set(request["query"]) <= documented
-    assert request["headers"]["authorization"] == f"Bearer {USER_TOKEN}"
+    template = "/api/0/organizations/{organization_id_or_slug}/issues/{issue_id}/events/"
+    issue_operation = sentry_spec()["paths"][template]["get"]
+    assert set(bodies["query"]) <= {parameter["name"] for parameter in issue_operation["parameters"]}
+    assert request["headers"]["authorization"] == bodies["headers"]["authorization"] == f"Bearer {USER_TOKEN}"
     assert request["query"]["query"] == "tags[openReplaySessionToken]:tok1 level:[error,fatal]"
     assert request["query"]["project"] == PROJECT_ID
     assert (request["query"]["start"], request["query"]["end"]) == (
@@ -302,9 +348,10 @@ async def test_search_errors_only_or_all_levels(fake: RunningSentry, sleeps: Sle
     assert [record.level for record in everything] == ["error", "critical", "warning", "info"]
 
 
-async def test_search_waits_out_a_short_rate_limit(fake: RunningSentry, sleeps: Sleeps) -> None:
+@pytest.mark.parametrize("path", ["/events/", "/issues/"])
+async def test_search_waits_out_a_short_rate_limit(fake: RunningSentry, sleeps: Sleeps, path: str) -> None:
     fake.state.add_records([sentry_event("t", at(i)) for i in range(3)])
-    fake.state.inject("429", retry_after=1, path_contains="/events/")
+    fake.state.inject("429", retry_after=1, path_contains=path)
     records = await collect(make(fake.url, sleeps), window())
     assert len(records) == 3
     assert len(sleeps.waits) == 1 and 1 <= sleeps.waits[0] <= 2
@@ -318,9 +365,13 @@ async def test_search_stops_on_a_cursor_that_never_ends(fake: RunningSentry, sle
     assert len(requests_to(fake, EVENTS_PATH)) == 2
 
 
-async def test_search_bad_json_mid_search(fake: RunningSentry, sleeps: Sleeps) -> None:
-    fake.state.add_records([sentry_event("t", at(1))])
-    fake.state.inject("truncated", path_contains=f"/projects/{ORG}/{PROJECT}/events/")
+@pytest.mark.parametrize(("group_id", "path"), [(None, DETAIL_PATH), (ISSUE, issue_path())])
+async def test_search_bad_json_mid_search(
+    fake: RunningSentry, sleeps: Sleeps, group_id: str | None, path: str
+) -> None:
+    # An event without an issue is read from its detail; one with an issue from its issue's events.
+    fake.state.add_records([sentry_event("t", at(1), group_id=group_id)])
+    fake.state.inject("truncated", path_contains=path)
     with pytest.raises(ProviderError, match="not valid JSON"):
         await collect(make(fake.url, sleeps), window())
 
@@ -329,10 +380,53 @@ async def test_search_stops_at_the_limit(fake: RunningSentry, sleeps: Sleeps) ->
     fake.state.add_records([sentry_event("t", at(i)) for i in range(30)])
     records = await collect(make(fake.url, sleeps), window(limit=3))
     assert len(records) == 3
-    details = [
-        request for request in fake.state.requests if f"/projects/{ORG}/{PROJECT}/events/" in request["path"]
+    # Bodies are read for the records still wanted only: one issue request naming three events.
+    [bodies] = requests_to(fake, issue_path())
+    assert bodies["query"]["query"] == "id:[" + ",".join(record.provider_id for record in records) + "]"
+    assert detail_requests(fake) == []
+
+
+async def test_search_reads_bodies_per_issue_the_same_as_details(fake: RunningSentry, sleeps: Sleeps) -> None:
+    """A page's events are read in full with one request per issue of the page: the records equal
+    those made from each event's detail (read when the issue is gone), at a fraction of the requests."""
+    issues = ["11", "22", ISSUE]
+    events = [
+        sentry_event(f"tok{i % 7}", at(i + i % 10 / 10), group_id=issues[i % 3], exc_type=f"E{i % 4}")
+        for i in range(230)
     ]
-    assert len(details) == DETAIL_CONCURRENCY
+    orphans = [sentry_event("tok", at(240.25), group_id=None), sentry_event("tok", at(241), group_id=None)]
+    fake.state.add_records(events + orphans)
+
+    per_issue = await collect(make(fake.url, sleeps), window())
+    issue_requests = len(requests_under(fake, f"/api/0/organizations/{ORG}/issues/"))
+    orphan_details = detail_requests(fake)
+    fake.state.requests.clear()
+    fake.state.gone_issues.update(issues)
+    per_event = await collect(make(fake.url, sleeps), window())
+
+    assert per_issue == per_event
+    assert [record.provider_id for record in per_issue] == [event["id"] for event in events + orphans]
+    assert per_issue[1].timestamp == at(1.1) and per_issue[1].exception_type == "E1"
+    assert per_issue[-2].stack is not None and per_issue[-2].link.endswith(
+        f"discover/{PROJECT}:{orphans[0]['id']}/"
+    )
+    assert issue_requests == 3 * 3  # three Discover pages, three issues on each
+    assert sorted(request["path"].rsplit("/", 2)[-2] for request in orphan_details) == sorted(
+        orphan["id"] for orphan in orphans
+    )
+    assert len(detail_requests(fake)) == len(events) + len(orphans)
+
+
+async def test_an_event_its_issue_does_not_return_is_read_from_its_detail(
+    fake: RunningSentry, sleeps: Sleeps
+) -> None:
+    # Moved to another issue (a merge) since it was listed: its issue leaves it out.
+    kept, moved = sentry_event("tok", at(1)), sentry_event("tok", at(2))
+    fake.state.add_records([kept, moved])
+    fake.state.by_issue[ISSUE] = [entry for entry in fake.state.by_issue[ISSUE] if entry[1] != moved["id"]]
+    records = await collect(make(fake.url, sleeps), window())
+    assert [record.stack is not None for record in records] == [True, True]
+    assert [request["path"] for request in detail_requests(fake)] == [f"{DETAIL_PATH}{moved['id']}/"]
 
 
 async def test_record_carries_exception_stack_and_link(fake: RunningSentry, sleeps: Sleeps) -> None:

@@ -1,9 +1,12 @@
 """Sentry: error events carrying the ``openReplaySessionToken`` tag.
 
 A search lists events with the organization events (Discover) API,
-``GET /api/0/organizations/{org}/events/?dataset=errors``, paged with the ``Link`` header, then
-completes each one from its event detail, ``GET /api/0/projects/{org}/{project}/events/{id}/``
-(exception type, stack frames, all tags), a few events at a time.
+``GET /api/0/organizations/{org}/events/?dataset=errors``, paged with the ``Link`` header. Discover
+cannot return what a stored event holds (sub-second time, every tag, contexts, stack frames with
+their source lines), so each page's events are then read in full, one request per issue of the page:
+``GET /api/0/organizations/{org}/issues/{issue}/events/?full=true&query=id:[...]`` answers the same
+bodies as the event detail. Only an event without an issue, or one its issue did not return, is read
+alone from its detail, ``GET /api/0/projects/{org}/{project}/events/{id}/``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -41,16 +44,19 @@ from replaylink.providers.http import HttpApi, retry_after_header
 MAX_PAGE = 100
 """Sentry's maximum (and default) ``per_page`` on the events API."""
 DETAIL_CONCURRENCY = 5
-"""Event details fetched at once; Sentry also limits concurrent requests per caller."""
+"""Event bodies requested at once (an issue's events, or one event's detail); Sentry also limits
+concurrent requests per caller."""
 ERROR_LEVELS = ("error", "fatal")
 MARKER_FIELD = f"tags[{MARKER_NAME}]"
-EVENT_FIELDS = ("id", "timestamp", "level", "title", "message", "project", MARKER_FIELD)
+EVENT_FIELDS = ("id", "timestamp", "level", "title", "message", "project", "issue.id", MARKER_FIELD)
+_ISSUE_ID = re.compile(r"[1-9][0-9]{0,19}")
 SCOPES = "event:read, org:read and project:read"
 SLUG = re.compile(r"(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 """Sentry's slug alphabet (organizations: letters, digits, hyphens; projects add underscores)."""
 _PLAIN_VALUE = re.compile(r"[\w.-]+")
 
 Params = list[tuple[str, str]]
+T = TypeVar("T")
 
 
 class SentrySettings(ProviderSettings):
@@ -146,6 +152,15 @@ def event_link(root: str, project_slug: str, event_id: str, group_id: str | None
     return f"{root}/discover/{project_slug}:{event_id}/"
 
 
+def issue_of(row: dict[str, Any]) -> str | None:
+    """The numeric issue id of an events row (Sentry sends an integer), or None without one."""
+    value = row.get("issue.id")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    text = str(value)
+    return text if _ISSUE_ID.fullmatch(text) else None
+
+
 def tag_dict(tags: Any) -> dict[str, str]:
     """Sentry's ``[{"key": k, "value": v}, ...]`` as ``{k: v}``."""
     out: dict[str, str] = {}
@@ -191,6 +206,27 @@ def _frame(frame: dict[str, Any]) -> StackFrame:
     )
 
 
+def _window(query: Query) -> Params:
+    """``start`` and ``end`` in whole seconds, widened to cover ``query``'s window."""
+    return [("start", _utc_seconds(query.start, up=False)), ("end", _utc_seconds(query.end, up=True))]
+
+
+async def _bounded(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await ``calls``, at most :data:`DETAIL_CONCURRENCY` at once, in order; the first failure
+    (in call order) is raised once all have ended."""
+    gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
+
+    async def run(call: Coroutine[Any, Any, T]) -> T:
+        async with gate:
+            return await call
+
+    results = await asyncio.gather(*(run(call) for call in calls), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)
+
+
 # --------------------------------------------------------------------------- provider
 
 
@@ -234,8 +270,13 @@ class SentryProvider(Provider):
             return
         count = 0
         async for rows in self._pages(query, await self._resolve_project()):
-            for start in range(0, len(rows), DETAIL_CONCURRENCY):
-                for record in await self._records(rows[start : start + DETAIL_CONCURRENCY]):
+            position = 0
+            while position < len(rows):
+                # With a limit, read no more bodies than the records still wanted.
+                size = len(rows) if query.limit is None else query.limit - count
+                chunk = rows[position : position + size]
+                position += len(chunk)
+                for record in await self._records(chunk, query):
                     # Sentry's window is whole seconds and its end inclusive: filter exactly here.
                     if not query.start <= record.timestamp < query.end:
                         continue
@@ -264,8 +305,7 @@ class SentryProvider(Provider):
             *(("field", field) for field in EVENT_FIELDS),
             ("query", search_text(query)),
             ("project", project_id),
-            ("start", _utc_seconds(query.start, up=False)),
-            ("end", _utc_seconds(query.end, up=True)),
+            *_window(query),
             ("sort", "timestamp"),
             ("per_page", str(min(query.page_size, MAX_PAGE))),
         ]
@@ -299,6 +339,36 @@ class SentryProvider(Provider):
             raise self._malformed("an events answer without a data list")
         return [as_dict(row) for row in rows], response
 
+    async def _issue_bodies(
+        self, issue: str, event_ids: list[str], query: Query
+    ) -> dict[str, dict[str, Any]]:
+        """Full bodies of an issue's ``event_ids`` by id: those Sentry returned. An issue deleted or
+        merged since the events were listed (404, or a redirect to the issue it went into) gives
+        none, so its events are read alone."""
+        params = [
+            ("full", "true"),
+            ("query", "id:[" + ",".join(event_ids) + "]"),
+            *_window(query),
+            ("per_page", str(len(event_ids))),
+        ]
+        path = f"/api/0/organizations/{self.org}/issues/{issue}/events/"
+        response = await self.api.request("GET", path, params=params)
+        if response.status_code == 404 or response.is_redirect:
+            return {}
+        if response.status_code != 200:
+            await self._raise_for(response, "read an issue's events")
+        items = self.api.json(response)
+        if not isinstance(items, list):
+            raise self._malformed("an issue's events answer that is not a list")
+        wanted = set(event_ids)
+        bodies: dict[str, dict[str, Any]] = {}
+        for item in items:
+            body = as_dict(item)
+            event_id = (as_text(body.get("id")) or "").lower()
+            if event_id in wanted:
+                bodies[event_id] = body
+        return bodies
+
     async def _detail(self, event_id: str) -> dict[str, Any] | None:
         """The full event, or None when Sentry cannot return it (yet): the row still counts."""
         path = f"/api/0/projects/{self.org}/{self.project}/events/{event_id}/"
@@ -309,16 +379,32 @@ class SentryProvider(Provider):
             await self._raise_for(response, "read an event")
         return as_dict(self.api.json(response))
 
-    async def _records(self, rows: list[dict[str, Any]]) -> list[Record]:
-        """Rows completed with their details, fetched concurrently; the first failure wins."""
+    async def _records(self, rows: list[dict[str, Any]], query: Query) -> list[Record]:
+        """Rows completed with their full bodies (see :meth:`_bodies`)."""
         ids = [self._row_id(row) for row in rows]
-        details = await asyncio.gather(*(self._detail(event_id) for event_id in ids), return_exceptions=True)
-        records = []
-        for row, detail in zip(rows, details, strict=True):
-            if isinstance(detail, BaseException):
-                raise detail
-            records.append(self._record(row, detail))
-        return records
+        bodies = await self._bodies(rows, ids, query)
+        return [self._record(row, bodies.get(event_id)) for row, event_id in zip(rows, ids, strict=True)]
+
+    async def _bodies(
+        self, rows: list[dict[str, Any]], ids: list[str], query: Query
+    ) -> dict[str, dict[str, Any]]:
+        """Full bodies by event id: one request per issue of ``rows``, then a detail request for
+        each event still without one. An event Sentry cannot return (yet) has none."""
+        members: dict[str, list[str]] = {}
+        for row, event_id in zip(rows, ids, strict=True):
+            issue = issue_of(row)
+            if issue is not None:
+                members.setdefault(issue, []).append(event_id)
+        bodies: dict[str, dict[str, Any]] = {}
+        for found in await _bounded(
+            [self._issue_bodies(issue, event_ids, query) for issue, event_ids in members.items()]
+        ):
+            bodies.update(found)
+        alone = [event_id for event_id in dict.fromkeys(ids) if event_id not in bodies]
+        for event_id, detail in zip(alone, await _bounded([self._detail(i) for i in alone]), strict=True):
+            if detail is not None:
+                bodies[event_id] = detail
+        return bodies
 
     async def _raise_for(self, response: httpx.Response, action: str) -> None:
         status = response.status_code
