@@ -425,3 +425,50 @@ async def test_sentry_tagged_event_keeps_its_stack_and_exception_type(setup: Set
     assert event.link and "ab" * 16 in event.link
     assert events(rt, session_id=other) == []
     assert len(events(rt)) == 1  # the untagged event is not even fetched
+
+
+@pytest.mark.parametrize("adapter", ["sentry"], indirect=True)
+async def test_sentry_events_read_per_issue_are_stored_as_read_from_their_details(
+    setup: Setup, peers: Callable[[str], Any]
+) -> None:
+    """A page's events are read with one request per issue; the events stored from those bodies
+    equal the ones stored when each event is read from its detail (here: its issue is gone)."""
+    rt, clock, fake = setup.rt, setup.clock, peers("sentry")
+    sid, token = new_session(rt, setup.seeded.project_id, clock.now - timedelta(minutes=20))
+    at = clock.now - timedelta(minutes=4)
+    setup.adapter.add(
+        *(
+            sentry_fake.sentry_event(
+                token,
+                at + timedelta(seconds=i, milliseconds=137 * i),
+                group_id=str(101 + i % 2),
+                exc_type=f"Error{i}",
+                tags={"logger": "app.payments"},
+            )
+            for i in range(6)
+        ),
+        sentry_fake.sentry_event(token, at + timedelta(seconds=9), group_id=None),
+    )
+    await one_round(setup.importer)
+    first = [request["path"] for request in fake.state.requests]
+
+    fake.state.gone_issues.update({"101", "102"})
+    fake.state.requests.clear()
+    second = add_integration(
+        rt, setup.seeded.project_id, "sentry", setup.adapter.raw, clock, name="by-detail"
+    )
+    await one_round(setup.importer)
+
+    def stored(integration_id: int) -> list[dict[str, Any]]:
+        kept = [e for e in events(rt, session_id=sid) if e.integration_id == integration_id]
+        skip = {"id", "integration_id", "imported_at"}
+        return [{k: v for k, v in vars(e).items() if not k.startswith("_") and k not in skip} for e in kept]
+
+    per_issue, per_event = stored(setup.integration_id), stored(second)
+    assert len(per_issue) == 7 and per_issue == per_event
+    assert [e["exception_type"] for e in per_issue] == [f"Error{i}" for i in range(6)] + ["ValueError"]
+    assert per_issue[1]["timestamp"] == at + timedelta(seconds=1, milliseconds=137)
+    details = f"/api/0/projects/{sentry_fake.ORG}/{sentry_fake.PROJECT}/events/"
+    assert sum(path.startswith(details) for path in first) == 1  # the event without an issue
+    assert sum("/issues/" in path for path in first) == 2
+    assert sum(request["path"].startswith(details) for request in fake.state.requests) == 7
