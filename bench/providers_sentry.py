@@ -8,7 +8,8 @@ spread over ``--issues`` issues with Zipf-like frequencies (issue k about 1/k as
 first), so a page holds a few busy issues and some rare ones. ``--before REV`` first measures the
 code of REV (a ``git worktree``, its ``src`` first on the path) against the same fake, for a
 before/after from one run. The fake runs in its own process: in a thread of this one, the two would
-mostly measure the GIL.
+mostly measure the GIL. CPU per record is given for both processes (from ``/proc``), since on the
+shared machine wall time is mostly waiting for a core.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bench.importer import _cpu_seconds
 from bench.importer_pipeline import before_worktree
 from bench.search_timing import time_search
 from replaylink.providers.base import ProviderOptions, Query
@@ -48,8 +50,8 @@ def _serve(port: int) -> None:
 
 
 @contextmanager
-def fake_process() -> Iterator[str]:
-    """The fake in a child process; yields its base URL and stops it afterwards."""
+def fake_process() -> Iterator[tuple[str, int]]:
+    """The fake in a child process; yields its base URL and pid, and stops it afterwards."""
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     process.start()
@@ -64,7 +66,8 @@ def fake_process() -> Iterator[str]:
                 if time.monotonic() > deadline or not process.is_alive():
                     raise RuntimeError("the Sentry fake did not start") from None
                 time.sleep(0.1)
-        yield url
+        assert process.pid is not None
+        yield url, process.pid
     finally:
         process.terminate()
         process.join(timeout=5)
@@ -94,16 +97,20 @@ async def bench(n_records: int = 20000, issues: int = 10) -> dict[str, Any]:
         sentry_event(f"s{i % 500}.Tok{i}", start + timedelta(milliseconds=10 * i), group_id=groups[i])
         for i in range(n_records)
     ]
-    with fake_process() as url, httpx.Client(base_url=url, timeout=60) as client:
+    with fake_process() as (url, pid), httpx.Client(base_url=url, timeout=60) as client:
         for first in range(0, n_records, SEED_CHUNK):
             client.post("/_fake/records", json=events[first : first + SEED_CHUNK]).raise_for_status()
         settings = SentrySettings(token=USER_TOKEN, organization_slug=ORG, project_slug=PROJECT, base_url=url)
         query = Query(start=start, end=start + timedelta(days=1), page_size=MAX_PAGE)
         async with SentryProvider(settings, ProviderOptions(request_timeout=60)) as provider:
+            fake_cpu, client_cpu = _cpu_seconds(pid), time.process_time()
             result: dict[str, Any] = dict(await time_search(provider, query, n_records))
+            client_cpu, fake_cpu = time.process_time() - client_cpu, _cpu_seconds(pid) - fake_cpu
         requests = Counter(_kind(request["path"]) for request in client.get("/_fake/requests").json())
     result["issues"] = issues
     result["requests"] = dict(requests)
+    result["client_cpu_ms_per_record"] = round(1000 * client_cpu / n_records, 3)
+    result["fake_cpu_ms_per_record"] = round(1000 * fake_cpu / n_records, 3)
     return result
 
 

@@ -168,6 +168,8 @@ class SentryState(FakeState):
     """Each issue's events in timestamp order."""
     gone_issues: set[str] = field(default_factory=set)
     """Issue ids deleted since their events were listed: their event list answers 404."""
+    merged_issues: dict[str, str] = field(default_factory=dict)
+    """Issue id -> the issue it was merged into: Sentry redirects (302) to the new issue's URL."""
     version: int = 0
     last_search: tuple[Any, list[dict[str, Any]]] | None = None
 
@@ -187,6 +189,7 @@ class SentryState(FakeState):
         super().clear()
         with self.lock:
             for index in (
+                self.merged_issues,
                 self.by_id,
                 self.tags_of,
                 self.timeline,
@@ -532,6 +535,10 @@ def make_app(state: SentryState, prefix: str = "") -> FastAPI:
             return JSONResponse(_MISSING, status_code=404)
         if caller.kind != "user":
             return JSONResponse(_DENIED, status_code=403)
+        merged_into = state.merged_issues.get(issue_id)
+        if merged_into is not None:
+            moved = request.url.path.replace(f"/issues/{issue_id}/", f"/issues/{merged_into}/")
+            return Response(status_code=302, headers={"Location": str(request.url.replace(path=moved))})
         try:
             return _issue_events(state, request, issue_id)
         except BadRequest as exc:
