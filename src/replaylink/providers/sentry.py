@@ -3,7 +3,8 @@
 A search lists events with the organization events (Discover) API,
 ``GET /api/0/organizations/{org}/events/?dataset=errors``, paged with the ``Link`` header. Discover
 cannot return what a stored event holds (sub-second time, every tag, contexts, stack frames with
-their source lines), so each page's events are then read in full, one request per issue of the page:
+their source lines; at most 20 fields), so the events of every few pages are then read in full with
+one request per issue among them (per 100 of its events):
 ``GET /api/0/organizations/{org}/issues/{issue}/events/?full=true&query=id:[...]`` answers the same
 bodies as the event detail. Only an event without an issue, or one its issue did not return, is read
 alone from its detail, ``GET /api/0/projects/{org}/{project}/events/{id}/``.
@@ -42,7 +43,10 @@ from replaylink.providers.coerce import as_dict, as_int, as_list, as_text, parse
 from replaylink.providers.http import HttpApi, retry_after_header
 
 MAX_PAGE = 100
-"""Sentry's maximum (and default) ``per_page`` on the events API."""
+"""Sentry's maximum (and default) ``per_page`` on the events APIs."""
+BATCH_ROWS = 500
+"""Event rows (whole Discover pages) whose bodies are read together: an issue on several of those
+pages costs one request, not one per page."""
 DETAIL_CONCURRENCY = 5
 """Event bodies requested at once (an issue's events, or one event's detail); Sentry also limits
 concurrent requests per caller."""
@@ -269,7 +273,7 @@ class SentryProvider(Provider):
         if query.start >= query.end or (query.limit is not None and query.limit <= 0):
             return
         count = 0
-        async for rows in self._pages(query, await self._resolve_project()):
+        async for rows in self._batches(query, await self._resolve_project()):
             position = 0
             while position < len(rows):
                 # With a limit, read no more bodies than the records still wanted.
@@ -309,6 +313,18 @@ class SentryProvider(Provider):
             ("sort", "timestamp"),
             ("per_page", str(min(query.page_size, MAX_PAGE))),
         ]
+
+    async def _batches(self, query: Query, project_id: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Event rows, whole pages at a time: up to :data:`BATCH_ROWS` of them, so that an issue
+        seen on several pages costs one body request for all; page by page under a limit."""
+        batch: list[dict[str, Any]] = []
+        async for rows in self._pages(query, project_id):
+            batch.extend(rows)
+            if query.limit is not None or len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     async def _pages(self, query: Query, project_id: str) -> AsyncIterator[list[dict[str, Any]]]:
         """Every page of event rows, following ``rel="next"`` while it says ``results="true"``."""
@@ -388,17 +404,20 @@ class SentryProvider(Provider):
     async def _bodies(
         self, rows: list[dict[str, Any]], ids: list[str], query: Query
     ) -> dict[str, dict[str, Any]]:
-        """Full bodies by event id: one request per issue of ``rows``, then a detail request for
-        each event still without one. An event Sentry cannot return (yet) has none."""
+        """Full bodies by event id: one request per issue of ``rows`` (per 100 of its events), then a
+        detail request for each event still without one. An event Sentry cannot return (yet) has none."""
         members: dict[str, list[str]] = {}
         for row, event_id in zip(rows, ids, strict=True):
             issue = issue_of(row)
             if issue is not None:
                 members.setdefault(issue, []).append(event_id)
+        requests = [
+            self._issue_bodies(issue, event_ids[first : first + MAX_PAGE], query)
+            for issue, event_ids in members.items()
+            for first in range(0, len(event_ids), MAX_PAGE)
+        ]
         bodies: dict[str, dict[str, Any]] = {}
-        for found in await _bounded(
-            [self._issue_bodies(issue, event_ids, query) for issue, event_ids in members.items()]
-        ):
+        for found in await _bounded(requests):
             bodies.update(found)
         alone = [event_id for event_id in dict.fromkeys(ids) if event_id not in bodies]
         for event_id, detail in zip(alone, await _bounded([self._detail(i) for i in alone]), strict=True):
