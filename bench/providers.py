@@ -20,7 +20,7 @@ PROVIDERS = {
     "sumologic": 20_000,
     "cloudwatch": 20_000,
     "elasticsearch": 20_000,
-    "sentry": 2_000,  # one event-detail request per record: far slower per record by design
+    "sentry": 2_000,  # event bodies are read per issue (one request per issue and page): slower per record
 }
 
 
