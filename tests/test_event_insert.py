@@ -4,6 +4,7 @@ text-search index kept in step."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -133,3 +134,11 @@ def test_every_row_keeps_its_own_values(rt: Runtime, seeded: Seeded) -> None:
             (one.id, "rec-3", None, None, T0, T0 + timedelta(seconds=3), "checkout", "web-1"),
         ]
     )
+
+
+def test_json_text_is_compact_json_and_keeps_what_msgspec_refuses() -> None:
+    assert events.json_text(None) == "null"
+    assert events.json_text({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+    assert json.loads(events.json_text({"lone": "\ud800"})) == {
+        "lone": "\ud800"
+    }  # provider JSON can hold one

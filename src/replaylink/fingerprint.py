@@ -24,7 +24,8 @@ _SPACE = re.compile(r"\s+")
 def normalise(message: str) -> str:
     """First line without the token marker, volatile values replaced, spaces collapsed, lowercased."""
     first = message.strip().split("\n", 1)[0][:1000]
-    first = _MARKER.sub("", first)
+    if MARKER_PREFIX in first:
+        first = _MARKER.sub("", first)
     first = _VOLATILE.sub("<>", first)
     return _SPACE.sub(" ", first).strip().lower()[:500]
 

@@ -30,10 +30,17 @@ def tokens_in_attributes(attributes: Any) -> list[str]:
     # Both forms spell MARKER_NAME, and repr (C speed) shows every key and string verbatim: most
     # records carry no token in their attributes, and this skips their walk.
     try:
-        if MARKER_NAME not in repr(attributes):
-            return []
+        spelled = repr(attributes).count(MARKER_NAME)
     except RecursionError:
-        pass
+        spelled = -1
+    if spelled == 0:
+        return []
+    if spelled == 1 and isinstance(attributes, dict):
+        # Spelled once: when that is a top-level key with a string value (a JSON formatter's or
+        # structlog's field, the common form), it is the only token and the walk is not needed.
+        value = attributes.get(MARKER_NAME)
+        if isinstance(value, str):
+            return _attribute_tokens(value)
     found: list[str] = []
     stack: list[tuple[Any, int]] = [(attributes, 0)]
     nodes = 0
@@ -43,11 +50,7 @@ def tokens_in_attributes(attributes: Any) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == MARKER_NAME and isinstance(value, str):
-                    value = value.strip()
-                    if _TOKEN_VALUE.fullmatch(value):
-                        found.append(value)
-                    else:
-                        found.extend(tokens_in_text(value) or ([value[:128]] if value else []))
+                    found.extend(_attribute_tokens(value))
                 elif depth < MAX_DEPTH and isinstance(value, dict | list):
                     stack.append((value, depth + 1))
                 elif isinstance(value, str) and MARKER_PREFIX in value:
@@ -59,6 +62,14 @@ def tokens_in_attributes(attributes: Any) -> list[str]:
                 elif isinstance(item, str) and MARKER_PREFIX in item:
                     found.extend(tokens_in_text(item))
     return found
+
+
+def _attribute_tokens(value: str) -> list[str]:
+    """The token(s) of an ``openReplaySessionToken`` attribute's value."""
+    value = value.strip()
+    if _TOKEN_VALUE.fullmatch(value):
+        return [value]
+    return tokens_in_text(value) or ([value[:128]] if value else [])
 
 
 def record_tokens(record: Record) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
+import msgspec
 from sqlalchemy import JSON, Table, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ TABLE = cast(Table, BackendEvent.__table__)
 UNIQUE_KEY = ["integration_id", "provider_record_id", "session_id"]
 _COLUMNS = [column for column in TABLE.c if column.name != "id" and column.computed is None]
 _JSON_COLUMNS = {column.name for column in _COLUMNS if isinstance(column.type, JSON)}
+_JSON_ENCODER = msgspec.json.Encoder()
 
 
 class EventFields(TypedDict):
@@ -96,8 +99,8 @@ def _insert_sqlite(db: Session, rows: Sequence[EventRow]) -> int:
 
 def _sqlite_values(connection: Any, rows: Sequence[EventRow]) -> list[Any]:
     """Every row's column values in statement order, flat, through the columns' bind processors
-    (JSON columns store None as JSON null, as SQLAlchemy's JSON type does). A value identical to
-    the previous row's (``imported_at``, the ids) is processed once."""
+    (JSON columns through ``json_text``). A value identical to the previous row's (``imported_at``,
+    the ids, the attributes of a record naming two sessions) is processed once."""
     values: list[Any] = []
     append = values.append
     columns = [(c.name, c.type.bind_processor(connection.dialect), c.name in _JSON_COLUMNS) for c in _COLUMNS]
@@ -137,22 +140,34 @@ def _sqlite_insert(rows: int) -> str:
 
 @functools.cache
 def _unnest_insert() -> str:
+    """JSON columns travel as text arrays (encoded by ``json_text``) and are cast to jsonb by
+    the server: psycopg's per-value Jsonb dumper (the standard library's encoder) was the
+    biggest client-side cost of the PostgreSQL insert."""
     dialect = postgresql.dialect()
     arrays = ", ".join(
         # Base types (VARCHAR, not VARCHAR(n)): an over-long value fails like a plain insert would.
-        f"%({column.name})b::{re.sub(r'[(].*[)]', '', column.type.compile(dialect=dialect))}[]"
+        f"%({column.name})b::"
+        + (
+            "text"
+            if column.name in _JSON_COLUMNS
+            else re.sub(r"[(].*[)]", "", column.type.compile(dialect=dialect))
+        )
+        + "[]"
         for column in _COLUMNS
     )
     names = ", ".join(f'"{column.name}"' for column in _COLUMNS)
+    selected = ", ".join(
+        f'"{column.name}"::jsonb' if column.name in _JSON_COLUMNS else f'"{column.name}"'
+        for column in _COLUMNS
+    )
     return (
-        f"INSERT INTO {BackendEvent.__tablename__} ({names}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO {BackendEvent.__tablename__} ({names}) SELECT {selected} "
+        f"FROM unnest({arrays}) AS batch({names}) "
         f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING RETURNING id"
     )
 
 
 def _insert_postgresql(db: Session, rows: Sequence[EventRow]) -> int:
-    from psycopg.types.json import Jsonb
-
     connection = db.connection()
     processors = {c.name: c.type.bind_processor(connection.dialect) for c in _COLUMNS}  # UTCDateTime
     inserted = 0
@@ -162,13 +177,23 @@ def _insert_postgresql(db: Session, rows: Sequence[EventRow]) -> int:
         for column in _COLUMNS:
             name = column.name
             values = [row.get(name) for row in batch]
-            if name in _JSON_COLUMNS:  # None as JSON null, as SQLAlchemy's JSON type stores it
-                values = [Jsonb(value) for value in values]
+            if name in _JSON_COLUMNS:
+                values = [json_text(value) for value in values]
             elif (process := processors[name]) is not None:
                 values = [None if value is None else process(value) for value in values]
             params[name] = values
         inserted += len(connection.exec_driver_sql(_unnest_insert(), params).all())
     return inserted
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text; None is JSON null, as SQLAlchemy's JSON type stores it. msgspec
+    (several times the standard library's speed), or ``json.dumps`` for what msgspec refuses
+    (strings with lone surrogates, which provider JSON can carry)."""
+    try:
+        return _JSON_ENCODER.encode(value).decode()
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return json.dumps(value)
 
 
 def session_windows(db: Session, session_ids: Iterable[int]) -> dict[int, SessionWindow]:
