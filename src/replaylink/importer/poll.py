@@ -1,6 +1,6 @@
 """One poll of one integration.
 
-The window is ``[checkpoint - overlap, now - settle)``, cut into chunks of at most
+The window is ``[checkpoint - overlap - settle, now)``, cut into chunks of at most
 ``max_window``. Each chunk's events, the new checkpoint (the chunk's end) and the health
 counters are committed in one transaction that first re-checks the lease, so a crash or a
 stop repeats a chunk and never skips one, and the unique key makes repeats harmless.
@@ -67,19 +67,21 @@ class PollResult:
 
 
 def window(lease: Lease, ctx: PollContext, now: datetime) -> tuple[datetime, datetime]:
-    """``[checkpoint - overlap, now - settle)``; the initial look-back only without a checkpoint.
+    """``[checkpoint - overlap - settle, now)``; the initial look-back only without a checkpoint.
 
-    After an outage of any length the window resumes at the checkpoint (nothing is dropped),
-    bounded only by the retention period (older events would be purged at once).
+    A poll reads up to now, so a record is imported by the first poll after it becomes searchable;
+    what the provider indexes late (up to overlap + settle behind the checkpoint, as before when
+    the window ended at ``now - settle``) is read again by the next polls, and the unique key
+    stores it once. After an outage of any length the window resumes at the checkpoint (nothing
+    is dropped), bounded only by the retention period (older events would be purged at once).
     """
     s = ctx.settings
     if lease.checkpoint is None:
         start = now - timedelta(seconds=s.initial_lookback_seconds)
     else:
-        start = max(
-            lease.checkpoint - timedelta(seconds=s.overlap_seconds), now - timedelta(days=s.retention_days)
-        )
-    return start, now - timedelta(seconds=s.settle_seconds)
+        behind = timedelta(seconds=s.overlap_seconds + s.settle_seconds)
+        start = max(lease.checkpoint - behind, now - timedelta(days=s.retention_days))
+    return start, now
 
 
 def chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
@@ -208,7 +210,7 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
 
 
 async def poll_once(ctx: PollContext, lease: Lease) -> PollResult:
-    """Poll one claimed integration to ``now - settle``; returns what happened."""
+    """Poll one claimed integration up to now; returns what happened."""
     now = ctx.clock()
     start, end = window(lease, ctx, now)
     scanned = imported = 0

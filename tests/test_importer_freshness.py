@@ -1,0 +1,84 @@
+"""Freshness: a poll reads up to now, and the settle and overlap windows behind its checkpoint are
+read again, so a record is imported by the first poll after it becomes searchable and a record
+the provider indexes late is still imported (once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from replaylink.importer.worker import Importer
+from replaylink.runtime import Runtime
+from tests.conftest import Seeded, make_settings
+from tests.importer_support import (
+    Clock,
+    add_integration,
+    context_for,
+    events,
+    integration,
+    new_session,
+    one_round,
+)
+from tests.peers import datadog_fake
+from tests.peers.datadog_fake import make_log
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
+    # No overlap: only the settle window is read again, so this test sees what settle does alone.
+    settings = make_settings(
+        tmp_path / "data", db_url, settle_seconds=10, overlap_seconds=0, provider_retries=0
+    )
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def datadog() -> Iterator[datadog_fake.RunningDatadog]:
+    with datadog_fake.running() as fake:
+        yield fake
+
+
+def _line(token: str, log_id: str, at: Any) -> dict[str, Any]:
+    return make_log(
+        f"[openReplaySessionToken={token}] payment failed", timestamp=at, status="error", log_id=log_id
+    )
+
+
+async def test_a_fresh_record_is_imported_at_once_and_a_late_one_still_is(
+    rt: Runtime, seeded: Seeded, clock: Clock, datadog: datadog_fake.RunningDatadog
+) -> None:
+    raw = {
+        "api_key": datadog_fake.API_KEY,
+        "application_key": datadog_fake.APPLICATION_KEY,
+        "base_url": datadog.url,
+    }
+    integration_id = add_integration(rt, seeded.project_id, "datadog", raw, clock)
+    importer = Importer(context_for(rt, clock), owner="worker-a")
+    sid, token = new_session(rt, seeded.project_id, clock.now - timedelta(minutes=30))
+
+    # Searchable 2 s after it was written: inside the settle delay, imported by this poll anyway.
+    datadog.state.add_records([_line(token, "fresh-1", clock.now - timedelta(seconds=2))])
+    await one_round(importer)
+    assert [e.provider_record_id for e in events(rt, session_id=sid)] == ["fresh-1"]
+    first_poll = clock.now
+    assert integration(rt, integration_id).checkpoint == first_poll  # lag is time since the read
+
+    # Written 5 s before the first poll but indexed only after it: the next poll reads the settle
+    # window behind the checkpoint again, and imports it (fresh-1 is read again, stored once).
+    datadog.state.add_records([_line(token, "late-1", first_poll - timedelta(seconds=5))])
+    clock.advance(seconds=15)
+    await one_round(importer)
+    assert sorted(e.provider_record_id for e in events(rt, session_id=sid)) == ["fresh-1", "late-1"]
+    row = integration(rt, integration_id)
+    assert row.checkpoint == clock.now
+    assert row.events_imported == 2
