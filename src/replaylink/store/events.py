@@ -103,7 +103,12 @@ def _sqlite_values(connection: Any, rows: Sequence[EventRow]) -> list[Any]:
     the ids, the attributes of a record naming two sessions) is processed once."""
     values: list[Any] = []
     append = values.append
-    columns = [(c.name, c.type.bind_processor(connection.dialect), c.name in _JSON_COLUMNS) for c in _COLUMNS]
+    columns: list[tuple[str, Any, bool]] = [
+        (c.name, json_text, True)
+        if c.name in _JSON_COLUMNS
+        else (c.name, c.type.bind_processor(connection.dialect), False)
+        for c in _COLUMNS
+    ]
     last: dict[str, tuple[Any, Any]] = {}
     for row in rows:
         for name, process, always in columns:
