@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 
 from replaylink import outbound
 from replaylink.importer.worker import Importer
+from replaylink.integrations.settings import context
 from replaylink.runtime import Runtime
 from replaylink.runtime_importer import poll_context
 from replaylink.store.db import transaction
 from replaylink.store.models import Integration
 from tests.conftest import Seeded, make_settings
-from tests.importer_support import Clock, add_integration
+from tests.importer_support import Clock, add_integration, context_for, one_round
 from tests.peers import datadog_fake
 
 
@@ -62,3 +63,45 @@ def test_guarded_transports_share_their_tls_context() -> None:
     unverified = outbound.GuardedTransport(verify=False)
     assert unverified._pool._ssl_context is not first._pool._ssl_context
     assert unverified._pool._ssl_context is outbound.GuardedTransport(verify=False)._pool._ssl_context
+
+
+async def test_a_worker_keeps_each_provider_open_until_its_settings_change_or_a_poll_fails(
+    rt: Runtime, seeded: Seeded
+) -> None:
+    clock = Clock(datetime.now(UTC))
+    with datadog_fake.running() as fake:
+        raw = {
+            "api_key": datadog_fake.API_KEY,
+            "application_key": datadog_fake.APPLICATION_KEY,
+            "base_url": fake.url,
+        }
+        integration_id = add_integration(rt, seeded.project_id, "datadog", raw, clock)
+        importer = Importer(context_for(rt, clock), owner="worker-a")
+
+        async def poll() -> str:
+            clock.advance(seconds=20)
+            (result,) = await one_round(importer)
+            return result.outcome
+
+        assert await poll() == "ok"
+        first = importer.providers.opened(integration_id)
+        assert first is not None
+        assert await poll() == "ok"
+        assert importer.providers.opened(integration_id) is first  # same client, same connections
+
+        with transaction(rt.sessions) as db:  # the secrets saved again (a new ciphertext)
+            row = db.get_one(Integration, integration_id)
+            row.secrets = rt.vault.encrypt(rt.vault.decrypt(row.secrets or "", context(row)), context(row))
+        assert await poll() == "ok"
+        second = importer.providers.opened(integration_id)
+        assert second is not None and second is not first
+
+        with transaction(rt.sessions) as db:  # a provider that refuses the key: the poll fails
+            row = db.get_one(Integration, integration_id)
+            secrets = {**rt.vault.decrypt(row.secrets or "", context(row)), "api_key": "wrong-key"}
+            row.secrets = rt.vault.encrypt(secrets, context(row))
+        assert await poll() == "needs_attention"
+        assert importer.providers.opened(integration_id) is None  # the next poll opens afresh
+
+        await importer.providers.aclose()
+        assert len(importer.providers) == 0

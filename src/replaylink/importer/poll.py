@@ -22,6 +22,7 @@ from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
+from replaylink.importer.open_providers import OpenProviders
 from replaylink.integrations.connect import open_stored
 from replaylink.integrations.failures import describe, provider_label
 from replaylink.integrations.settings import InvalidSettings
@@ -209,25 +210,31 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
     return PollResult(outcome, error=message)
 
 
-async def poll_once(ctx: PollContext, lease: Lease) -> PollResult:
-    """Poll one claimed integration up to now; returns what happened."""
+async def poll_once(ctx: PollContext, lease: Lease, providers: OpenProviders | None = None) -> PollResult:
+    """Poll one claimed integration up to now; returns what happened.
+
+    With a worker's ``providers``, the integration's provider stays open for its next poll
+    unless this one failed; without, it is opened and closed here.
+    """
     now = ctx.clock()
     start, end = window(lease, ctx, now)
     scanned = imported = 0
     try:
-        provider = _open(ctx, lease)
+        provider = await providers.acquire(lease) if providers is not None else open_provider(ctx, lease)
     except (VaultError, InvalidSettings) as exc:
         return await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+    healthy = False
     try:
-        async with provider:
-            parts = chunks(start, end, ctx.max_window) or [(end, end)]
-            for index, (a, b) in enumerate(parts):
-                records = await fetch(provider, a, b) if a < b else []
-                finished = index == len(parts) - 1
-                result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now)
-                scanned += result.scanned
-                imported += len(result.rows)
+        parts = chunks(start, end, ctx.max_window) or [(end, end)]
+        for index, (a, b) in enumerate(parts):
+            records = await fetch(provider, a, b) if a < b else []
+            finished = index == len(parts) - 1
+            result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now)
+            scanned += result.scanned
+            imported += len(result.rows)
+        healthy = True
     except LeaseLost:
+        healthy = True  # the provider answered; another worker polls this integration now
         log.warning("lease on %s was taken over; this poll's last chunk was not committed", lease.label)
         metrics.POLLS.labels(lease.provider, "lease_lost").inc()
         return PollResult("lease_lost", scanned, imported)
@@ -235,18 +242,25 @@ async def poll_once(ctx: PollContext, lease: Lease) -> PollResult:
         log.info("poll of %s failed: %s", lease.label, exc.message)
         outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
     except asyncio.CancelledError:
+        healthy = True  # a stopping worker closes every provider itself
         raise
     except Exception as exc:
         log.exception("unexpected error polling %s", lease.label)
         outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
     else:
         outcome = PollResult("ok", scanned, imported)
+    finally:
+        if providers is None:
+            await provider.aclose()
+        elif not healthy:
+            await providers.discard(lease.integration_id)
     metrics.POLLS.labels(lease.provider, outcome.outcome).inc()
     outcome.scanned, outcome.imported = scanned, imported
     return outcome
 
 
-def _open(ctx: PollContext, lease: Lease) -> Provider:
+def open_provider(ctx: PollContext, lease: Lease) -> Provider:
+    """The provider of a claimed integration: its secrets decrypted, its settings validated."""
     row = Integration(
         project_id=lease.project_id,
         provider=lease.provider,

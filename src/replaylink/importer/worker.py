@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -11,7 +12,8 @@ import uuid
 from datetime import timedelta
 
 from replaylink.importer import leases
-from replaylink.importer.poll import PollContext, PollResult, poll_once
+from replaylink.importer.open_providers import OpenProviders
+from replaylink.importer.poll import PollContext, PollResult, open_provider, poll_once
 from replaylink.replay.sweep import sweep
 from replaylink.retention import purge
 
@@ -46,6 +48,8 @@ class Importer:
         self._stop = asyncio.Event()
         self._running: dict[int, asyncio.Task[PollResult]] = {}
         self._next_purge = ctx.clock()
+        self.providers = OpenProviders(functools.partial(open_provider, ctx))
+        """Each integration's provider, open between its polls (its HTTP client and connections)."""
 
     def stop(self) -> None:
         self._stop.set()
@@ -65,6 +69,7 @@ class Importer:
                     await self._pause(self.idle_sleep)
         finally:
             await self._cancel_all()
+            await self.providers.aclose()
             log.info("importer %s stopped", self.owner)
 
     async def _purge_when_due(self) -> None:
@@ -113,7 +118,7 @@ class Importer:
     async def _poll(self, lease: leases.Lease) -> PollResult:
         renewer = asyncio.create_task(self._renew(lease))
         try:
-            return await poll_once(self.ctx, lease)
+            return await poll_once(self.ctx, lease, self.providers)
         except asyncio.CancelledError:
             await asyncio.shield(
                 asyncio.to_thread(leases.release, self.ctx.sessions, lease, self.ctx.clock())
