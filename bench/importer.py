@@ -368,7 +368,8 @@ def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]
 
 
 @contextmanager
-def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
+def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, int]]:
+    """The fake's URL and process id."""
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(
         target=_serve_keys, args=(port, delay, records), daemon=True
@@ -385,10 +386,27 @@ def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterat
                 if time.monotonic() > deadline or not process.is_alive():
                     raise RuntimeError("the fake did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield url, int(process.pid or 0)
     finally:
         process.terminate()
         process.join(timeout=10)
+
+
+WORKER_APP = "rl-bench-worker"
+
+
+def _scale_cpu(rt: Runtime, workers: list[int], fake_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the workers, of their PostgreSQL backends, and of the fake."""
+    with rt.engine.connect() as conn:
+        backends = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :app"), {"app": WORKER_APP}
+        ).scalars()
+        server = sum(_cpu_seconds(int(pid)) for pid in backends)
+    return {
+        "workers": sum(_cpu_seconds(pid) for pid in workers),
+        "postgres": server,
+        "provider_fake": _cpu_seconds(fake_pid),
+    }
 
 
 def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int = 2) -> dict[str, Any]:
@@ -410,13 +428,14 @@ def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int
             ]
             for i, key in enumerate(keys)
         }
-        with keyed_fake(0.05, records) as url:
+        with keyed_fake(0.05, records) as (url, fake_pid):
             for i, key in enumerate(keys):
                 raw = _dd_settings(url, key)
                 new_integration(rt, project_id, raw, f"dd-{i:04d}", now - timedelta(minutes=1))
             env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
             env.update(
-                REPLAYLINK_DATABASE_URL=rt.settings.database_url or "",
+                # Named, so their PostgreSQL backends can be found and their CPU read.
+                REPLAYLINK_DATABASE_URL=f"{rt.settings.database_url}&application_name={WORKER_APP}",
                 REPLAYLINK_DATA_DIR=str(DATA_DIR / "scale-worker"),
                 REPLAYLINK_SECRET_KEY=SECRET,
                 REPLAYLINK_ENCRYPTION_KEY=ENCRYPTION,
@@ -449,6 +468,7 @@ def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int
                     all_polled_at = time.monotonic() - started
                 time.sleep(0.5)
             polls_before, _, _ = snapshot()
+            cpu_before = _scale_cpu(rt, [p.pid for p in procs], fake_pid)
             measured = time.monotonic()
             lags_seen: list[float] = []
             worst: list[float] = []
@@ -461,6 +481,11 @@ def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int
                 worst.append(max(lags))
             polls_after, _, events = snapshot()
             elapsed = time.monotonic() - measured
+            cpu = {
+                k: v - cpu_before.get(k, 0.0)
+                for k, v in _scale_cpu(rt, [p.pid for p in procs], fake_pid).items()
+            }
+            load = os.getloadavg()
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -484,6 +509,11 @@ def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int
         "lag_p99_s": round(pct(lags_seen, 99), 1),
         "worst_lag_s": round(max(worst), 1),
         "events": events,
+        "load_average": [round(x, 1) for x in load],
+        # CPU per poll over the measured window: what 333 polls/s would need on an idle host.
+        "cpu_ms_per_poll": {
+            k: round(1000 * v / max(1, polls_after - polls_before), 2) for k, v in cpu.items()
+        },
         "worker_exit_codes": [proc.returncode for proc in procs],
     }
 

@@ -1,9 +1,9 @@
 """Leases: one worker polls an integration at a time; an expired lease is taken over.
 
-Claiming selects due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; ignored by SQLite) and
-then takes each with a conditional update on its lease version, which is atomic on both.
-Every later write of the poll names the version it claimed, so a worker whose lease was
-taken over cannot commit.
+Claiming is one ``UPDATE ... RETURNING`` of the due rows a locking subquery picks
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock serialises claimers), which
+also bumps each row's lease version. Every later write of the poll names the version it
+claimed, so a worker whose lease was taken over cannot commit.
 """
 
 from __future__ import annotations
@@ -52,55 +52,50 @@ def _due(now: datetime) -> Any:
     )
 
 
+_LEASE_COLUMNS = (
+    Integration.id,
+    Integration.lease_version,
+    Integration.project_id,
+    Integration.provider,
+    Integration.name,
+    Integration.settings,
+    Integration.secrets,
+    Integration.checkpoint,
+    Integration.poll_interval_seconds,
+    Integration.consecutive_failures,
+)
+
+
 def claim_due(
     sessions: sessionmaker[Session], owner: str, now: datetime, limit: int, lease_for: timedelta
 ) -> list[Lease]:
-    """Claim up to ``limit`` due integrations for ``owner``."""
-    until = now + lease_for
-    with sessions() as db, db.begin():
-        if db.get_bind().dialect.name == "postgresql":
-            rows = _claim_locking(db, owner, now, until, limit)
-        else:
-            rows = _claim_conditional(db, owner, now, until, limit)
-        return [_lease(row, owner) for row in rows]
+    """Claim up to ``limit`` due integrations for ``owner``: one ``UPDATE ... RETURNING``.
 
-
-def _claim_locking(db: Session, owner: str, now: datetime, until: datetime, limit: int) -> list[Integration]:
-    """PostgreSQL: lock due rows, skipping those another worker is claiming right now."""
-    rows = db.scalars(
-        select(Integration)
+    The due rows are chosen by a subquery that locks them (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL, so concurrent claimers take different rows; SQLite's write lock serialises
+    claimers), and the update repeats the due condition, so a row claimed meanwhile is skipped.
+    """
+    due_ids = (
+        select(Integration.id)
         .where(*_due(now))
         .order_by(Integration.next_poll_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    ).all()
-    for row in rows:
-        row.lease_owner = owner
-        row.lease_expires_at = until
-        row.lease_version += 1
-    db.flush()
-    return list(rows)
-
-
-def _claim_conditional(
-    db: Session, owner: str, now: datetime, until: datetime, limit: int
-) -> list[Integration]:
-    """SQLite: one atomic conditional UPDATE (the write lock serialises claimers), then read back."""
-    due_ids = select(Integration.id).where(*_due(now)).order_by(Integration.next_poll_at).limit(limit)
-    db.execute(
+    )
+    claim = (
         update(Integration)
         .where(Integration.id.in_(due_ids.scalar_subquery()), *_due(now))
-        .values(lease_owner=owner, lease_expires_at=until, lease_version=Integration.lease_version + 1)
+        .values(
+            lease_owner=owner, lease_expires_at=now + lease_for, lease_version=Integration.lease_version + 1
+        )
+        .returning(*_LEASE_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return list(
-        db.scalars(
-            select(Integration).where(Integration.lease_owner == owner, Integration.lease_expires_at == until)
-        )
-    )
+    with sessions() as db, db.begin():
+        return [_lease(row, owner) for row in db.execute(claim)]
 
 
-def _lease(row: Integration, owner: str) -> Lease:
+def _lease(row: Any, owner: str) -> Lease:
     return Lease(
         integration_id=row.id,
         version=row.lease_version,
@@ -121,17 +116,34 @@ def held(lease: Lease) -> Any:
     return (Integration.id == lease.integration_id) & (Integration.lease_version == lease.version)
 
 
-def lock_for_commit(db: Session, lease: Lease, values: dict[str, Any]) -> Integration:
+def lock_for_commit(db: Session, lease: Lease, values: dict[str, Any]) -> None:
     """First statement of every commit: update our row only if the lease is still ours."""
-    result = db.execute(
+    _locked(db, lease, values, returning=False)
+
+
+def lock_reading_counts(
+    db: Session, lease: Lease, values: dict[str, Any]
+) -> tuple[dict[str, int] | None, list[dict[str, Any]] | None]:
+    """``lock_for_commit`` that also returns the row's outcome counters and rejected samples
+    (what a poll adds to), in the same statement."""
+    row = _locked(db, lease, values, returning=True)
+    assert row is not None
+    return row.outcomes, row.rejected_samples
+
+
+def _locked(db: Session, lease: Lease, values: dict[str, Any], *, returning: bool) -> Any:
+    statement = (
         update(Integration).where(held(lease)).values(**values).execution_options(synchronize_session=False)
     )
+    if returning:
+        rows = db.execute(statement.returning(Integration.outcomes, Integration.rejected_samples)).all()
+        if len(rows) != 1:
+            raise LeaseLost(lease.label)  # taken over, or deleted meanwhile
+        return rows[0]
+    result = db.execute(statement)
     if getattr(result, "rowcount", 0) != 1:
         raise LeaseLost(lease.label)
-    row = db.get(Integration, lease.integration_id, populate_existing=True)
-    if row is None:  # deleted meanwhile
-        raise LeaseLost(lease.label)
-    return row
+    return None
 
 
 def renew(sessions: sessionmaker[Session], lease: Lease, until: datetime) -> None:

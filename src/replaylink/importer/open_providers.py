@@ -9,6 +9,7 @@ a poll that failed, and beyond ``limit`` open providers (the least recently poll
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -76,10 +77,9 @@ class OpenProviders:
             await _close(opened.provider)
 
     async def aclose(self) -> None:
-        """Close every provider (the worker stops)."""
-        while self._open:
-            _, opened = self._open.popitem()
-            await _close(opened.provider)
+        """Close every provider, concurrently (the worker stops: thousands may be open)."""
+        opened, self._open = list(self._open.values()), OrderedDict()
+        await asyncio.gather(*(_close(item.provider) for item in opened))
 
 
 async def _close(provider: Provider) -> None:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
-from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
+from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit, lock_reading_counts
 from replaylink.importer.open_providers import OpenProviders
 from replaylink.integrations.connect import open_stored
 from replaylink.integrations.failures import describe, provider_label
@@ -153,7 +154,7 @@ def store_chunk(
             needs_attention=False,
         )
     with ctx.sessions() as db, db.begin():
-        row = lock_for_commit(db, lease, values)
+        outcomes, samples = lock_reading_counts(db, lease, values)
         result, imported = store_records(
             db,
             ctx,
@@ -163,20 +164,38 @@ def store_chunk(
             records=records,
             now=now,
         )
-        _add_counts(row, result, imported)
+        _add_counts(db, lease, result, imported, outcomes, samples)
     return result
 
 
-def _add_counts(row: Integration, result: Correlation, imported: int) -> None:
-    row.records_scanned += result.scanned
-    row.events_imported += imported
+def _add_counts(
+    db: Session,
+    lease: Lease,
+    result: Correlation,
+    imported: int,
+    outcomes: dict[str, int] | None,
+    samples: list[dict[str, Any]] | None,
+) -> None:
+    """Add the chunk's counters to the integration's health (one UPDATE; none for an empty chunk)."""
+    values: dict[str, Any] = {}
+    if result.scanned:
+        values["records_scanned"] = Integration.records_scanned + result.scanned
+    if imported:
+        values["events_imported"] = Integration.events_imported + imported
     if result.outcomes:
-        merged = dict(row.outcomes or {})
+        merged = dict(outcomes or {})
         for key, value in result.outcomes.items():
             merged[key] = merged.get(key, 0) + value
-        row.outcomes = merged
+        values["outcomes"] = merged
     if result.samples:
-        row.rejected_samples = [*result.samples, *(row.rejected_samples or [])][:20]
+        values["rejected_samples"] = [*result.samples, *(samples or [])][:20]
+    if values:
+        db.execute(
+            update(Integration)
+            .where(Integration.id == lease.integration_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime) -> PollResult:
