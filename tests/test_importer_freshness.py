@@ -1,6 +1,6 @@
 """Freshness: a poll reads up to now, and the settle and overlap windows behind its checkpoint are
 read again, so a record is imported by the first poll after it becomes searchable and a record
-the provider indexes late is still imported (once)."""
+the provider indexes late is still imported (once). And the health counters each chunk commits."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from replaylink.importer.worker import Importer
 from replaylink.runtime import Runtime
+from replaylink.tokens import TokenSigner
 from tests.conftest import Seeded, make_settings
 from tests.importer_support import (
     Clock,
@@ -82,3 +83,40 @@ async def test_a_fresh_record_is_imported_at_once_and_a_late_one_still_is(
     row = integration(rt, integration_id)
     assert row.checkpoint == clock.now
     assert row.events_imported == 2
+
+
+async def test_health_counters_add_up_over_chunks_and_polls(
+    rt: Runtime, seeded: Seeded, clock: Clock, datadog: datadog_fake.RunningDatadog
+) -> None:
+    """A poll of 24 hours commits hourly chunks: each adds its counters to what the lease holder
+    committed before (the claim's snapshot, then each chunk), and so does the next poll."""
+    raw = {
+        "api_key": datadog_fake.API_KEY,
+        "application_key": datadog_fake.APPLICATION_KEY,
+        "base_url": datadog.url,
+    }
+    integration_id = add_integration(rt, seeded.project_id, "datadog", raw, clock)  # checkpoint 24 h back
+    importer = Importer(context_for(rt, clock), owner="worker-a")
+    _, token = new_session(
+        rt, seeded.project_id, clock.now - timedelta(hours=4), lifetime=timedelta(hours=48)
+    )
+    forged = TokenSigner(b"attacker-key-0000000000").mint(123, seeded.project_id, 2**33)
+    datadog.state.add_records(
+        [
+            _line(value, f"{kind}-{hours}", clock.now - timedelta(hours=hours, minutes=30))
+            for hours in (3, 2, 1)  # three different chunks
+            for kind, value in (("good", token), ("forged", forged))
+        ]
+    )
+    await one_round(importer)
+    row = integration(rt, integration_id)
+    assert row.outcomes == {"matched": 3, "forged": 3}
+    assert (row.records_scanned, row.events_imported, len(row.rejected_samples)) == (6, 3, 3)
+
+    datadog.state.add_records([_line(forged, "forged-now", clock.now)])
+    clock.advance(seconds=20)
+    await one_round(importer)
+    row = integration(rt, integration_id)
+    assert row.outcomes == {"matched": 3, "forged": 4}
+    assert (row.records_scanned, row.events_imported, len(row.rejected_samples)) == (7, 3, 4)
+    assert row.rejected_samples[0]["provider_record_id"] == "forged-now"  # newest first

@@ -37,6 +37,9 @@ class Lease:
     checkpoint: datetime | None
     poll_interval: float
     consecutive_failures: int
+    outcomes: dict[str, int]
+    """Token outcome counters when claimed (only the lease holder adds to them)."""
+    rejected_samples: list[dict[str, Any]]
 
     @property
     def label(self) -> str:
@@ -63,6 +66,8 @@ _LEASE_COLUMNS = (
     Integration.checkpoint,
     Integration.poll_interval_seconds,
     Integration.consecutive_failures,
+    Integration.outcomes,
+    Integration.rejected_samples,
 )
 
 
@@ -108,6 +113,8 @@ def _lease(row: Any, owner: str) -> Lease:
         checkpoint=row.checkpoint,
         poll_interval=row.poll_interval_seconds,
         consecutive_failures=row.consecutive_failures,
+        outcomes=dict(row.outcomes or {}),
+        rejected_samples=list(row.rejected_samples or []),
     )
 
 
@@ -117,33 +124,13 @@ def held(lease: Lease) -> Any:
 
 
 def lock_for_commit(db: Session, lease: Lease, values: dict[str, Any]) -> None:
-    """First statement of every commit: update our row only if the lease is still ours."""
-    _locked(db, lease, values, returning=False)
-
-
-def lock_reading_counts(
-    db: Session, lease: Lease, values: dict[str, Any]
-) -> tuple[dict[str, int] | None, list[dict[str, Any]] | None]:
-    """``lock_for_commit`` that also returns the row's outcome counters and rejected samples
-    (what a poll adds to), in the same statement."""
-    row = _locked(db, lease, values, returning=True)
-    assert row is not None
-    return row.outcomes, row.rejected_samples
-
-
-def _locked(db: Session, lease: Lease, values: dict[str, Any], *, returning: bool) -> Any:
-    statement = (
+    """Update our row only if the lease is still ours, else raise LeaseLost (the caller's
+    transaction then rolls back whatever it wrote)."""
+    result = db.execute(
         update(Integration).where(held(lease)).values(**values).execution_options(synchronize_session=False)
     )
-    if returning:
-        rows = db.execute(statement.returning(Integration.outcomes, Integration.rejected_samples)).all()
-        if len(rows) != 1:
-            raise LeaseLost(lease.label)  # taken over, or deleted meanwhile
-        return rows[0]
-    result = db.execute(statement)
     if getattr(result, "rowcount", 0) != 1:
         raise LeaseLost(lease.label)
-    return None
 
 
 def renew(sessions: sessionmaker[Session], lease: Lease, until: datetime) -> None:

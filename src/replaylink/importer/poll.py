@@ -2,8 +2,9 @@
 
 The window is ``[checkpoint - overlap - settle, now)``, cut into chunks of at most
 ``max_window``. Each chunk's events, the new checkpoint (the chunk's end) and the health
-counters are committed in one transaction that first re-checks the lease, so a crash or a
-stop repeats a chunk and never skips one, and the unique key makes repeats harmless.
+counters are committed in one transaction whose last statement re-checks the lease (a lost
+lease rolls the chunk back), so a crash or a stop repeats a chunk and never skips one, and the
+unique key makes repeats harmless.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
-from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit, lock_reading_counts
+from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
 from replaylink.importer.open_providers import OpenProviders
 from replaylink.integrations.connect import open_stored
 from replaylink.integrations.failures import describe, provider_label
@@ -139,22 +139,36 @@ def store_records(
     return result, imported
 
 
+@dataclass
+class HealthCounts:
+    """An integration's token outcomes and rejected samples as its lease holder last committed
+    them: the claim's snapshot, then each committed chunk (nobody else writes them meanwhile)."""
+
+    outcomes: dict[str, int]
+    samples: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, lease: Lease) -> HealthCounts:
+        return cls(dict(lease.outcomes), list(lease.rejected_samples))
+
+
 def store_chunk(
-    ctx: PollContext, lease: Lease, records: list[Record], checkpoint: datetime, finished: bool, now: datetime
+    ctx: PollContext,
+    lease: Lease,
+    records: list[Record],
+    checkpoint: datetime,
+    finished: bool,
+    now: datetime,
+    counts: HealthCounts | None = None,
 ) -> Correlation:
-    """Commit one chunk's events with its checkpoint; raises LeaseLost (committing nothing) if the
-    lease is gone."""
-    values: dict[str, Any] = {"checkpoint": checkpoint, "last_success_at": now}
-    if finished:
-        values.update(
-            lease_owner=None,
-            lease_expires_at=None,
-            next_poll_at=now + timedelta(seconds=lease.poll_interval),
-            consecutive_failures=0,
-            needs_attention=False,
-        )
+    """Commit one chunk's events with its checkpoint and health counters; raises LeaseLost
+    (committing nothing) if the lease is gone.
+
+    The events go first and the integration's row last, in one UPDATE that re-checks the
+    lease: a lost lease rolls the whole chunk back.
+    """
+    counts = counts if counts is not None else HealthCounts.of(lease)
     with ctx.sessions() as db, db.begin():
-        outcomes, samples = lock_reading_counts(db, lease, values)
         result, imported = store_records(
             db,
             ctx,
@@ -164,38 +178,35 @@ def store_chunk(
             records=records,
             now=now,
         )
-        _add_counts(db, lease, result, imported, outcomes, samples)
+        values: dict[str, Any] = {"checkpoint": checkpoint, "last_success_at": now}
+        if finished:
+            values.update(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_poll_at=now + timedelta(seconds=lease.poll_interval),
+                consecutive_failures=0,
+                needs_attention=False,
+            )
+        outcomes, samples = _counted(counts, result)
+        if result.scanned:
+            values["records_scanned"] = Integration.records_scanned + result.scanned
+        if imported:
+            values["events_imported"] = Integration.events_imported + imported
+        if result.outcomes:
+            values["outcomes"] = outcomes
+        if result.samples:
+            values["rejected_samples"] = samples
+        lock_for_commit(db, lease, values)
+    counts.outcomes, counts.samples = outcomes, samples
     return result
 
 
-def _add_counts(
-    db: Session,
-    lease: Lease,
-    result: Correlation,
-    imported: int,
-    outcomes: dict[str, int] | None,
-    samples: list[dict[str, Any]] | None,
-) -> None:
-    """Add the chunk's counters to the integration's health (one UPDATE; none for an empty chunk)."""
-    values: dict[str, Any] = {}
-    if result.scanned:
-        values["records_scanned"] = Integration.records_scanned + result.scanned
-    if imported:
-        values["events_imported"] = Integration.events_imported + imported
-    if result.outcomes:
-        merged = dict(outcomes or {})
-        for key, value in result.outcomes.items():
-            merged[key] = merged.get(key, 0) + value
-        values["outcomes"] = merged
-    if result.samples:
-        values["rejected_samples"] = [*result.samples, *(samples or [])][:20]
-    if values:
-        db.execute(
-            update(Integration)
-            .where(Integration.id == lease.integration_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+def _counted(counts: HealthCounts, result: Correlation) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The outcome counters and the newest 20 samples with this chunk's added."""
+    merged = dict(counts.outcomes)
+    for key, value in result.outcomes.items():
+        merged[key] = merged.get(key, 0) + value
+    return merged, [*result.samples, *counts.samples][:20]
 
 
 def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime) -> PollResult:
@@ -245,10 +256,11 @@ async def poll_once(ctx: PollContext, lease: Lease, providers: OpenProviders | N
     healthy = False
     try:
         parts = chunks(start, end, ctx.max_window) or [(end, end)]
+        counts = HealthCounts.of(lease)
         for index, (a, b) in enumerate(parts):
             records = await fetch(provider, a, b) if a < b else []
             finished = index == len(parts) - 1
-            result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now)
+            result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now, counts)
             scanned += result.scanned
             imported += len(result.rows)
         healthy = True
