@@ -9,9 +9,10 @@ Run: ``python -m bench.importer [--parts pipeline,freshness,scale] [--backends s
 2. freshness: a real :class:`~replaylink.importer.worker.Importer` with the default settings
    (poll every 15 s, settle 10 s) against the Datadog fake; records become visible at random
    moments; the time until each one's event is in the database (watched every 100 ms).
-3. scale: 1,000 Datadog integrations against a fake (its own process) that answers each search
-   in 50 ms, two ``replaylink worker`` processes on PostgreSQL: polls per second and the lag
-   (now minus checkpoint) per integration.
+3. scale: ``--integrations`` (1,000) Datadog integrations against a fake (its own process) that
+   answers each search in 50 ms, two ``replaylink worker`` processes on PostgreSQL: polls per
+   second, the lag (now minus checkpoint) per integration, and CPU milliseconds per poll of the
+   workers, of their PostgreSQL backends and of the fake.
 
 PostgreSQL is the server at 127.0.0.1:5432 (database ``test``, schema ``rl_bench_importer``).
 """
