@@ -41,7 +41,7 @@ from replaylink.providers.base import (
 from replaylink.records import event_fields
 from replaylink.runtime import Runtime
 from replaylink.store import live_cache
-from replaylink.store.db import transaction
+from replaylink.store.db import read_transaction, transaction
 from replaylink.store.models import BackendEvent, Integration, RecordedSession
 from replaylink.store.sessions_query import Page, imported_record_ids, session_events
 from replaylink.vault import VaultError
@@ -227,7 +227,7 @@ def _plan(rt: Runtime, session: RecordedSession, provider: str | None, refresh: 
     query = Query(
         start=start, end=end, token=token, errors_only=False, page_size=min(cap + 1, 1000), limit=cap + 1
     )
-    with transaction(rt.sessions) as db:
+    with read_transaction(rt.read_sessions) as db:
         rows = _enabled(db, session.project_id, provider)
         entries = {} if refresh else live_cache.fresh(db, session.id, [r.id for r in rows], now)
     cached: dict[int, LiveResult] = {}

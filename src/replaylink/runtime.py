@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from replaylink.config import Settings
 from replaylink.replay.ingest import Ingestor
 from replaylink.replay.store import ReplayStore, open_store
-from replaylink.store.db import make_engine, make_sessionmaker
+from replaylink.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from replaylink.tokens import TokenSigner
 from replaylink.vault import Vault
 
@@ -21,10 +21,14 @@ class Runtime:
     settings: Settings
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
+    """Sessions that may write (on SQLite each transaction takes the write lock at BEGIN)."""
+    read_sessions: sessionmaker[Session] = field(init=False)
+    """Sessions that only read (on SQLite WAL readers that never wait for a writer)."""
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.sqlalchemy_url)
         self.sessions = make_sessionmaker(self.engine)
+        self.read_sessions = make_read_sessionmaker(self.engine)
 
     @cached_property
     def signer(self) -> TokenSigner:

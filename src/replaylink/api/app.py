@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,6 +35,7 @@ from replaylink.api import (
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.ingest_http import BATCHES_PATH
 from replaylink.api.limits import BodySizeLimit
+from replaylink.api.unhandled import install_unhandled_errors
 from replaylink.importer import metrics as importer_metrics
 from replaylink.runtime import Runtime
 from replaylink.runtime_importer import make_importer
@@ -74,6 +76,8 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         description="Backend errors from your log providers, on each recorded session's timeline.",
     )
     app.state.runtime = runtime
+    # SQLite has one writer at a time: write requests queue here (see deps.get_db).
+    app.state.sqlite_write_gate = anyio.Lock() if runtime.settings.is_sqlite else None
     importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)
     for router in (
@@ -106,5 +110,6 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         max_bytes=runtime.settings.max_body_bytes,
         own_limits={BATCHES_PATH: runtime.settings.replay_max_batch_bytes},
     )
+    install_unhandled_errors(app)  # after every other middleware: request ids and the 500 envelope
     app.include_router(webui.router)  # keep last: its catch-all answers only what no other route does
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -17,7 +19,8 @@ from replaylink.integrations import service
 from replaylink.providers.base import Provider
 from replaylink.runtime import Runtime
 from replaylink.store import auth_sessions
-from replaylink.store.accounts import api_key_by_plain
+from replaylink.store.accounts import api_key_by_plain, mark_key_used
+from replaylink.store.db import is_read_only, write_transaction
 from replaylink.store.models import Integration, Project, RecordedSession
 from replaylink.store.sessions_query import get_session
 
@@ -35,17 +38,37 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_db(runtime: RuntimeDep, request: Request) -> Iterator[Session]:
-    """A session committed when the endpoint returns normally, rolled back on error.
+async def get_db(runtime: RuntimeDep, request: Request) -> AsyncIterator[Session]:
+    """The request's session, committed when the endpoint returns normally, rolled back on error.
 
-    On SQLite a request that may write takes the write lock at BEGIN: a WAL transaction that read
-    first cannot write once another one committed (SQLITE_BUSY_SNAPSHOT, not retried by the busy
-    timeout), which failed concurrent session starts.
+    GET, HEAD and OPTIONS get a read-only session (on SQLite a WAL reader: it neither waits for nor
+    blocks writers). Other methods get a write session; on SQLite they also queue, one at a time,
+    on the app's write gate: waiting there costs no worker thread, whereas a request waiting for
+    SQLite's write lock inside a thread would hold one, and with every thread waiting, the request
+    holding the lock could never get one to commit.
     """
-    with runtime.sessions() as db, db.begin():
-        if runtime.settings.is_sqlite and request.method not in ("GET", "HEAD", "OPTIONS"):
-            db.connection(execution_options={"sqlite_immediate": True})
-        yield db
+    writes = request.method not in session_cookie.SAFE_METHODS
+    gate: anyio.Lock | None = request.app.state.sqlite_write_gate if writes else None
+    if gate is not None:
+        await gate.acquire()
+    try:
+        session = (runtime.sessions if writes else runtime.read_sessions)()
+        try:
+            yield session
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close)
+            raise
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_commit_and_close, session)
+    finally:
+        if gate is not None:
+            gate.release()
+
+
+def _commit_and_close(session: Session) -> None:
+    with session:
+        session.commit()
 
 
 Db = Annotated[Session, Depends(get_db)]
@@ -74,23 +97,34 @@ class Caller:
         return f"user:{self.email}" if self.email else f"api-key:{self.key_id}"
 
 
-def _key_caller(db: Session, plain: str) -> Caller:
+@contextmanager
+def _writable(db: Session, runtime: Runtime) -> Iterator[Session]:
+    """``db`` when it may write, else a short write transaction of its own (a GET's bookkeeping)."""
+    if not is_read_only(db):
+        yield db
+        return
+    with write_transaction(runtime.sessions) as own:
+        yield own
+
+
+def _key_caller(db: Session, runtime: Runtime, plain: str) -> Caller:
     key = api_key_by_plain(db, plain[:200])
     if key is None:
         raise ApiError(401, "unauthorized", "This API key is unknown or revoked; create a new one.")
     moment = datetime.now(UTC)
     if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
-        key.last_used_at = moment
+        with _writable(db, runtime) as writer:
+            mark_key_used(writer, key.id, moment)
     scope = None if key.project_id is None else frozenset({key.project_id})
     return Caller(key_id=key.id, project_ids=scope)
 
 
 def _cookie_caller(request: Request, db: Session, runtime: Runtime, token: str) -> Caller:
     settings = runtime.settings
-    found = auth_sessions.resolve(db, token, idle=timedelta(seconds=settings.dashboard_idle_seconds))
+    found = auth_sessions.resolve(db, token)
     if found is None:
         raise ApiError(401, "unauthorized", "Your sign-in has expired; sign in again.")
-    _, user = found
+    row, user = found
     if request.method not in session_cookie.SAFE_METHODS and not session_cookie.csrf_ok(
         settings.keys.secret_key, token, request.headers.get(session_cookie.CSRF_HEADER)
     ):
@@ -100,6 +134,11 @@ def _cookie_caller(request: Request, db: Session, runtime: Runtime, token: str) 
             f"Send the {session_cookie.CSRF_HEADER} header with the value of the "
             f"{session_cookie.CSRF_COOKIE} cookie; reload the page if this persists.",
         )
+    moment = datetime.now(UTC)
+    if auth_sessions.touch_due(row, moment):
+        with _writable(db, runtime) as writer:
+            idle = timedelta(seconds=settings.dashboard_idle_seconds)
+            auth_sessions.touch(writer, row, idle=idle, at=moment)
     scope = None if user.is_admin else auth_sessions.project_ids(db, user.id)
     return Caller(key_id=None, project_ids=scope, user_id=user.id, email=user.email)
 
@@ -112,7 +151,7 @@ def get_caller(
 ) -> Caller:
     """An API key (``Authorization: Bearer``) or, without one, the dashboard's sign-in cookie."""
     if credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
-        return _key_caller(db, credentials.credentials)
+        return _key_caller(db, runtime, credentials.credentials)
     if request.headers.get("authorization"):
         raise ApiError(401, "unauthorized", "Send the API key as 'Authorization: Bearer <key>'.")
     token = request.cookies.get(session_cookie.SESSION_COOKIE)

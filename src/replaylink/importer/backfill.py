@@ -44,10 +44,7 @@ async def backfill(
             records = await fetch(provider, a, b)
 
             def commit(records: list[Record] = records) -> tuple[Correlation, int]:
-                with ctx.sessions() as db, db.begin():
-                    # It reads sessions, then writes: on SQLite take the write lock first, or a
-                    # worker committing in between makes the insert fail. No-op on PostgreSQL.
-                    db.connection(execution_options={"sqlite_immediate": True})
+                with ctx.sessions() as db, db.begin():  # on SQLite: the write lock at BEGIN
                     return store_records(
                         db,
                         ctx,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from replaylink.ids import random_key
@@ -86,6 +86,10 @@ def api_key_by_plain(db: Session, key: str) -> ApiKey | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def mark_key_used(db: Session, key_id: int, at: datetime) -> None:
+    db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
 
 
 def is_empty(db: Session) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from replaylink.ids import random_key
@@ -51,21 +51,30 @@ def start(
     return NewSignIn(token=token, session=row)
 
 
-def resolve(db: Session, token: str, *, idle: timedelta) -> tuple[AuthSession, User] | None:
-    """The live session and its user for a cookie token, its idle expiry refreshed; None otherwise."""
+def resolve(db: Session, token: str) -> tuple[AuthSession, User] | None:
+    """The live session and its user for a cookie token; None otherwise. Only reads (see :func:`touch`)."""
     if not token or len(token) > 200:
         return None
     row = db.scalar(select(AuthSession).where(AuthSession.token_hash == hash_api_key(token)))
-    moment = now()
-    if row is None or row.expires_at <= moment:
+    if row is None or row.expires_at <= now():
         return None
     user = db.get(User, row.user_id)
     if user is None:
         return None
-    if moment - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = moment
-        row.expires_at = min(moment + idle, row.absolute_expires_at)
     return row, user
+
+
+def touch_due(row: AuthSession, at: datetime) -> bool:
+    """Is the session's idle expiry due to be pushed forward (at most once per ``TOUCH_EVERY``)?"""
+    return at - row.last_seen_at >= TOUCH_EVERY
+
+
+def touch(db: Session, row: AuthSession, *, idle: timedelta, at: datetime) -> None:
+    """Record use of the session at ``at``: its idle expiry moves to ``at + idle`` (capped)."""
+    expires = min(at + idle, row.absolute_expires_at)
+    db.execute(
+        update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=at, expires_at=expires)
+    )
 
 
 def end(db: Session, token: str) -> bool:

@@ -1,0 +1,101 @@
+"""Request ids, and the answer to every unhandled error: 500 ``internal`` naming the request id.
+
+Each request carries an id: the caller's ``X-Request-ID`` when it is sane (1-128 letters, digits,
+``.``, ``_``, ``-``, ``:``), else a new one; it is echoed in the ``X-Request-ID`` response header.
+An exception no handler answered is logged with its traceback and the request id (logger
+``replaylink.api``), and the client gets the documented error envelope with that id and nothing
+of the exception (no traceback, no SQL).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from replaylink.api.errors import error_body
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+log = logging.getLogger("replaylink.api")
+
+
+def sane_request_id(value: str) -> bool:
+    """May an incoming ``X-Request-ID`` be used (and logged, and echoed) as it is?"""
+    return _SANE_ID.fullmatch(value) is not None
+
+
+def internal_error(request_id: str | None) -> JSONResponse:
+    """500 ``internal``: the request id is all the client learns."""
+    body = error_body(
+        "internal",
+        "Something went wrong on the server; it is logged under this request id. Retry, and if it "
+        "persists, report the request id to the server's operator.",
+        [{"request_id": request_id}],
+    )
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return JSONResponse(body, status_code=500, headers=headers)
+
+
+def _log_unhandled(scope: Scope, exc: BaseException, request_id: str | None) -> None:
+    log.error(
+        "unhandled error in %s %s (request id %s)",
+        scope.get("method", "-"),
+        scope.get("path", "-"),
+        request_id,
+        exc_info=exc,
+    )
+
+
+class UnhandledErrors:
+    """Turns an exception raised anywhere inside into the 500 ``internal`` envelope.
+
+    Once the response has started (a streaming body failing halfway) nothing can be answered
+    any more: the error is logged with the request id and re-raised, so the server drops the
+    connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except Exception as exc:
+            request_id = correlation_id.get()
+            _log_unhandled(scope, exc, request_id)
+            if started:
+                raise
+            # Sent through ``send``: CorrelationIdMiddleware adds the X-Request-ID header.
+            response = internal_error(None)
+            await response(scope, receive, send)
+
+
+def install_unhandled_errors(app: FastAPI) -> None:
+    """Add request ids and the catch-all. Call after every other ``add_middleware``: both must be
+    outermost. Errors of middleware added later still get the envelope, from the handler that
+    Starlette's ServerErrorMiddleware calls."""
+    app.add_middleware(UnhandledErrors)
+    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER, validator=sane_request_id)
+
+    @app.exception_handler(Exception)
+    async def _outermost(request: Request, exc: Exception) -> JSONResponse:
+        request_id = correlation_id.get()
+        _log_unhandled(request.scope, exc, request_id)
+        return internal_error(request_id)
