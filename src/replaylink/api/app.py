@@ -32,6 +32,7 @@ from replaylink.api import (
     users,
     webui,
 )
+from replaylink.api.deps import DB_SLOTS
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.ingest_http import BATCHES_PATH
 from replaylink.api.limits import BodySizeLimit
@@ -76,7 +77,8 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         description="Backend errors from your log providers, on each recorded session's timeline.",
     )
     app.state.runtime = runtime
-    # SQLite has one writer at a time: write requests queue here (see deps.get_db).
+    # Where requests queue for the database without holding a worker thread (see deps.get_db).
+    app.state.db_slots = anyio.CapacityLimiter(DB_SLOTS)
     app.state.sqlite_write_gate = anyio.Lock() if runtime.settings.is_sqlite else None
     importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)

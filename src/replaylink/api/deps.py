@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -38,20 +38,28 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+DB_SLOTS = 24
+"""Requests using the database at once (the others wait, on the event loop, for a slot).
+
+Fewer than the server's 40 worker threads and than PostgreSQL's pool of 30 connections: a
+request holds its connection across several worker-thread calls (endpoint, response, commit), so
+if every thread could be waiting for a connection, the requests holding them would never get a
+thread to finish, and all would wait out the pool timeout (what 90 concurrent requests did).
+"""
+
+
 async def get_db(runtime: RuntimeDep, request: Request) -> AsyncIterator[Session]:
     """The request's session, committed when the endpoint returns normally, rolled back on error.
 
     GET, HEAD and OPTIONS get a read-only session (on SQLite a WAL reader: it neither waits for nor
-    blocks writers). Other methods get a write session; on SQLite they also queue, one at a time,
-    on the app's write gate: waiting there costs no worker thread, whereas a request waiting for
-    SQLite's write lock inside a thread would hold one, and with every thread waiting, the request
-    holding the lock could never get one to commit.
+    blocks writers). Other methods get a write session; on SQLite they first queue, one at a
+    time, on the app's write gate. All waiting (gate, then one of ``DB_SLOTS``) happens on the
+    event loop, where it holds no worker thread.
     """
     writes = request.method not in session_cookie.SAFE_METHODS
-    gate: anyio.Lock | None = request.app.state.sqlite_write_gate if writes else None
-    if gate is not None:
-        await gate.acquire()
-    try:
+    state = request.app.state
+    gate = state.sqlite_write_gate if writes and state.sqlite_write_gate else nullcontext()
+    async with gate, state.db_slots:  # the gate first: writers in its queue hold no slot
         session = (runtime.sessions if writes else runtime.read_sessions)()
         try:
             yield session
@@ -61,9 +69,6 @@ async def get_db(runtime: RuntimeDep, request: Request) -> AsyncIterator[Session
             raise
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_commit_and_close, session)
-    finally:
-        if gate is not None:
-            gate.release()
 
 
 def _commit_and_close(session: Session) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from uuid import uuid4
 
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, Request
@@ -30,7 +31,7 @@ def sane_request_id(value: str) -> bool:
     return _SANE_ID.fullmatch(value) is not None
 
 
-def internal_error(request_id: str | None) -> JSONResponse:
+def internal_error(request_id: str | None, *, header: bool = True) -> JSONResponse:
     """500 ``internal``: the request id is all the client learns."""
     body = error_body(
         "internal",
@@ -38,7 +39,7 @@ def internal_error(request_id: str | None) -> JSONResponse:
         "persists, report the request id to the server's operator.",
         [{"request_id": request_id}],
     )
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    headers = {REQUEST_ID_HEADER: request_id} if request_id and header else None
     return JSONResponse(body, status_code=500, headers=headers)
 
 
@@ -83,7 +84,7 @@ class UnhandledErrors:
             if started:
                 raise
             # Sent through ``send``: CorrelationIdMiddleware adds the X-Request-ID header.
-            response = internal_error(None)
+            response = internal_error(request_id, header=False)
             await response(scope, receive, send)
 
 
@@ -96,6 +97,6 @@ def install_unhandled_errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _outermost(request: Request, exc: Exception) -> JSONResponse:
-        request_id = correlation_id.get()
+        request_id = correlation_id.get() or uuid4().hex  # none yet when it failed outside
         _log_unhandled(request.scope, exc, request_id)
         return internal_error(request_id)
