@@ -1,23 +1,25 @@
 """Benchmark: session starts per second under concurrent clients, beside a minimal Starlette app.
 
-Run: ``python -m bench.session_starts [--clients 50] [--seconds 20] [--targets minimal,sqlite,postgres]
-[--before REV]``.
+Run: ``python -m bench.session_starts [--clients 50] [--seconds 20] [--slices 4]
+[--targets sqlite,postgres] [--before REV] [--logs DIR]``.
 
 Each target is served as its own process, the way a user runs it: ``replaylink serve`` (one
 uvicorn process with the importer, default settings: log level ``info`` with uvicorn's access
 log, SQLite in the data directory or ``REPLAYLINK_DATABASE_URL``), and ``bench.minimal_app``
-(a one-route Starlette app served by ``uvicorn.run`` with the same options). This process is the
-load generator (aiohttp, one event loop; it is not the server, so it competes for the 2 cores
-with the server like any client on the same host would): ``--clients`` loops each POST
-``/ingest/v1/sessions`` back to back over their own keep-alive connection for ``--seconds``
-after a 2 s warm-up, with varied page URLs, user agents, user ids and metadata, and one start in
-ten continuing the client's previous session by its token.
+(a one-route Starlette app served by ``uvicorn.run`` with the same options). ``--before REV``
+also serves REV's code (a temporary ``git worktree``, its ``src`` first on ``PYTHONPATH``) on a
+database of each kind. All servers run at once; each target gets ``--clients`` loops that POST
+``/ingest/v1/sessions`` back to back over their own keep-alive connection, with varied page URLs,
+user agents, user ids and metadata, and one start in ten continuing the client's previous
+session by its token. A target's ``--seconds`` are cut into ``--slices`` slices taken in turn
+(target 1, 2, ..., 1, 2, ...), each after a 2 s warm-up, so that on a shared machine every
+target sees the same load. The load generator is this process (aiohttp, one event loop), not the
+server: it competes for the cores like any client on the same host would.
 
-Printed per target: successful requests/s, errors (any non-200 answer or transport error, with
-the first few bodies), p50/p99 latency (ms, from >= 100 samples), the ratio of its req/s to the
-minimal app's in the same run, and the load average. ``--before REV`` also serves REV's code
-(a temporary ``git worktree``, its ``src`` first on ``PYTHONPATH``) against the same kind of
-database in the same run.
+Printed per target: successful requests/s, errors (every non-200 answer or transport error, with
+the first few bodies), p50/p99 latency (ms), the ratio of its req/s to the minimal app's, the
+server process's CPU per successful request (``/proc``, warm-ups included) and the minimal app's
+CPU per request divided by it, and the load average at the start of the slices.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,15 +57,30 @@ WARM_UP = 2.0
 
 @dataclass
 class Figures:
+    """One target's figures, summed over its slices."""
+
     ok: int = 0
     errors: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
 
     def failed(self, what: str) -> None:
         self.errors += 1
         if len(self.samples) < 3:
             self.samples.append(what[:300])
+
+
+@dataclass
+class Target:
+    label: str
+    base: str
+    pid: int
+    project_key: str
+    log: Path
+    figures: Figures = field(default_factory=Figures)
 
 
 # ----------------------------------------------------------------------------- servers
@@ -99,7 +116,7 @@ def prepare(url: str, data_dir: Path) -> str:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[tuple[str, int]]:
     with log.open("w") as handle:
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -114,10 +131,15 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"{command} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -149,40 +171,46 @@ def start_body(rng: random.Random, project_key: str, token: str | None) -> dict[
     return body
 
 
-async def load(base: str, project_key: str, clients: int, seconds: float) -> Figures:
-    figures = Figures()
+async def load(target: Target, clients: int, seconds: float) -> None:
+    """One slice: ``clients`` loops for ``seconds`` after the warm-up. Every failed request counts
+    (also one begun in the warm-up); latencies and successes only of requests begun after it."""
+    figures = target.figures
     measure_from = time.monotonic() + WARM_UP
     stop_at = measure_from + seconds
     timeout = aiohttp.ClientTimeout(total=60)
     headers = {"Origin": "https://shop.example"}
     connector = aiohttp.TCPConnector(limit=clients)
+    url = f"{target.base}/ingest/v1/sessions"
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:
 
         async def client(index: int) -> None:
-            rng = random.Random(index)
+            rng = random.Random(f"{target.label}-{index}-{len(figures.loads)}")
             token: str | None = None
             while (began := time.monotonic()) < stop_at:
-                body = start_body(rng, project_key, token if rng.random() < 0.1 else None)
-                measured = began >= measure_from
+                body = start_body(rng, target.project_key, token if rng.random() < 0.1 else None)
                 try:
-                    async with http.post(f"{base}/ingest/v1/sessions", json=body) as answer:
+                    async with http.post(url, json=body) as answer:
                         raw = await answer.read()
                         status = answer.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    if measured:
-                        figures.failed(f"{type(exc).__name__}: {exc}")
-                    continue
-                if not measured:
+                    figures.failed(f"{type(exc).__name__}: {exc}")
                     continue
                 if status != 200:
                     figures.failed(f"{status}: {raw.decode(errors='replace')}")
                     continue
                 token = json.loads(raw)["token"]
-                figures.ok += 1
-                figures.latencies.append(time.monotonic() - began)
+                if began >= measure_from:
+                    figures.ok += 1
+                    figures.latencies.append(time.monotonic() - began)
 
+        await asyncio.sleep(0)
+        load_before = os.getloadavg()[0]
+        cpu_before = cpu_seconds(target.pid)
         await asyncio.gather(*(client(i) for i in range(clients)))
-    return figures
+        # CPU over warm-up and slice alike, divided by the requests of the slice: an upper bound.
+        figures.cpu_seconds += cpu_seconds(target.pid) - cpu_before
+        figures.seconds += seconds
+        figures.loads.append(load_before)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -190,16 +218,18 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
 
 
-def measure(base: str, project_key: str, args: argparse.Namespace) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    figures = asyncio.run(load(base, project_key, args.clients, args.seconds))
+def row(target: Target) -> dict[str, Any]:
+    figures = target.figures
+    log = target.log.read_text()
     return {
-        "req_per_s": round(figures.ok / args.seconds, 1),
+        "req_per_s": round(figures.ok / figures.seconds, 1),
         "ok": figures.ok,
         "errors": figures.errors,
         "p50_ms": round(pct(figures.latencies, 0.50), 1),
         "p99_ms": round(pct(figures.latencies, 0.99), 1),
-        "load_average": f"{load_before:.1f}->{os.getloadavg()[0]:.1f}",
+        "server_cpu_ms_per_req": round(figures.cpu_seconds * 1000 / max(1, figures.ok), 2),
+        "load_average": f"{min(figures.loads):.1f}-{max(figures.loads):.1f}",
+        "server_tracebacks": log.count("Traceback (most recent call last)"),
         "error_samples": figures.samples,
     }
 
@@ -207,15 +237,15 @@ def measure(base: str, project_key: str, args: argparse.Namespace) -> dict[str, 
 # ----------------------------------------------------------------------------- targets
 
 
-def run_minimal(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    port = free_port()
-    command = [sys.executable, "-m", "bench.minimal_app", "--port", str(port)]
-    with serving(command, dict(os.environ), port, tmp / "minimal.log") as base:
-        return measure(base, "unused", args)
+def minimal_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bench.minimal_app", "--port", str(port)]
 
 
-def run_replaylink(kind: str, args: argparse.Namespace, tmp: Path, src: Path | None) -> dict[str, Any]:
-    data_dir = tmp / f"data-{kind}-{uuid.uuid4().hex[:6]}"
+@contextmanager
+def replaylink_target(
+    label: str, kind: str, args: argparse.Namespace, tmp: Path, src: Path | None
+) -> Iterator[Target]:
+    data_dir = tmp / f"data-{label.replace(' ', '-')}"
     with database(kind, data_dir, args.pg_url) as url:
         project_key = prepare(url, data_dir)
         port = free_port()
@@ -230,47 +260,59 @@ def run_replaylink(kind: str, args: argparse.Namespace, tmp: Path, src: Path | N
             env["PYTHONPATH"] = f"{src / 'src'}{os.pathsep}{Path.cwd()}"
         command = [sys.executable, "-c", "from replaylink.cli import main; main()"]
         command += ["serve", "--port", str(port)]
-        with serving(command, env, port, tmp / f"serve-{kind}.log") as base:
-            figures = measure(base, project_key, args)
-        log = (tmp / f"serve-{kind}.log").read_text()
-        figures["server_tracebacks"] = log.count("Traceback (most recent call last)")
-        if args.logs:
-            (args.logs / f"serve-{kind}{'-before' if src else ''}.log").write_text(log)
-        return figures
+        log = tmp / f"{label.replace(' ', '-')}.log"
+        with serving(command, env, port, log) as (base, pid):
+            yield Target(label, base, pid, project_key, log)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--targets", default="minimal,sqlite,postgres")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per target")
+    parser.add_argument("--slices", type=int, default=4, help="interleaved slices the seconds are cut in")
+    parser.add_argument("--targets", default="sqlite,postgres")
     parser.add_argument("--before", help="a git revision whose replaylink serve to measure too")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--logs", type=Path, help="a directory to keep the servers' logs in")
     args = parser.parse_args()
-    targets = args.targets.split(",")
-    rows: list[tuple[str, dict[str, Any]]] = []
-    with tempfile.TemporaryDirectory(prefix="rl-bench-starts-") as name:
+    with tempfile.TemporaryDirectory(prefix="rl-bench-starts-") as name, ExitStack() as stack:
         tmp = Path(name)
-        if "minimal" in targets:
-            rows.append(("minimal Starlette app", run_minimal(args, tmp)))
-        for kind in ("sqlite", "postgres"):
-            if kind not in targets:
-                continue
-            if args.before:
-                with before_worktree(args.before) as path:
-                    rows.append((f"{kind} before ({args.before})", run_replaylink(kind, args, tmp, path)))
-            rows.append((f"{kind}", run_replaylink(kind, args, tmp, None)))
-    floor = rows[0][1]["req_per_s"] if targets[0] == "minimal" else None
-    print(f"{args.clients} clients, {args.seconds:.0f} s each, load generator: aiohttp in this process")
-    print(f"{'target':<28} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}  load")
-    for label, row in rows:
-        ratio = f"{row['req_per_s'] / floor:.2f}" if floor else "-"
-        print(
-            f"{label:<28} {row['req_per_s']:>8} {row['errors']:>7} {row['p50_ms']:>8} {row['p99_ms']:>8}"
-            f" {ratio:>6}  {row['load_average']}"
+        port = free_port()
+        base, pid = stack.enter_context(
+            serving(minimal_command(port), dict(os.environ), port, tmp / "min.log")
         )
-        for sample in row["error_samples"]:
+        targets = [Target("minimal Starlette app", base, pid, "unused", tmp / "min.log")]
+        before = stack.enter_context(before_worktree(args.before)) if args.before else None
+        for kind in args.targets.split(","):
+            if before is not None:
+                label = f"{kind} before ({args.before})"
+                targets.append(stack.enter_context(replaylink_target(label, kind, args, tmp, before)))
+            targets.append(stack.enter_context(replaylink_target(kind, kind, args, tmp, None)))
+        for _ in range(args.slices):
+            for target in targets:
+                asyncio.run(load(target, args.clients, args.seconds / args.slices))
+        rows = [(t.label, row(t)) for t in targets]
+        if args.logs:
+            for target in targets:
+                (args.logs / target.log.name).write_text(target.log.read_text())
+    floor = rows[0][1]
+    print(
+        f"{args.clients} clients; {args.seconds:.0f} s per target in {args.slices} interleaved slices; "
+        "load generator: aiohttp in the bench process"
+    )
+    print(
+        f"{'target':<24} {'req/s':>7} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>5}"
+        f" {'CPU ms/req':>10} {'CPU ratio':>9}  load"
+    )
+    for label, figures in rows:
+        ratio = figures["req_per_s"] / floor["req_per_s"]
+        cpu_ratio = floor["server_cpu_ms_per_req"] / figures["server_cpu_ms_per_req"]
+        print(
+            f"{label:<24} {figures['req_per_s']:>7} {figures['errors']:>6} {figures['p50_ms']:>7}"
+            f" {figures['p99_ms']:>7} {ratio:>5.2f} {figures['server_cpu_ms_per_req']:>10}"
+            f" {cpu_ratio:>9.2f}  {figures['load_average']}"
+        )
+        for sample in figures["error_samples"]:
             print(f"    e.g. {sample}")
     print(json.dumps(dict(rows)), flush=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -48,18 +48,27 @@ thread to finish, and all would wait out the pool timeout (what 90 concurrent re
 """
 
 
+@asynccontextmanager
+async def database_turn(request: Request, *, writes: bool) -> AsyncIterator[None]:
+    """Wait for this request's turn at the database, on the event loop (holding no worker thread).
+
+    Writers on SQLite first queue, one at a time, on the app's write gate (SQLite has one writer);
+    then every request takes one of ``DB_SLOTS``.
+    """
+    state = request.app.state
+    gate = state.sqlite_write_gate if writes and state.sqlite_write_gate else nullcontext()
+    async with gate, state.db_slots:  # the gate first: writers in its queue hold no slot
+        yield
+
+
 async def get_db(runtime: RuntimeDep, request: Request) -> AsyncIterator[Session]:
     """The request's session, committed when the endpoint returns normally, rolled back on error.
 
     GET, HEAD and OPTIONS get a read-only session (on SQLite a WAL reader: it neither waits for nor
-    blocks writers). Other methods get a write session; on SQLite they first queue, one at a
-    time, on the app's write gate. All waiting (gate, then one of ``DB_SLOTS``) happens on the
-    event loop, where it holds no worker thread.
+    blocks writers), other methods a write session, each in its :func:`database_turn`.
     """
     writes = request.method not in session_cookie.SAFE_METHODS
-    state = request.app.state
-    gate = state.sqlite_write_gate if writes and state.sqlite_write_gate else nullcontext()
-    async with gate, state.db_slots:  # the gate first: writers in its queue hold no slot
+    async with database_turn(request, writes=writes):
         session = (runtime.sessions if writes else runtime.read_sessions)()
         try:
             yield session

@@ -6,13 +6,17 @@ import time
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from replaylink.api.deps import Db, RuntimeDep
+from replaylink.api.deps import RuntimeDep, database_turn
 from replaylink.api.errors import ApiError
 from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
+from replaylink.runtime import Runtime
 from replaylink.store.accounts import origin_allowed, project_by_key
+from replaylink.store.db import write_transaction
+from replaylink.store.models import RecordedSession
 from replaylink.store.sessions import start_session
 
 router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
@@ -63,38 +67,22 @@ def preflight(request: Request) -> Response:
 
 
 @router.post("/sessions", response_model=SessionStarted)
-def create_session(
-    body: SessionStart, request: Request, response: Response, db: Db, rt: RuntimeDep
+async def create_session(
+    body: SessionStart, request: Request, response: Response, rt: RuntimeDep
 ) -> SessionStarted:
     """Start a session, or continue the one a still-valid token of this project names."""
-    project = project_by_key(db, body.projectKey)
-    if project is None:
-        raise ApiError(
-            404,
-            "unknown_project",
-            "No project has this project key; copy it from `replaylink project list`.",
-        )
     origin = request.headers.get("origin")
-    if not origin_allowed(project.allowed_origins, origin):
-        raise ApiError(403, "origin_not_allowed", "This origin may not start sessions for this project.")
-    session, token = start_session(
-        db,
-        rt.signer,
-        project_id=project.id,
-        lifetime=timedelta(seconds=rt.settings.session_lifetime_seconds),
-        page_url=body.url,
-        user_agent=body.userAgent,
-        user_id=body.userId,
-        metadata=body.metadata,
-        token=body.token,
-    )
+    # The whole start (read the project, write the session, commit) is one worker-thread call
+    # inside the request's database turn: on SQLite the write lock is held for that call only.
+    async with database_turn(request, writes=True):
+        project_id, session, token = await anyio.to_thread.run_sync(_start, rt, body, origin)
     response.headers.update(cors_headers(origin))
     settings = rt.settings
     return SessionStarted(
         sessionId=str(session.id),
         token=token,
         expiresAt=session.token_expires_at,
-        projectId=project.id,
+        projectId=project_id,
         serverTime=time.time_ns() // 1_000_000,
         batch=BatchSettings(
             url=BATCHES_PATH,
@@ -103,3 +91,28 @@ def create_session(
             maxCompressedBytes=settings.replay_max_batch_bytes,
         ),
     )
+
+
+def _start(rt: Runtime, body: SessionStart, origin: str | None) -> tuple[int, RecordedSession, str]:
+    with write_transaction(rt.sessions) as db:
+        project = project_by_key(db, body.projectKey)
+        if project is None:
+            raise ApiError(
+                404,
+                "unknown_project",
+                "No project has this project key; copy it from `replaylink project list`.",
+            )
+        if not origin_allowed(project.allowed_origins, origin):
+            raise ApiError(403, "origin_not_allowed", "This origin may not start sessions for this project.")
+        session, token = start_session(
+            db,
+            rt.signer,
+            project_id=project.id,
+            lifetime=timedelta(seconds=rt.settings.session_lifetime_seconds),
+            page_url=body.url,
+            user_agent=body.userAgent,
+            user_id=body.userId,
+            metadata=body.metadata,
+            token=body.token,
+        )
+        return project.id, session, token
