@@ -30,7 +30,8 @@ MAX_ID = 2**31 - 1
 _bearer = HTTPBearer(auto_error=False, description="An API key from `replaylink apikey create`.")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a round trip per request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
