@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink.api.app import create_app
 from replaylink.runtime import Runtime
-from replaylink.store.db import transaction
+from replaylink.store.db import ReadOnlySessionError, transaction
 from replaylink.store.models import ApiKey, Project, RecordedSession
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded
 from tests.peers.common import free_port
@@ -372,3 +372,18 @@ def test_request_ids_are_kept_when_sane_and_replaced_otherwise(client: TestClien
         replaced = client.get("/healthz", headers={"X-Request-ID": bad})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
     assert re.fullmatch(r"[0-9a-f]{32}", client.get("/healthz").headers["x-request-id"])
+
+
+def test_read_sessions_refuse_to_write(rt: Runtime, seeded: Seeded) -> None:
+    # A read-only transaction that wrote would be SQLite's read-then-write case: refused loudly.
+    with rt.read_sessions() as db:
+        project = db.get(Project, seeded.project_id)
+        assert project is not None
+        project.name = "renamed"
+        with pytest.raises(ReadOnlySessionError):
+            db.flush()
+        db.rollback()
+        with pytest.raises(ReadOnlySessionError):
+            db.execute(update(Project).values(name="renamed"))
+    with transaction(rt.sessions) as db:
+        assert db.scalar(select(Project.name).where(Project.id == seeded.project_id)) == "Shop"
