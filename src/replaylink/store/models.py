@@ -309,3 +309,49 @@ class AuthSession(Base):
     absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(String(256), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+# 0008: the error-group rollup. Kept by triggers on ``backend_events`` (store.rollup), never written
+# by the application: every insert and delete of an event, whatever the path, updates it in the
+# same transaction.
+
+
+class ErrorGroupTotal(Base):
+    """One error group of a project over all its stored events."""
+
+    __tablename__ = "error_group_totals"
+    __table_args__ = (Index("ix_error_group_totals_rank", "project_id", "events", "fingerprint"),)
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    sessions: Mapped[int] = mapped_column(BigInteger)
+    """Distinct sessions: rows of ``error_group_sessions``."""
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ErrorGroupBucket(Base):
+    """An error group's events in one UTC hour (``period`` 'h') or day ('d')."""
+
+    __tablename__ = "error_group_buckets"
+
+    # Key in this order: a window reads one range of it.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ErrorGroupSession(Base):
+    """A session with events of an error group, and how many."""
+
+    __tablename__ = "error_group_sessions"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)

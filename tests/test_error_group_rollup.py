@@ -1,0 +1,258 @@
+"""The error-group rollup (migration 0008) equals an aggregate of the events, whatever inserted or
+deleted them: the importer's batch insert, single rows, retention, integration delete with purge,
+project delete, and concurrent importers on PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
+
+from replaylink import retention
+from replaylink.runtime import Runtime
+from replaylink.store import integrations, migrate
+from replaylink.store.db import transaction
+from replaylink.store.events import EventRow, insert_events
+from replaylink.store.models import (
+    BackendEvent,
+    ErrorGroupBucket,
+    ErrorGroupSession,
+    ErrorGroupTotal,
+    Project,
+)
+from tests.backend_events import add_event, add_session
+from tests.conftest import Seeded
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _day(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def expected(rt: Runtime) -> dict[str, Any]:
+    """The rollup computed in Python from the stored events."""
+    with transaction(rt.sessions) as db:
+        rows = db.execute(
+            select(
+                BackendEvent.project_id,
+                BackendEvent.fingerprint,
+                BackendEvent.session_id,
+                BackendEvent.timestamp,
+            )
+        ).all()
+    totals: dict[tuple[int, str], list[Any]] = {}
+    sessions: dict[tuple[int, str, int], int] = defaultdict(int)
+    buckets: dict[tuple[int, str, datetime, str], list[Any]] = {}
+    for project_id, fingerprint, session_id, ts in rows:
+        sessions[(project_id, fingerprint, session_id)] += 1
+        for key, table in (
+            ((project_id, fingerprint), totals),
+            ((project_id, "h", _hour(ts), fingerprint), buckets),
+            ((project_id, "d", _day(ts), fingerprint), buckets),
+        ):
+            entry = table.setdefault(key, [0, ts, ts])  # type: ignore[attr-defined]
+            entry[0] += 1
+            entry[1], entry[2] = min(entry[1], ts), max(entry[2], ts)
+    distinct: dict[tuple[int, str], int] = defaultdict(int)
+    for project_id, fingerprint, _ in sessions:
+        distinct[(project_id, fingerprint)] += 1
+    return {
+        "totals": {k: (v[0], distinct[k], v[1], v[2]) for k, v in totals.items()},
+        "sessions": dict(sessions),
+        "buckets": {k: tuple(v) for k, v in buckets.items()},
+    }
+
+
+def stored(rt: Runtime) -> dict[str, Any]:
+    t, s, b = ErrorGroupTotal, ErrorGroupSession, ErrorGroupBucket
+    with transaction(rt.sessions) as db:
+        return {
+            "totals": {
+                (r.project_id, r.fingerprint): (r.events, r.sessions, r.first_seen, r.last_seen)
+                for r in db.scalars(select(t))
+            },
+            "sessions": {
+                (r.project_id, r.fingerprint, r.session_id): r.events for r in db.scalars(select(s))
+            },
+            "buckets": {
+                (r.project_id, r.period, r.start, r.fingerprint): (r.events, r.first_seen, r.last_seen)
+                for r in db.scalars(select(b))
+            },
+        }
+
+
+def assert_consistent(rt: Runtime) -> None:
+    want, got = expected(rt), stored(rt)
+    assert got["totals"] == want["totals"]
+    assert got["sessions"] == want["sessions"]
+    assert got["buckets"] == want["buckets"]
+
+
+def event_row(
+    project_id: int,
+    session_id: int,
+    fingerprint: str,
+    ts: datetime,
+    record: str,
+    integration_id: int | None = None,
+) -> EventRow:
+    return EventRow(
+        project_id=project_id,
+        session_id=session_id,
+        integration_id=integration_id,
+        provider="datadog",
+        provider_record_id=record,
+        timestamp=ts,
+        level="error",
+        title=f"Error {fingerprint}",
+        message=f"Error {fingerprint} happened",
+        exception_type=None,
+        service=None,
+        host=None,
+        logger=None,
+        stack=None,
+        link=None,
+        attributes=None,
+        fingerprint=fingerprint,
+        imported_at=NOW,
+    )
+
+
+def test_rollup_follows_inserts_purges_and_deletes(rt: Runtime, seeded: Seeded) -> None:
+    rng = random.Random(5)
+    with transaction(rt.sessions) as db:
+        integration_id, kept_id = (
+            integrations.create(
+                db,
+                project_id=seeded.project_id,
+                provider="datadog",
+                name=name,
+                settings={},
+                secrets=None,
+                poll_interval=15,
+                lookback=timedelta(hours=1),
+            ).id
+            for name in ("main", "kept")
+        )
+    projects = [seeded.project_id, seeded.other_project_id]
+    sessions = [
+        add_session(rt, rng.choice(projects), NOW - timedelta(days=rng.uniform(0, 40))) for _ in range(12)
+    ]
+    rows = []
+    for n in range(400):
+        session = rng.choice(sessions)
+        ts = session.started_at + timedelta(seconds=rng.uniform(-600, 7200))
+        rows.append(
+            event_row(
+                session.project_id,
+                session.id,
+                f"fp{rng.randrange(6)}",
+                ts,
+                f"r{n}",
+                integration_id if n % 3 == 0 else kept_id,
+            )
+        )
+    with transaction(rt.sessions) as db:
+        assert insert_events(db, rows[:250]) == 250
+    with transaction(rt.sessions) as db:  # duplicates of stored rows add nothing
+        assert insert_events(db, rows[200:]) == 150
+    add_event(rt, sessions[0], fingerprint="fp1")  # a single-row insert
+    assert stored(rt)["totals"]
+    assert_consistent(rt)
+
+    purged = retention.purge(rt.sessions, retention_days=20, now=NOW)
+    assert purged.events > 0
+    assert_consistent(rt)
+
+    with transaction(rt.sessions) as db:
+        integration = db.get_one(integrations.Integration, integration_id)
+        assert integrations.remove(db, integration, purge_events=True) > 0
+    assert_consistent(rt)
+
+    with transaction(rt.sessions) as db:  # a delete of some events of a session, first seen included
+        first = db.scalars(
+            select(BackendEvent.id)
+            .where(BackendEvent.session_id == sessions[1].id)
+            .order_by(BackendEvent.timestamp)
+        ).first()
+        db.execute(delete(BackendEvent).where(BackendEvent.id == first))
+    assert_consistent(rt)
+
+    with transaction(rt.sessions) as db:
+        db.execute(delete(Project).where(Project.id == seeded.other_project_id))
+    assert_consistent(rt)
+    assert all(key[0] == seeded.project_id for key in stored(rt)["totals"])
+
+
+def test_events_keep_what_the_rollup_reads(rt: Runtime, seeded: Seeded) -> None:
+    session = add_session(rt, seeded.project_id, NOW)
+    event = add_event(rt, session, fingerprint="fp1")
+    with pytest.raises(DBAPIError, match="never change"), transaction(rt.sessions) as db:
+        db.execute(update(BackendEvent).where(BackendEvent.id == event.id).values(fingerprint="fp2"))
+    with transaction(rt.sessions) as db:  # other columns may change (integration delete detaches)
+        db.execute(
+            update(BackendEvent).where(BackendEvent.id == event.id).values(integration_id=None, level="x")
+        )
+    assert_consistent(rt)
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_concurrent_importers_lose_no_counts(rt: Runtime, seeded: Seeded) -> None:
+    """Two workers inserting into the same groups and sessions at once (PostgreSQL)."""
+    sessions = [add_session(rt, seeded.project_id, NOW + timedelta(minutes=i)) for i in range(4)]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            start.wait()
+            for batch in range(10):
+                rows = [
+                    event_row(
+                        seeded.project_id,
+                        s.id,
+                        f"fp{i % 3}",
+                        s.started_at + timedelta(seconds=i),
+                        f"{name}-{batch}-{i}",
+                    )
+                    for i, s in enumerate(sessions * 25)
+                ]
+                with transaction(rt.sessions) as db:
+                    insert_events(db, rows)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(v[0] for v in stored(rt)["totals"].values()) == 2 * 10 * 100
+    assert_consistent(rt)
+
+
+def test_migration_fills_the_rollup_from_stored_events(rt: Runtime, seeded: Seeded) -> None:
+    migrate.downgrade(rt.engine, "0007")
+    sessions = [add_session(rt, seeded.project_id, NOW - timedelta(days=d)) for d in (0, 1, 3)]
+    rows = [
+        event_row(seeded.project_id, s.id, f"fp{i % 4}", s.started_at + timedelta(minutes=7 * i), f"m{n}-{i}")
+        for n, s in enumerate(sessions)
+        for i in range(30)
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    migrate.upgrade(rt.engine)
+    assert len(stored(rt)["totals"]) == 4
+    assert_consistent(rt)
