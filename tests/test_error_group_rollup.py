@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from replaylink import retention
 from replaylink.runtime import Runtime
-from replaylink.store import integrations, migrate
+from replaylink.store import error_groups, integrations, migrate
 from replaylink.store.db import transaction
 from replaylink.store.events import EventRow, insert_events
 from replaylink.store.models import (
@@ -256,3 +256,72 @@ def test_migration_fills_the_rollup_from_stored_events(rt: Runtime, seeded: Seed
     migrate.upgrade(rt.engine)
     assert len(stored(rt)["totals"]) == 4
     assert_consistent(rt)
+
+
+def _groups_from_events(
+    rt: Runtime, project_id: int, start: datetime | None, end: datetime | None
+) -> list[Any]:
+    with transaction(rt.sessions) as db:
+        rows = db.execute(
+            select(BackendEvent.fingerprint, BackendEvent.session_id, BackendEvent.timestamp).where(
+                BackendEvent.project_id == project_id
+            )
+        ).all()
+    groups: dict[str, list[Any]] = {}
+    for fingerprint, session_id, ts in rows:
+        if (start is not None and ts < start) or (end is not None and ts >= end):
+            continue
+        entry = groups.setdefault(fingerprint, [0, set(), ts, ts])
+        entry[0] += 1
+        entry[1].add(session_id)
+        entry[2], entry[3] = min(entry[2], ts), max(entry[3], ts)
+    out = [(fp, n, len(s), lo, hi) for fp, (n, s, lo, hi) in groups.items()]
+    return sorted(out, key=lambda g: (-g[1], g[0]))
+
+
+def test_groups_over_any_window_equal_the_events(rt: Runtime, seeded: Seeded) -> None:
+    """Windows cut at days, hours and inside an hour, open on either side, paged two at a time."""
+    rng = random.Random(11)
+    sessions = [
+        add_session(rt, seeded.project_id, NOW - timedelta(hours=rng.uniform(0, 24 * 6))) for _ in range(15)
+    ]
+    rows = [
+        event_row(
+            seeded.project_id,
+            s.id,
+            f"fp{min(int(rng.paretovariate(1.2)), 9)}",
+            s.started_at + timedelta(seconds=rng.uniform(-3600, 5 * 3600)),
+            f"w{n}",
+        )
+        for n, s in enumerate(rng.choice(sessions) for _ in range(600))
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    midnight = NOW.replace(hour=0)
+    windows: list[tuple[datetime | None, datetime | None]] = [
+        (None, None),
+        (None, midnight),
+        (midnight - timedelta(days=2), None),
+        (midnight - timedelta(days=3), midnight),
+        (NOW - timedelta(hours=3), NOW),
+        (NOW - timedelta(hours=30, minutes=17), NOW - timedelta(minutes=5)),
+        (NOW - timedelta(minutes=50), NOW - timedelta(minutes=10)),
+        (NOW, NOW),
+    ]
+    for _ in range(12):
+        a, b = sorted(NOW - timedelta(seconds=rng.uniform(0, 7 * 86400)) for _ in range(2))
+        windows.append((a, b))
+    for start, end in windows:
+        want = _groups_from_events(rt, seeded.project_id, start, end)
+        got: list[Any] = []
+        cursor = None
+        with transaction(rt.sessions) as db:
+            while True:
+                filters = error_groups.GroupFilters(start=start, end=end)
+                page = error_groups.list_groups(db, seeded.project_id, filters, limit=2, cursor=cursor)
+                got += [(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in page.items]
+                assert all(g.sample is not None for g in page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        assert got == want, (start, end)

@@ -1,7 +1,8 @@
 """Backend errors grouped by fingerprint: counts, sessions affected, first/last seen, a sample.
 
 Groups are ordered by event count (most frequent first), then fingerprint; the cursor is the
-last group's ``(count, fingerprint)``, applied in ``HAVING``.
+last group's ``(count, fingerprint)``. Without a provider or text filter the groups come from the
+rollup (``store.error_group_rollup``); with one, from the matching events.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from replaylink.store import keyset
+from replaylink.store import error_group_rollup, keyset
 from replaylink.store.models import BackendEvent
 from replaylink.store.sessions_query import Page, search_text
 
@@ -61,6 +62,16 @@ def list_groups(
     db: Session, project_id: int, filters: GroupFilters, *, limit: int, cursor: str | None = None
 ) -> Page[ErrorGroup]:
     """One page of error groups, most frequent first. Raises ``keyset.InvalidCursor``."""
+    position = _position(cursor) if cursor else None
+    if not filters.provider and not filters.text:
+        if filters.start is None and filters.end is None:
+            found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position)
+        else:
+            found = error_group_rollup.window(
+                db, project_id, filters.start, filters.end, limit=limit + 1, cursor=position
+            )
+        groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
+        return _page(db, project_id, filters, groups, limit, None)
     e = BackendEvent
     search = search_text(db, filters.text) if filters.text else None
     with search.all_matches(db) if search else nullcontext(None) as text:
@@ -77,8 +88,8 @@ def list_groups(
             .where(*conditions)
             .group_by(e.fingerprint)
         )
-        if cursor:
-            last_count, last_fingerprint = keyset.decode(GROUPS_CURSOR, cursor, int, str)
+        if position:
+            last_count, last_fingerprint = position
             query = query.having(
                 or_(
                     func.count() < last_count,
@@ -86,10 +97,28 @@ def list_groups(
                 )
             )
         rows = db.execute(query.order_by(count.desc(), e.fingerprint).limit(limit + 1)).all()
-    more = len(rows) > limit
-    groups = [ErrorGroup(*row) for row in rows[:limit]]
     # Each group's newest matching event: walk the group's index, check the text on the way.
     text = search.condition(index_first=False) if search else None
+    return _page(db, project_id, filters, [ErrorGroup(*row) for row in rows], limit, text)
+
+
+def _position(cursor: str) -> tuple[int, str]:
+    count, fingerprint = keyset.decode(GROUPS_CURSOR, cursor, int, str)
+    assert isinstance(count, int) and isinstance(fingerprint, str)
+    return count, fingerprint
+
+
+def _page(
+    db: Session,
+    project_id: int,
+    filters: GroupFilters,
+    groups: list[ErrorGroup],
+    limit: int,
+    text: ColumnElement[bool] | None,
+) -> Page[ErrorGroup]:
+    """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples."""
+    more = len(groups) > limit
+    groups = groups[:limit]
     attach_samples(db, groups, _conditions(project_id, filters, text))
     next_cursor = keyset.encode(GROUPS_CURSOR, groups[-1].count, groups[-1].fingerprint) if more else None
     return Page(groups, next_cursor)
