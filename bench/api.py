@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,10 @@ from replaylink.api.app import create_app
 from replaylink.config import Settings
 from replaylink.ids import new_session_id
 from replaylink.runtime import Runtime
-from replaylink.store import accounts, migrate
+from replaylink.store import accounts, keyset, migrate
 from replaylink.store.db import make_sessionmaker, transaction
 from replaylink.store.models import BackendEvent, RecordedSession
+from replaylink.store.sessions_query import SESSIONS_CURSOR
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "rl_bench_api"
@@ -225,30 +231,118 @@ def _copy_postgres(engine: Engine, sessions: list[tuple[Any, ...]], rows: Iterat
 
 # --------------------------------------------------------------------------- measuring
 
+ROWS = [
+    "session_detail",
+    "session_list",
+    "session_list_page_2",
+    "session_list_has_errors",
+    "session_list_provider",
+    "session_list_user",
+    "session_list_q",
+    "error_groups_24h",
+    "error_groups_window",
+    "error_groups_all",
+    "affected_sessions_common",
+    "affected_sessions_rare",
+]
+Request = tuple[str, dict[str, Any]]
+"""A path under the project's API prefix and its query parameters."""
 
-def percentiles(samples: list[float]) -> dict[str, float]:
+
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    """p50 always; p99 only from at least 100 samples (None below)."""
     ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if len(ordered) >= 100 else None
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "p99_ms": None if p99 is None else round(p99, 2),
         "n": len(ordered),
     }
 
 
-def measure(call: Callable[[], Any], n: int) -> dict[str, float]:
-    call()  # warm up
+def cases(
+    db: Any, project_id: int, now: datetime, rng: random.Random
+) -> dict[str, Callable[[random.Random], Request]]:
+    """What each benchmark row requests; each sample draws its own parameters (sessions, cursors,
+    groups, words, windows), from a seeded generator so that every run asks the same sequence."""
+    session_ids = list(db.scalars(select(BackendEvent.session_id).distinct().limit(50_000)))
+    positions = list(db.execute(select(RecordedSession.started_at, RecordedSession.id).limit(50_000)))
+    # The rollup of migration 0008 (a table for this module even when --before code has no model of it).
+    groups = list(
+        db.scalars(
+            text("SELECT fingerprint FROM error_group_totals WHERE project_id = :p ORDER BY events DESC"),
+            {"p": project_id},
+        )
+    )
+    common, rare = groups[:20], groups[len(groups) // 2 :]
+
+    def moment(r: random.Random) -> str:
+        return (now - timedelta(seconds=r.uniform(0, DAYS * 86400))).isoformat()
+
+    def cursor(r: random.Random) -> str:
+        started_at, session_id = r.choice(positions)
+        return keyset.encode(SESSIONS_CURSOR, started_at, session_id)
+
+    def window(r: random.Random, longest_s: float) -> dict[str, str]:
+        length = timedelta(seconds=r.uniform(3600, longest_s))
+        end = now - timedelta(seconds=r.uniform(0, DAYS * 86400 - length.total_seconds()))
+        return {"from": (end - length).isoformat(), "to": end.isoformat()}
+
+    def day(r: random.Random) -> dict[str, str]:
+        end = now - timedelta(seconds=r.uniform(0, (DAYS - 1) * 86400))
+        return {"from": (end - timedelta(days=1)).isoformat(), "to": end.isoformat()}
+
+    return {
+        "session_detail": lambda r: (f"/sessions/{r.choice(session_ids)}", {}),
+        "session_list": lambda r: ("/sessions", {"limit": r.choice([20, 50, 100])}),
+        "session_list_page_2": lambda r: ("/sessions", {"cursor": cursor(r)}),
+        "session_list_has_errors": lambda r: ("/sessions", {"has_backend_errors": "true", "to": moment(r)}),
+        "session_list_provider": lambda r: ("/sessions", {"provider": r.choice(PROVIDERS), "to": moment(r)}),
+        "session_list_user": lambda r: ("/sessions", {"user_id": f"user-{r.randrange(20000)}"}),
+        "session_list_q": lambda r: ("/sessions", {"q": f"failure {r.randrange(GROUPS)}"}),
+        "error_groups_24h": lambda r: ("/backend-errors", day(r)),
+        "error_groups_window": lambda r: ("/backend-errors", window(r, 7 * 86400)),
+        "error_groups_all": lambda r: ("/backend-errors", {"limit": r.choice([20, 50, 100])}),
+        "affected_sessions_common": lambda r: (f"/backend-errors/{r.choice(common)}/sessions", {}),
+        "affected_sessions_rare": lambda r: (f"/backend-errors/{r.choice(rare)}/sessions", {}),
+    }
+
+
+def measure(
+    client: TestClient,
+    base: str,
+    headers: dict[str, str],
+    make: Callable[[random.Random], Request],
+    n: int,
+    seed: int,
+) -> dict[str, float | None]:
+    rng = random.Random(seed)
     samples = []
-    for _ in range(n):
+    for i in range(n + 1):
+        path, params = make(rng)
+        params = {k: v for k, v in params.items() if v is not None}
         began = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - began)
+        response = client.get(base + path, params=params, headers=headers)
+        elapsed = time.perf_counter() - began
+        response.raise_for_status()
+        if i:  # the first one warms up
+            samples.append(elapsed)
     return percentiles(samples)
 
 
-def run(settings: Settings, n_sessions: int, n_events: int, requests: int) -> dict[str, Any]:
+def run(
+    settings: Settings,
+    n_sessions: int,
+    n_events: int,
+    requests: int,
+    *,
+    only: list[str] | None,
+    migrated: bool,
+) -> dict[str, Any]:
     rt = Runtime(settings)
     engine = rt.engine
-    migrate.upgrade(engine)
+    if not migrated:
+        migrate.upgrade(engine)
     generated_s = None
     with transaction(rt.sessions) as db:
         stored = db.scalar(select(func.count()).select_from(BackendEvent)) or 0
@@ -261,41 +355,14 @@ def run(settings: Settings, n_sessions: int, n_events: int, requests: int) -> di
     with transaction(rt.sessions) as db:
         project_id = db.scalar(select(func.min(RecordedSession.project_id)))
         key = accounts.create_api_key(db, None, name="bench").key
-        ids = list(db.scalars(select(BackendEvent.session_id).distinct().limit(50_000)))
         now = datetime.now(UTC)
-    rng = random.Random(1)
+        wanted = cases(db, project_id, now, random.Random(1))
     headers = {"Authorization": f"Bearer {key}"}
     base = f"/api/v1/projects/{project_id}"
-    day_ago = (now - timedelta(days=1)).isoformat()
-
+    figures: dict[str, Any] = {}
     with TestClient(create_app(rt)) as client:
-
-        def get(path: str, **params: Any) -> Callable[[], Any]:
-            def call() -> Any:
-                response = client.get(path, params=params, headers=headers)
-                response.raise_for_status()
-                return response.json()
-
-            return call
-
-        deep = get(f"{base}/sessions", limit=200)()["next_cursor"]
-        figures = {
-            "session_detail": measure(lambda: get(f"{base}/sessions/{rng.choice(ids)}")(), requests),
-            "session_list": measure(get(f"{base}/sessions"), requests),
-            "session_list_page_2": measure(get(f"{base}/sessions", cursor=deep), requests),
-            "session_list_has_errors": measure(get(f"{base}/sessions", has_backend_errors="true"), requests),
-            "session_list_provider": measure(get(f"{base}/sessions", provider="elasticsearch"), requests),
-            "session_list_user": measure(
-                lambda: get(f"{base}/sessions", user_id=f"user-{rng.randrange(20000)}")(), requests
-            ),
-            "session_list_q": measure(get(f"{base}/sessions", q="failure 1234 "), max(3, requests // 20)),
-            "error_groups_24h": measure(
-                get(f"{base}/backend-errors", **{"from": day_ago}), max(5, requests // 10)
-            ),
-            "error_groups_all": measure(get(f"{base}/backend-errors"), max(3, requests // 40)),
-            "affected_sessions_common": measure(get(f"{base}/backend-errors/{7:032x}/sessions"), requests),
-            "affected_sessions_rare": measure(get(f"{base}/backend-errors/{1999:032x}/sessions"), requests),
-        }
+        for name in only if only is not None else ROWS:
+            figures[name] = measure(client, base, headers, wanted[name], requests, ROWS.index(name))
     rt.close()
     return {
         "backend": engine.dialect.name,
@@ -306,12 +373,67 @@ def run(settings: Settings, n_sessions: int, n_events: int, requests: int) -> di
     }
 
 
+@contextmanager
+def before_worktree(rev: str) -> Iterator[Path]:
+    """A detached worktree of ``rev`` for the duration of the run."""
+    path = Path(tempfile.mkdtemp(prefix="rl-bench-api-before-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
+
+
+def run_before(path: Path, args: argparse.Namespace, row: str) -> dict[str, Any]:
+    """This module's measurement with the code of ``path`` (its ``src`` first on the path), on the
+    same stored data (already migrated by this code, so not migrated again)."""
+    env = {**os.environ, "PYTHONPATH": f"{path / 'src'}{os.pathsep}{Path.cwd()}"}
+    command = [sys.executable, "-m", "bench.api", "--json", "--migrated", "--backend", args.backend]
+    command += ["--events", str(args.events), "--sessions", str(args.sessions)]
+    command += [
+        "--requests",
+        str(args.before_requests),
+        "--data-dir",
+        str(args.data_dir),
+        "--pg-url",
+        args.pg_url,
+    ]
+    command += ["--only", row]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def table(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    """A text table: p50/p99 (samples) before and after, and after/before at p50."""
+    lines = [
+        f"{'request':28} {'before p50':>10} {'p99':>8} {'n':>4} "
+        f"{'after p50':>10} {'p99':>8} {'n':>4} {'x p50':>7}"
+    ]
+    for name, figure in after.items():
+        if not isinstance(figure, dict):
+            continue
+        old = (before or {}).get(name) or {}
+        ratio = f"{old['p50_ms'] / figure['p50_ms']:.1f}" if old else ""
+        lines.append(
+            f"{name:28} {old.get('p50_ms', ''):>10} {old.get('p99_ms', '')!s:>8} {old.get('n', ''):>4} "
+            f"{figure['p50_ms']:>10} {figure['p99_ms']!s:>8} {figure['n']:>4} {ratio:>7}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=200, help="samples per row (p99 needs 100)")
+    parser.add_argument("--only", help="comma-separated rows to measure (default: all)")
+    parser.add_argument(
+        "--before", help="a git revision to measure first on the same data, in its own worktree"
+    )
+    parser.add_argument("--before-requests", type=int, default=100)
+    parser.add_argument("--migrated", action="store_true", help="do not migrate (the --before subprocess)")
+    parser.add_argument("--json", action="store_true", help="one JSON line, nothing else")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/replaylink-bench-api"))
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--fresh", action="store_true", help="Drop stored bench data first.")
@@ -338,7 +460,30 @@ def main() -> None:
         secret_key="bench-secret-key-0123456789",
         encryption_key="bench-encryption-key-0123456789",
     )
-    print(json.dumps(run(settings, args.sessions, args.events, args.requests), indent=2))
+    only = args.only.split(",") if args.only else None
+    if args.json:
+        print(
+            json.dumps(
+                run(settings, args.sessions, args.events, args.requests, only=only, migrated=args.migrated)
+            )
+        )
+        return
+    # Migrate (and generate) first, so that the before run measures the same data.
+    after_setup = run(settings, args.sessions, args.events, 0, only=[], migrated=False)
+    rows = only or ROWS
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {"generated_s": after_setup["generated_s"]}
+    loads = []
+    with before_worktree(args.before) if args.before else nullcontext(None) as path:
+        for name in rows:  # row by row, before then after, so both see about the same load
+            loads.append(os.getloadavg()[0])
+            if path is not None:
+                before.update(run_before(path, args, name))
+            after.update(run(settings, args.sessions, args.events, args.requests, only=[name], migrated=True))
+            print(f"{name}: before {before.get(name)} after {after[name]}", file=sys.stderr, flush=True)
+    print(f"load average {min(loads):.1f}-{max(loads):.1f}; before: {args.before or '-'}")
+    print(json.dumps({"before": before or None, "after": after}))
+    print(table(before or None, after))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ buckets), whole hours at its edges (hour buckets) and at most two partial hours 
 events), so a request reads at most a day bucket per group and day, 46 hour buckets per group and
 two hours of events, whatever the window. Distinct sessions do not add up across buckets: for the
 groups of the page they come from the totals when the window holds every event of the group, and
-otherwise from the group's events in the window (the covering index ``ix_backend_events_groups``).
+otherwise from the group's events in the window (one ``IN`` over the covering index
+``ix_backend_events_groups``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupTotal
@@ -180,12 +181,11 @@ def _count_sessions(
         conditions.append(e.timestamp >= start)
     if end is not None:
         conditions.append(e.timestamp < end)
-    per_group = [
-        select(literal(g.fingerprint).label("fp"), func.count(func.distinct(e.session_id)).label("n")).where(
-            *conditions, e.fingerprint == g.fingerprint
-        )
-        for g in counted
-    ]
-    found = {fp: n for fp, n in db.execute(union_all(*per_group))}
+    query = (
+        select(e.fingerprint, func.count(func.distinct(e.session_id)))
+        .where(*conditions, e.fingerprint.in_([g.fingerprint for g in counted]))
+        .group_by(e.fingerprint)
+    )
+    found = {fingerprint: n for fingerprint, n in db.execute(query)}
     for group in counted:
         group.sessions = int(found.get(group.fingerprint, 0))
