@@ -1,6 +1,6 @@
-"""The error-group rollup (migration 0008) equals an aggregate of the events, whatever inserted or
-deleted them: the importer's batch insert, single rows, retention, integration delete with purge,
-project delete, and concurrent importers on PostgreSQL."""
+"""The error-group rollup (migration 0008) and the session event counts (0010) equal an aggregate
+of the events, whatever inserted or deleted them: the importer's batch insert, single rows,
+retention, integration delete with purge, project delete, and concurrent importers on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from replaylink.store.models import (
     ErrorGroupSession,
     ErrorGroupTotal,
     Project,
+    SessionEventCount,
 )
 from tests.backend_events import add_event, add_session
 from tests.conftest import Seeded
@@ -51,6 +52,10 @@ def expected(rt: Runtime) -> dict[str, Any]:
                 BackendEvent.timestamp,
             )
         ).all()
+        providers = db.execute(select(BackendEvent.session_id, BackendEvent.provider)).all()
+    per_provider: dict[tuple[int, str], int] = defaultdict(int)
+    for session_id, provider in providers:
+        per_provider[(session_id, provider)] += 1
     totals: dict[tuple[int, str], list[Any]] = {}
     sessions: dict[tuple[int, str, int], int] = defaultdict(int)
     buckets: dict[tuple[int, str, datetime, str], list[Any]] = {}
@@ -71,6 +76,7 @@ def expected(rt: Runtime) -> dict[str, Any]:
         "totals": {k: (v[0], distinct[k], v[1], v[2]) for k, v in totals.items()},
         "sessions": dict(sessions),
         "buckets": {k: tuple(v) for k, v in buckets.items()},
+        "providers": dict(per_provider),
     }
 
 
@@ -89,6 +95,9 @@ def stored(rt: Runtime) -> dict[str, Any]:
                 (r.project_id, r.period, r.start, r.fingerprint): (r.events, r.first_seen, r.last_seen)
                 for r in db.scalars(select(b))
             },
+            "providers": {
+                (r.session_id, r.provider): r.events for r in db.scalars(select(SessionEventCount))
+            },
         }
 
 
@@ -97,6 +106,7 @@ def assert_consistent(rt: Runtime) -> None:
     assert got["totals"] == want["totals"]
     assert got["sessions"] == want["sessions"]
     assert got["buckets"] == want["buckets"]
+    assert got["providers"] == want["providers"]
 
 
 def event_row(
@@ -106,12 +116,13 @@ def event_row(
     ts: datetime,
     record: str,
     integration_id: int | None = None,
+    provider: str = "datadog",
 ) -> EventRow:
     return EventRow(
         project_id=project_id,
         session_id=session_id,
         integration_id=integration_id,
-        provider="datadog",
+        provider=provider,
         provider_record_id=record,
         timestamp=ts,
         level="error",
@@ -161,6 +172,7 @@ def test_rollup_follows_inserts_purges_and_deletes(rt: Runtime, seeded: Seeded) 
                 ts,
                 f"r{n}",
                 integration_id if n % 3 == 0 else kept_id,
+                rng.choice(["datadog", "sentry", "cloudwatch"]),
             )
         )
     with transaction(rt.sessions) as db:
@@ -198,8 +210,9 @@ def test_rollup_follows_inserts_purges_and_deletes(rt: Runtime, seeded: Seeded) 
 def test_events_keep_what_the_rollup_reads(rt: Runtime, seeded: Seeded) -> None:
     session = add_session(rt, seeded.project_id, NOW)
     event = add_event(rt, session, fingerprint="fp1")
-    with pytest.raises(DBAPIError, match="never change"), transaction(rt.sessions) as db:
-        db.execute(update(BackendEvent).where(BackendEvent.id == event.id).values(fingerprint="fp2"))
+    for change in ({"fingerprint": "fp2"}, {"provider": "sentry"}, {"session_id": session.id + 1}):
+        with pytest.raises(DBAPIError, match="never change"), transaction(rt.sessions) as db:
+            db.execute(update(BackendEvent).where(BackendEvent.id == event.id).values(**change))
     with transaction(rt.sessions) as db:  # other columns may change (integration delete detaches)
         db.execute(
             update(BackendEvent).where(BackendEvent.id == event.id).values(integration_id=None, level="x")

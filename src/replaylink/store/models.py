@@ -355,3 +355,13 @@ class ErrorGroupSession(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger)
+
+
+class SessionEventCount(Base):
+    """A session's backend events from one provider (0010; kept by triggers like the rollup)."""
+
+    __tablename__ = "session_event_counts"
+
+    session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from replaylink.store import keyset
-from replaylink.store.models import BackendEvent, RecordedSession
+from replaylink.store.models import BackendEvent, RecordedSession, SessionEventCount
 
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
@@ -230,9 +230,13 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
             (s.failed_requests > 0) if filters.has_failed_requests else (s.failed_requests == 0)
         )
     conditions: list[ColumnElement[bool]] = []
-    if filters.provider:
-        conditions.append(e.provider == filters.provider)
     search = search_text(db, filters.text) if filters.text else None
+    if filters.provider and search is None:
+        # One primary-key probe per session (0010), not a walk through its events.
+        c = SessionEventCount
+        query = query.where(exists().where(c.session_id == s.id, c.provider == filters.provider))
+    elif filters.provider:
+        conditions.append(e.provider == filters.provider)
     if search is not None and search.few:
         # Driven from the few matching events: a rare text must not probe every session.
         conditions.append(search.condition())
@@ -284,8 +288,10 @@ def summarize(db: Session, sessions: Sequence[RecordedSession]) -> list[SessionS
     if not out:
         return []
     e = BackendEvent
-    counted = select(e.session_id, e.provider, func.count()).where(e.session_id.in_(out))
-    for session_id, provider, count in db.execute(counted.group_by(e.session_id, e.provider)):
+    c = SessionEventCount
+    for session_id, provider, count in db.execute(
+        select(c.session_id, c.provider, c.events).where(c.session_id.in_(out))
+    ):
         out[session_id].counts[provider] = count
     with_events = [sid for sid, summary in out.items() if summary.counts]
     if with_events:
@@ -312,8 +318,8 @@ def counts_by_provider(events: Sequence[BackendEvent]) -> dict[str, int]:
 
 
 def event_counts(db: Session, session_id: int) -> dict[str, int]:
-    e = BackendEvent
-    query = select(e.provider, func.count()).where(e.session_id == session_id).group_by(e.provider)
+    c = SessionEventCount
+    query = select(c.provider, c.events).where(c.session_id == session_id)
     return {provider: count for provider, count in db.execute(query)}
 
 
