@@ -358,6 +358,8 @@ def upgrade() -> None:
         op.execute(statement)
     for statement in backfill(dialect):
         op.execute(statement)
+    for table in ("error_group_totals", "error_group_buckets", "error_group_sessions"):
+        op.execute(f"ANALYZE {table}")  # planner statistics now, not at the first autovacuum
 
 
 def downgrade() -> None:

@@ -108,6 +108,7 @@ def upgrade() -> None:
         "INSERT INTO session_event_counts (session_id, provider, events) "
         "SELECT session_id, provider, count(*) FROM backend_events GROUP BY session_id, provider"
     )
+    op.execute("ANALYZE session_event_counts")
 
 
 def downgrade() -> None:
