@@ -5,12 +5,14 @@ Run: ``python -m bench.replay_ingest --db postgres --store fs --pages 1000`` (``
 and sends a realistic ~20 KB gzip batch (rrweb mutations with text, mouse moves, clicks, a few
 devtools events; ~5x compression) every 5 s on a fixed schedule, over one shared keep-alive pool,
 for ``--seconds`` after one warm-up interval. The server runs as a separate process
-(``replaylink serve --no-importer``, one uvicorn worker) on the same 2-core host as this load
-generator and PostgreSQL.
+(``replaylink serve --no-importer [--workers N]``) on the same 2-core host as this load
+generator and PostgreSQL. The generator is one asyncio process whose bodies are pre-compressed
+(per request it only gzips the small changing head); its own CPU per batch is printed too.
 
 Printed: batches/s, errors, latency p50/p95/p99/max (from the request's start, and from its
-scheduled time, which includes any backlog in the client), server CPU per batch, and the mean
-time per ingest stage from the server's ``replaylink_replay_stage_seconds`` histogram. Then a
+scheduled time, which includes any backlog in the client), server CPU per batch (all of its
+processes), load-generator CPU per batch, the host's load average, and the mean time per ingest
+stage from the server's ``replaylink_replay_stage_seconds`` histogram (one worker's view). Then a
 30-minute session (360 segments) is recorded and its manifest + first segment fetched 200 times.
 """
 
@@ -23,6 +25,7 @@ import json
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -188,9 +191,10 @@ def s3_store() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server(env: dict[str, str], port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    command = [str(Path(sys.executable).with_name("replaylink")), "serve", "--no-importer"]
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("replaylink")), "serve", "--no-importer", "--port", str(port)],
+        [*command, "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
     )
@@ -212,8 +216,29 @@ def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of ``pid`` and its living descendants (uvicorn's workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if entry.name == str(pid) or _descends(int(fields[1]), pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _descends(parent: int, ancestor: int) -> bool:
+    while parent > 1:
+        if parent == ancestor:
+            return True
+        try:
+            parent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+    return False
 
 
 def stage_sums(base: str) -> dict[str, tuple[float, float]]:
@@ -346,7 +371,9 @@ def player(
         }
 
 
-def run(db_kind: str, store_kind: str, pages: int, seconds: float, with_player: bool) -> dict[str, Any]:
+def run(
+    db_kind: str, store_kind: str, pages: int, seconds: float, workers: int, with_player: bool
+) -> dict[str, Any]:
     rng = random.Random(14)
     with (
         tempfile.TemporaryDirectory(prefix="rl-bench-replay-") as tmp,
@@ -381,16 +408,21 @@ def run(db_kind: str, store_kind: str, pages: int, seconds: float, with_player: 
         tails = [gzip.compress(batch_tail(rng, now_ms - 1000, full=i == 0), 6) for i in range(16)]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with server(env, port) as process:
+        with server(env, port, workers) as process:
             tokens = asyncio.run(start_sessions(base, project_key, pages))
             before_cpu, before_stages = cpu_seconds(process.pid), stage_sums(base)
+            before_client = resource.getrusage(resource.RUSAGE_SELF)
             figures = asyncio.run(load(base, tokens, tails, seconds))
             cpu = cpu_seconds(process.pid) - before_cpu
+            after_client = resource.getrusage(resource.RUSAGE_SELF)
             after_stages = stage_sums(base)
-            batches = max(1, figures["batches"])
-            figures["server_cpu_ms_per_batch"] = round(
-                cpu * 1000 / (batches * (seconds + INTERVAL) / seconds), 2
+            figures["load_average"] = [round(x, 1) for x in os.getloadavg()]
+            sent = max(1, figures["batches"]) * (seconds + INTERVAL) / seconds  # the warm-up's too
+            client = (after_client.ru_utime - before_client.ru_utime) + (
+                after_client.ru_stime - before_client.ru_stime
             )
+            figures["server_cpu_ms_per_batch"] = round(cpu * 1000 / sent, 2)
+            figures["client_cpu_ms_per_batch"] = round(client * 1000 / sent, 2)
             figures["stage_mean_ms"] = {}
             for stage, (total, count) in after_stages.items():
                 old_total, old_count = before_stages.get(stage, (0.0, 0.0))
@@ -403,7 +435,14 @@ def run(db_kind: str, store_kind: str, pages: int, seconds: float, with_player: 
             if with_player:
                 figures["player"] = player(base, rt, project_id, project_key, api_key, rng)
         rt.close()
-    return {"db": db_kind, "store": store_kind, "pages": pages, "seconds": seconds, **figures}
+    return {
+        "db": db_kind,
+        "store": store_kind,
+        "pages": pages,
+        "workers": workers,
+        "seconds": seconds,
+        **figures,
+    }
 
 
 def main() -> None:
@@ -412,10 +451,18 @@ def main() -> None:
     parser.add_argument("--store", choices=["fs", "s3"], default="fs")
     parser.add_argument("--pages", type=int, nargs="+", default=[1000])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1, help="replaylink serve --workers N")
     parser.add_argument("--no-player", action="store_true", help="Skip the 30-minute session's manifest.")
     args = parser.parse_args()
     for index, pages in enumerate(args.pages):
-        result = run(args.db, args.store, pages, args.seconds, with_player=not args.no_player and index == 0)
+        result = run(
+            args.db,
+            args.store,
+            pages,
+            args.seconds,
+            args.workers,
+            with_player=not args.no_player and index == 0,
+        )
         print(json.dumps(result), flush=True)
 
 

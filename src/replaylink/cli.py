@@ -108,22 +108,35 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default REPLAYLINK_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default REPLAYLINK_PORT).")] = None,
     importer: Annotated[bool, typer.Option(help="Run the importer in this process.")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="HTTP processes; above 1 needs --no-importer (run `replaylink worker`)."),
+    ] = 1,
 ) -> None:
     """Run the HTTP server (and, by default, the importer). Migrates SQLite automatically."""
     import uvicorn
 
     from replaylink.api.app import create_app
 
+    if workers > 1 and importer:
+        raise fail(
+            "--workers above 1 serves HTTP only: add --no-importer and run the importer as "
+            "`replaylink worker` beside it."
+        )
     with runtime(migrate_sqlite=True) as rt:
         _bootstrap(rt)
         settings = rt.settings
-        application = create_app(rt, run_importer=importer)
+        application: Any = (
+            "replaylink.api.process_app:create" if workers > 1 else create_app(rt, run_importer=importer)
+        )
         out.print(f"ReplayLink listening on http://{host or settings.host}:{port or settings.port}")
         uvicorn.run(
             application,
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level,
+            workers=workers,
+            factory=workers > 1,
         )
 
 

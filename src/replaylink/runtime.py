@@ -49,4 +49,6 @@ class Runtime:
         return Ingestor(self.settings, self.sessions, self.signer, self.replay_store)
 
     def close(self) -> None:
+        if "ingestor" in self.__dict__:
+            self.ingestor.close()
         self.engine.dispose()

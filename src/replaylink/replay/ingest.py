@@ -3,6 +3,10 @@
 The blob is written before its row commits, so a crash leaves at worst an unindexed blob (the
 sweep removes it), never a row without its blob. Every refusal is a :class:`Refused` with the
 HTTP status, an error code the tracker acts on, and a message for the developer.
+
+On PostgreSQL a batch costs two autocommit statements (:mod:`~replaylink.replay.pg_index`) on a
+pool of its own without pre-ping (a connection found dead is replaced and the statement, which is
+idempotent, run once more); on SQLite it uses the ORM sessions of :mod:`~replaylink.replay.index`.
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import TypeVar
 
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
-from replaylink.replay import codec, index, metrics
+from replaylink.replay import codec, index, metrics, pg_index
 from replaylink.replay.batch import Batch, Malformed, parse_batch
 from replaylink.replay.ratelimit import RateLimiter
 from replaylink.replay.store import ReplayStore, StoreError, segment_key
 from replaylink.store.accounts import origin_allowed
-from replaylink.store.db import transaction
+from replaylink.store.db import make_engine, transaction
 from replaylink.tokens import Reason, TokenData, TokenSigner
+
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -76,6 +86,33 @@ class Ingestor:
         self.store = store
         self.clock = clock
         self.limiter = RateLimiter(settings.replay_batches_per_minute / 60, settings.replay_batch_burst)
+        bind = factory.kw.get("bind")
+        self.postgres = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+
+    @cached_property
+    def engine(self) -> Engine:
+        """PostgreSQL only: autocommit connections, no pre-ping round trip on checkout."""
+        bind = self.factory.kw["bind"]
+        return make_engine(
+            bind.url.render_as_string(hide_password=False),
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=False,
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    def _on_postgres(self, work: Callable[[Connection], T]) -> T:
+        """Run one idempotent statement; once more on a fresh connection if the pooled one was dead."""
+        try:
+            with self.engine.connect() as connection:
+                return work(connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self.engine.connect() as connection:
+            return work(connection)
 
     def ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
         try:
@@ -163,6 +200,53 @@ class Ingestor:
             "stop recording or start a new session.",
         )
 
+    def _read(self, session_id: int, batch: Batch) -> index.SessionState | None:
+        if self.postgres:
+            return self._on_postgres(
+                lambda connection: pg_index.session_state(connection, session_id, batch.tab, batch.seq)
+            )
+        with transaction(self.factory) as db:
+            return index.session_state(db, session_id, batch.tab, batch.seq)
+
+    def _index(
+        self, state: index.SessionState, batch: Batch, key: str, stored: bytes, raw_size: int, now: float
+    ) -> index.Added | None:
+        """The segment's row, counters and devtools events; None when the session is gone."""
+        size, digest = len(stored), hashlib.sha256(stored).hexdigest()
+        at, cap = datetime.fromtimestamp(now, UTC), self.settings.replay_max_session_bytes
+        if self.postgres:
+            return self._on_postgres(
+                lambda connection: pg_index.add_segment(
+                    connection,
+                    state,
+                    batch,
+                    key=key,
+                    size=size,
+                    raw_size=raw_size,
+                    digest=digest,
+                    now=at,
+                    max_session_bytes=cap,
+                )
+            )
+        try:
+            with transaction(self.factory) as db:
+                added = index.add_segment(
+                    db,
+                    state,
+                    batch,
+                    key=key,
+                    size=size,
+                    raw_size=raw_size,
+                    digest=digest,
+                    now=at,
+                    max_session_bytes=cap,
+                )
+                if added is index.Added.OVER_CAP:
+                    raise _OverCap
+        except _OverCap:
+            return index.Added.OVER_CAP
+        return added
+
     # ------------------------------------------------------------------ the whole path
 
     def _ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
@@ -182,8 +266,8 @@ class Ingestor:
                 batch = parse_batch(raw)
             except Malformed as exc:
                 raise Refused(400, "malformed_batch", f"The batch is malformed: {exc}.") from None
-        with _timed("read"), transaction(self.factory) as db:
-            state = index.session_state(db, claims.session_id, batch.tab, batch.seq)
+        with _timed("read"):
+            state = self._read(claims.session_id, batch)
         if state is None or state.project_id != claims.project_id:
             raise Refused(401, "invalid_token", "The token names no session here; start a new session.")
         if not origin_allowed(state.allowed_origins, origin):
@@ -208,23 +292,11 @@ class Ingestor:
                     503, "store_unavailable", f"Recording storage failed ({exc}); retry.", 5
                 ) from None
         with _timed("index"):
-            try:
-                with transaction(self.factory) as db:
-                    added = index.add_segment(
-                        db,
-                        state,
-                        batch,
-                        key=key,
-                        size=len(stored),
-                        raw_size=len(raw),
-                        digest=hashlib.sha256(stored).hexdigest(),
-                        now=datetime.fromtimestamp(now, UTC),
-                        max_session_bytes=self.settings.replay_max_session_bytes,
-                    )
-                    if added is index.Added.OVER_CAP:
-                        raise _OverCap
-            except _OverCap:
-                raise self._too_large() from None
+            added = self._index(state, batch, key, stored, len(raw), now)
+        if added is None:
+            raise Refused(401, "invalid_token", "The token names no session here; start a new session.")
+        if added is index.Added.OVER_CAP:
+            raise self._too_large()
         if added is index.Added.DUPLICATE:
             return Outcome("duplicate", state.session_id, key)
         metrics.BYTES.inc(len(stored))
