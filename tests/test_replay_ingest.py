@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,6 +142,43 @@ def test_retries_are_idempotent(client: TestClient, seeded: Seeded, rt: Runtime)
     assert (row.replay_segments, row.js_errors, row.clicks) == (1, 1, 2)
     with transaction(rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(DevtoolsEvent)) == 6
+
+
+def test_concurrent_retries_store_and_count_once(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    session_id, token = start(client, seeded.project_key)
+    t0 = now_ms() - 2000
+    first = gzip.compress(encode(make_batch(0, t0=t0, devtools=devtools_at(t0))))
+    second = gzip.compress(encode(make_batch(1, t0=t0 + 100)))
+    bodies = [first, second] * 6
+
+    def send(body: bytes) -> str:
+        return rt.ingestor.ingest(token, body, encoding="gzip", origin=None).result
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(send, bodies))
+    assert results.count("stored") == 2 and set(results) <= {"stored", "duplicate"}
+    assert segment_count(rt) == 2 and len(keys(rt)) == 2
+    row = session_row(rt, session_id)
+    assert (row.replay_segments, row.js_errors, row.clicks) == (2, 1, 4)
+    assert row.replay_bytes == len(first) + len(second)
+    with transaction(rt.sessions) as db:
+        assert db.scalar(select(func.count()).select_from(DevtoolsEvent)) == 6
+
+
+def test_event_data_that_is_not_an_object_is_kept(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    session_id, token = start(client, seeded.project_key)
+    batch = make_batch(0, clicks=3)
+    t = batch["events"][-1]["timestamp"]
+    batch["events"] += [
+        {"type": 3, "timestamp": t, "data": [2, 2]},
+        {"type": 5, "timestamp": t, "data": "tag"},
+        {"type": 3, "timestamp": t},
+    ]
+    assert post(client, token, batch).status_code == 204
+    row = session_row(rt, session_id)
+    assert (row.replay_segments, row.clicks) == (1, 3)
+    with transaction(rt.sessions) as db:
+        assert db.scalar(select(ReplaySegment.events)) == len(batch["events"])
 
 
 def test_out_of_order_seq_plays_back_in_order(client: TestClient, seeded: Seeded, rt: Runtime) -> None:

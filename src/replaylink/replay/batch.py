@@ -251,7 +251,20 @@ class _Envelope(msgspec.Struct):
     page: Any = None
 
 
+class _ProbedEvent(msgspec.Struct):
+    """An rrweb event whose ``data`` is an object (or null), decoded only for what tells a click."""
+
+    type: int
+    timestamp: float
+    data: _Probe | None = None
+
+
+class _ProbedEnvelope(_Envelope):
+    events: list[_ProbedEvent] = msgspec.field(default_factory=list)  # type: ignore[assignment]
+
+
 _DECODE_BATCH = msgspec.json.Decoder(_Envelope)
+_DECODE_PROBED = msgspec.json.Decoder(_ProbedEnvelope)
 _DECODE_PROBE = msgspec.json.Decoder(_Probe)
 
 
@@ -276,17 +289,43 @@ def _envelope(raw: bytes) -> _Envelope:
         raise Malformed(str(exc).replace("`$.", "`")) from None
 
 
-def _is_click(data: msgspec.Raw) -> bool:
+def _is_click(data: msgspec.Raw | _Probe | None) -> bool:
+    if isinstance(data, msgspec.Raw):
+        try:
+            data = _DECODE_PROBE.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return False
+    return data is not None and data.source == MOUSE_INTERACTION and data.type == CLICK
+
+
+def _decode(raw: bytes) -> _Envelope:
+    """One pass over the body when every event's data is an object (rrweb's always is): the DOM
+    data is scanned once, not kept as raw JSON and decoded again for clicks. Anything else takes
+    :func:`_envelope`, which also says what is wrong."""
     try:
-        probe = _DECODE_PROBE.decode(data)
+        return _DECODE_PROBED.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return False
-    return probe.source == MOUSE_INTERACTION and probe.type == CLICK
+        return _envelope(raw)
+
+
+def _summarise_events(events: list[_Event] | list[_ProbedEvent], batch: Batch) -> None:
+    """First and last timestamp, full snapshot, clicks; the per-event check only when one is bad."""
+    if not events:
+        return
+    stamps = [event.timestamp for event in events]
+    earliest, latest = min(stamps), max(stamps)
+    if not (earliest > 0 and math.isfinite(latest)):
+        for index, value in enumerate(stamps):
+            _timestamp(value, f"events[{index}].timestamp")
+    batch.saw(int(earliest))
+    batch.saw(int(latest))
+    batch.has_full_snapshot = any(event.type == FULL_SNAPSHOT for event in events)
+    batch.clicks = sum(1 for event in events if event.type == INCREMENTAL and _is_click(event.data))
 
 
 def parse_batch(raw: bytes) -> Batch:
     """Check a decompressed batch and read what the index needs. Raises :class:`Malformed`."""
-    body = _envelope(raw)
+    body = _decode(raw)
     if body.v != VERSION:
         raise Malformed(f"v: must be {VERSION} (this server speaks batch format {VERSION})")
     tab, seq = body.tab, body.seq
@@ -297,12 +336,7 @@ def parse_batch(raw: bytes) -> Batch:
     if body.page is not None and not isinstance(body.page, dict):
         raise Malformed("page: must be an object")
     batch = Batch(tab=tab, seq=seq, events=len(body.events))
-    for index, event in enumerate(body.events):
-        batch.saw(_timestamp(event.timestamp, f"events[{index}].timestamp"))
-        if event.type == FULL_SNAPSHOT:
-            batch.has_full_snapshot = True
-        elif event.type == INCREMENTAL and _is_click(event.data):
-            batch.clicks += 1
+    _summarise_events(body.events, batch)
     for index, item in enumerate(body.devtools):
         where = f"devtools[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
