@@ -90,37 +90,42 @@ def _origin_ms(row: RecordedSession) -> int:
 
 
 @router.get("/replay", response_model=Manifest)
-def manifest(project_id: ProjectId, session_id: SessionId, db: Db, caller: CallerDep) -> Manifest:
+def manifest(project_id: ProjectId, session_id: SessionId, db: Db, caller: CallerDep) -> Response:
     """The recording's segments, to fetch progressively; an empty list when nothing was recorded."""
     row = session_or_404(db, caller, project_id, session_id)
     segments = index.segments(db, row.id)
     origin = _origin_ms(row)
     base = f"/api/v1/projects/{project_id}/sessions/{row.id}/replay"
     started, ended = row.recording_started_at, row.recording_ended_at
-    return Manifest(
-        session_id=str(row.id),
-        project_id=row.project_id,
-        started_at=row.started_at,
-        recording_started_at=started,
-        recording_ended_at=ended,
-        duration_ms=(_ms(ended) or 0) - (_ms(started) or 0),
-        tabs=sorted({s.tab for s in segments}),
-        bytes=sum(s.bytes for s in segments),
-        segments=[
-            SegmentOut(
-                tab=s.tab,
-                seq=s.seq,
-                first_ms=s.first_ms,
-                last_ms=s.last_ms,
-                offset_ms=s.first_ms - origin,
-                bytes=s.bytes,
-                events=s.events,
-                has_full_snapshot=s.has_full_snapshot,
-                url=f"{base}/{s.tab}/{s.seq}",
-            )
-            for s in segments
-        ],
+    # Validated once and serialised by pydantic (hundreds of segments: FastAPI's second validation
+    # and the standard library's JSON encoder were half the request).
+    answer = Manifest.model_validate(
+        {
+            "session_id": str(row.id),
+            "project_id": row.project_id,
+            "started_at": row.started_at,
+            "recording_started_at": started,
+            "recording_ended_at": ended,
+            "duration_ms": (_ms(ended) or 0) - (_ms(started) or 0),
+            "tabs": sorted({s.tab for s in segments}),
+            "bytes": sum(s.bytes for s in segments),
+            "segments": [
+                {
+                    "tab": s.tab,
+                    "seq": s.seq,
+                    "first_ms": s.first_ms,
+                    "last_ms": s.last_ms,
+                    "offset_ms": s.first_ms - origin,
+                    "bytes": s.bytes,
+                    "events": s.events,
+                    "has_full_snapshot": s.has_full_snapshot,
+                    "url": f"{base}/{s.tab}/{s.seq}",
+                }
+                for s in segments
+            ],
+        }
     )
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(
