@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from replaylink.replay.store import segment_key
 from replaylink.replay.sweep import sweep
@@ -163,6 +164,23 @@ def test_concurrent_retries_store_and_count_once(client: TestClient, seeded: See
     assert row.replay_bytes == len(first) + len(second)
     with transaction(rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(DevtoolsEvent)) == 6
+
+
+def test_a_database_connection_lost_since_the_last_batch_is_replaced(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's ingest pool has no pre-ping; SQLite has no server to lose")
+    session_id, token = start(client, seeded.project_key)
+    assert post(client, token, make_batch(0)).status_code == 204
+    pooled = rt.ingestor.engine.raw_connection()  # the one connection sequential batches use
+    assert pooled.driver_connection is not None
+    backend = pooled.driver_connection.info.backend_pid
+    pooled.close()
+    with rt.engine.begin() as connection:  # as a PostgreSQL restart would
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    assert post(client, token, make_batch(1)).status_code == 204
+    assert session_row(rt, session_id).replay_segments == 2
 
 
 def test_event_data_that_is_not_an_object_is_kept(client: TestClient, seeded: Seeded, rt: Runtime) -> None:

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
@@ -103,16 +103,22 @@ class Ingestor:
         if "engine" in self.__dict__:
             self.engine.dispose()
 
-    def _on_postgres(self, work: Callable[[Connection], T]) -> T:
-        """Run one idempotent statement; once more on a fresh connection if the pooled one was dead."""
-        try:
-            with self.engine.connect() as connection:
+    def _on_postgres(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run one idempotent statement on a pooled psycopg connection; once more on a fresh
+        connection if the pooled one was dead (PostgreSQL restarted: there is no pre-ping)."""
+        for attempt in (1, 2):
+            pooled = self.engine.raw_connection()
+            connection = pooled.driver_connection
+            assert isinstance(connection, psycopg.Connection)
+            try:
                 return work(connection)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-        with self.engine.connect() as connection:
-            return work(connection)
+            except psycopg.OperationalError:
+                if attempt == 2 or not connection.broken:
+                    raise
+                pooled.invalidate()
+            finally:
+                pooled.close()
+        raise AssertionError("unreachable")
 
     def ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
         try:
