@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from replaylink.metrics import REGISTRY
+from replaylink.replay.ingest import Ingestor, Refused
 from replaylink.runtime import Runtime
-from replaylink.store.db import transaction
+from replaylink.store.db import make_engine, make_sessionmaker, transaction
 from replaylink.store.models import Project, RecordedSession, ReplaySegment
 from replaylink.tokens import TokenSigner
 from tests.conftest import Seeded
@@ -290,3 +291,23 @@ def test_lone_surrogates_in_dom_text_do_not_lose_the_batch(
     assert post(client, token, None, raw=raw).status_code == 204
     assert stored(rt) == (1, 1)
     assert gzip.decompress(rt.replay_store.get(next(rt.replay_store.list()).key) or b"") == raw
+
+
+def test_an_unreachable_database_is_a_503_to_retry_without_its_address(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    _, token = start(client, seeded.project_key)
+    nowhere = make_engine("postgresql+psycopg://replaylink:hunter2@127.0.0.1:1/replaylink")
+    ingestor = Ingestor(rt.settings, make_sessionmaker(nowhere), rt.signer, rt.replay_store)
+    try:
+        with pytest.raises(Refused) as refused:
+            ingestor.ingest(token, encode(make_batch(0)), encoding=None, origin=None)
+    finally:
+        ingestor.close()
+        nowhere.dispose()
+    assert (refused.value.status, refused.value.code, refused.value.retry_after) == (
+        503,
+        "database_unavailable",
+        5,
+    )
+    assert "hunter2" not in refused.value.message and "127.0.0.1" not in str(refused.value)

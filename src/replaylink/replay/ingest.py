@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
@@ -35,6 +36,9 @@ from replaylink.store.db import make_engine, transaction
 from replaylink.tokens import Reason, TokenData, TokenSigner
 
 T = TypeVar("T")
+POOL_SIZE = 4
+"""Connections of a process's ingest pool (as many again while busy)."""
+POOL_TIMEOUT_SECONDS = 10
 
 
 class Refused(Exception):
@@ -91,12 +95,17 @@ class Ingestor:
 
     @cached_property
     def engine(self) -> Engine:
-        """PostgreSQL only: autocommit connections, no pre-ping round trip on checkout."""
+        """PostgreSQL only: autocommit connections, no pre-ping round trip on checkout. Small: a
+        statement holds its connection for about a millisecond, and every ``serve`` process
+        has such a pool beside its main one (PostgreSQL allows 100 connections by default)."""
         bind = self.factory.kw["bind"]
         return make_engine(
             bind.url.render_as_string(hide_password=False),
             isolation_level="AUTOCOMMIT",
             pool_pre_ping=False,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
         )
 
     def close(self) -> None:
@@ -122,7 +131,14 @@ class Ingestor:
 
     def ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
         try:
-            outcome = self._ingest(token, body, encoding=encoding, origin=origin)
+            try:
+                outcome = self._ingest(token, body, encoding=encoding, origin=origin)
+            except (psycopg.OperationalError, PoolTimeout):
+                # Unreachable, out of connections, or this pool busy: the tracker retries later.
+                # (psycopg's message can name the server and user: it is not passed on.)
+                raise Refused(
+                    503, "database_unavailable", "The database is unavailable or busy; retry.", 5
+                ) from None
         except Refused as refused:
             metrics.BATCHES.labels(refused.code).inc()
             raise
