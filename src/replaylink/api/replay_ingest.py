@@ -2,7 +2,7 @@
 
 Answers 204 when stored (also for a batch already stored: retries are idempotent); errors use
 the JSON envelope and always carry the CORS header, so the tracker can read why it was refused
-(401 start a new session, 409 stop recording, 413 split, 429 wait Retry-After). The project's
+(401 start a new session, 409 stop recording, 413 split, 429 and 503 wait Retry-After). The project's
 allowed origins are enforced by refusing the write (403), not by hiding the answer.
 """
 
@@ -57,6 +57,7 @@ def preflight(request: Request) -> Response:
         409: {"description": "session_too_large or session_too_long: stop recording."},
         413: {"description": "batch_too_large / body_too_large: send smaller batches."},
         429: {"description": "rate_limited: wait Retry-After seconds."},
+        503: {"description": "store_unavailable or database_unavailable: retry after Retry-After seconds."},
     },
 )
 async def post_batch(request: Request) -> Response:
