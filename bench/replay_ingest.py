@@ -12,7 +12,7 @@ generator and PostgreSQL. The generator is one asyncio process whose bodies are 
 Printed: batches/s, errors, latency p50/p95/p99/max (from the request's start, and from its
 scheduled time, which includes any backlog in the client), server CPU per batch (all of its
 processes), load-generator CPU per batch, the host's load average, and the mean time per ingest
-stage from the server's ``replaylink_replay_stage_seconds`` histogram (one worker's view). Then a
+stage from the server's ``replaylink_replay_stage_seconds`` histogram (with one worker only). Then a
 30-minute session (360 segments) is recorded and its manifest + first segment fetched 200 times.
 """
 
@@ -423,8 +423,8 @@ def run(
             )
             figures["server_cpu_ms_per_batch"] = round(cpu * 1000 / sent, 2)
             figures["client_cpu_ms_per_batch"] = round(client * 1000 / sent, 2)
-            figures["stage_mean_ms"] = {}
-            for stage, (total, count) in after_stages.items():
+            figures["stage_mean_ms"] = {}  # each /metrics answer is one worker's: one worker only
+            for stage, (total, count) in after_stages.items() if workers == 1 else ():
                 old_total, old_count = before_stages.get(stage, (0.0, 0.0))
                 figures["stage_mean_ms"][stage] = round(
                     (total - old_total) * 1000 / max(1, count - old_count), 2
