@@ -282,7 +282,9 @@ async def load(base: str, tokens: list[str], tails: list[bytes], seconds: float)
     begin = time.monotonic()
     measure_from = begin + INTERVAL
     stop_at = measure_from + seconds
-    connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout: reusing one the server is
+    # closing just then fails (ServerDisconnectedError), and a page sends every 5 s.
+    connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=4)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
 
         async def page(index: int, token: str) -> None:
