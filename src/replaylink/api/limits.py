@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,6 +13,41 @@ from replaylink.api.errors import error_body
 
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 """A JSON ``\u0000`` escape that is not itself an escaped backslash."""
+
+
+class _NonStandardConstant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's json reads them, JSON has no such thing."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonStandardConstant(name)
+
+
+def non_standard_constant(scope: Scope, body: bytes) -> str | None:
+    """The first ``NaN``/``Infinity``/``-Infinity`` of a JSON body (as FastAPI would parse it), if any.
+
+    FastAPI reads bodies with Python's json, which accepts these constants; no database column
+    or JSON client can take them (PostgreSQL's jsonb refuses NaN), so they are refused up front.
+    A body that is not JSON at all is left to the endpoint (it answers ``malformed_json``).
+    """
+    if not body or not _is_json(scope):
+        return None
+    try:
+        json.loads(body, parse_constant=_refuse_constant)
+    except _NonStandardConstant as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI parses this body as JSON: no Content-Type, or ``*/json`` / ``*/*+json``."""
+    content_type = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), None)
+    if content_type is None:
+        return True
+    subtype = content_type.split(b";", 1)[0].strip().lower().rpartition(b"/")[2]
+    return subtype == b"json" or subtype.endswith(b"+json")
 
 
 def has_nul(scope: Scope, body: bytes) -> bool:
@@ -22,7 +58,7 @@ def has_nul(scope: Scope, body: bytes) -> bool:
 
 class BodySizeLimit:
     """Answer 413 for a body over ``max_bytes`` (by Content-Length or by counting), and 400 for
-    a request carrying NUL characters.
+    a request carrying NUL characters or a JSON body with ``NaN``/``Infinity``/``-Infinity``.
 
     ``own_limits`` maps paths that check their own (possibly binary, compressed) content to their
     size limit: those bodies are only counted against it, and a refusal there carries the CORS
@@ -74,6 +110,16 @@ class BodySizeLimit:
         if own_limit is None and has_nul(scope, body):
             await self._reject(
                 send, 400, "nul_character", "Text may not contain NUL characters; remove them and retry."
+            )
+            return
+        constant = None if own_limit is not None else non_standard_constant(scope, body)
+        if constant is not None:
+            await self._reject(
+                send,
+                400,
+                "malformed_json",
+                f"The request body is not valid JSON: {constant} is not a JSON value; "
+                "send a finite number, null or a string instead.",
             )
             return
         replayed = False
