@@ -88,3 +88,22 @@ def test_bad_key_file_exits_with_a_message(tmp_path: Path, monkeypatch: pytest.M
     result = runner.invoke(app, ["project", "list"])
     assert result.exit_code == 1
     assert "secret_key" in result.output and "REPLAYLINK_SECRET_KEY" in result.output
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["project", "list"], ["token", "inspect", "x"]])
+def test_bad_settings_print_one_line_per_variable_and_exit_2(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REPLAYLINK_PORT", "abc")
+    monkeypatch.setenv("REPLAYLINK_LOG_LEVEL", "loud")
+    monkeypatch.setenv("REPLAYLINK_SECRET_KEY", "short")  # checked later; never echoed
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        "error: REPLAYLINK_PORT: input should be a valid integer, unable to parse string as an integer",
+        "error: REPLAYLINK_LOG_LEVEL: input should be 'debug', 'info', 'warning' or 'error'",
+    ]
+    assert "Traceback" not in result.output and "abc" not in result.output
+    assert not (tmp_path / "replaylink.db").exists()

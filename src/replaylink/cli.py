@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from replaylink.config import ConfigError, Settings
+from replaylink.config import BadSettings, ConfigError, Settings, load_settings
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, auth_sessions, migrate
 from replaylink.store.db import transaction
@@ -49,15 +50,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    for line in message.splitlines() or [""]:
+        err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
     return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    """The settings; wrong ``REPLAYLINK_*`` variables print one line each and exit 2 (usage error)."""
+    try:
+        return load_settings()
+    except BadSettings as exc:
+        raise fail(str(exc), code=2) from None
+
+
+@app.callback()
+def _check_settings() -> None:
+    """ReplayLink: backend errors on each recorded session's timeline."""
+    settings_or_exit()  # every command, before it does anything
 
 
 @contextmanager
 def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> Iterator[Runtime]:
     """Settings, keys and database for one command; config problems exit with a clear message."""
+    settings = settings_or_exit()
     try:
-        settings = Settings()
         settings.keys  # noqa: B018 - load (or generate) the keys now, so errors surface here
         rt = Runtime(settings)
         rt.replay_store  # noqa: B018 - a wrong REPLAYLINK_REPLAY_STORE stops here, not at the first batch
@@ -376,7 +392,7 @@ def keys_rotate(
 
     if generate:
         try:
-            rotate_key_file(Settings())
+            rotate_key_file(settings_or_exit())
         except ConfigError as exc:
             raise fail(str(exc)) from None
     with runtime() as rt, transaction(rt.sessions) as db:

@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEY_FILE = "encryption_key"
@@ -23,6 +23,47 @@ class ConfigError(Exception):
     """A setting or key file is wrong; the message says which and what to do."""
 
 
+class BadSettings(ConfigError):
+    """``REPLAYLINK_*`` variables that do not parse: one line per variable, naming it and what it
+    expects (never the value given, which may be a secret)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+ENV_PREFIX = "REPLAYLINK_"
+
+
+def env_name(field: str) -> str:
+    """``port`` -> ``REPLAYLINK_PORT``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def describe_validation(exc: ValidationError) -> list[str]:
+    """One line per bad variable: ``REPLAYLINK_PORT: input should be a valid integer, ...``."""
+    problems: dict[str, list[str]] = {}
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = error.get("loc") or ("settings",)
+        name = env_name(str(loc[0]))
+        message = str(error.get("msg", "invalid value"))
+        message = message[:1].lower() + message[1:]
+        if message not in problems.setdefault(name, []):
+            problems[name].append(message)
+    return [f"{name}: {'; '.join(messages)}" for name, messages in problems.items()]
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment, with wrong variables reported as :class:`BadSettings`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadSettings(describe_validation(exc)) from None
+    except SettingsError as exc:  # a value the source itself could not decode
+        field = str(exc).split('"')[1] if '"' in str(exc) else "settings"
+        raise BadSettings([f"{env_name(field)}: cannot be parsed"]) from None
+
+
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -32,7 +73,7 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """Every knob of ReplayLink. Each field ``x`` is read from ``REPLAYLINK_X``."""
 
-    model_config = SettingsConfigDict(env_prefix="REPLAYLINK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(Path("./replaylink-data"), description="Keys and the SQLite database live here.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the data dir.")
@@ -244,4 +285,4 @@ def rotate_key_file(settings: Settings) -> None:
 
 
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
