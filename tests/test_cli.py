@@ -34,6 +34,9 @@ def test_project_create_and_list() -> None:
     assert created["name"] == "Shop" and created["project_key"]
     listed = json.loads(run("project", "list", "--json"))
     assert [p["project_key"] for p in listed] == [created["project_key"]]
+    assert [p["id"] for p in listed] == [created["id"]]
+    assert isinstance(created["id"], int)  # as GET /api/v1/projects answers, never "1"
+    assert set(listed[0]) == set(created) == {"id", "name", "project_key", "allowed_origins", "created_at"}
     assert created["project_key"] in run("project", "list")
 
 

@@ -50,6 +50,8 @@ def test_fresh_serve_bootstraps_and_issues_valid_tokens(server: tuple[str, str, 
     project_key = re.search(r"project key for the tracker: (\S+)", output)
     admin_key = re.search(r"admin API key: (\S+)", output)
     assert project_key and admin_key, output
+    assert f"curl -H 'Authorization: Bearer <admin API key>' {base}/api/v1/projects" in output
+    assert f"ReplayLink listening on {base}" in output
     assert httpx.get(base + "/readyz").json()["status"] == "ok"
     started = httpx.post(
         base + "/ingest/v1/sessions", json={"projectKey": project_key.group(1), "url": "https://x"}

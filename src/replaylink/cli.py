@@ -122,7 +122,9 @@ def _check_vault_keys(rt: Runtime) -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default REPLAYLINK_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default REPLAYLINK_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default REPLAYLINK_PORT).")
+    ] = None,
     importer: Annotated[bool, typer.Option(help="Run the importer in this process.")] = True,
     workers: Annotated[
         int,
@@ -140,20 +142,27 @@ def serve(
             "`replaylink worker` beside it."
         )
     with runtime(migrate_sqlite=True) as rt:
-        _bootstrap(rt)
         settings = rt.settings
+        bind_host, bind_port = host or settings.host, port or settings.port
+        base_url = http_url(bind_host, bind_port)
+        _bootstrap(rt, base_url)
         application: Any = (
             "replaylink.api.process_app:create" if workers > 1 else create_app(rt, run_importer=importer)
         )
-        out.print(f"ReplayLink listening on http://{host or settings.host}:{port or settings.port}")
+        out.print(f"ReplayLink listening on {base_url}", highlight=False)
         uvicorn.run(
             application,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=bind_host,
+            port=bind_port,
             log_level=settings.log_level,
             workers=workers,
             factory=workers > 1,
         )
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port`` as serve binds it (IPv6 addresses in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @app.command()
@@ -184,7 +193,7 @@ def worker(
         asyncio.run(main())
 
 
-def _bootstrap(rt: Runtime) -> None:
+def _bootstrap(rt: Runtime, base_url: str) -> None:
     """On an empty database: a default project, an admin user and an admin API key, printed once."""
     with transaction(rt.sessions) as db:
         if not accounts.is_empty(db):
@@ -198,7 +207,7 @@ def _bootstrap(rt: Runtime) -> None:
         f"  project 'Default' (id {project.id}), project key for the tracker: {project.public_key}\n"
         f"  admin sign-in: admin@localhost / {password}\n"
         f"  admin API key: {key.key}\n"
-        "  try: curl -H 'Authorization: Bearer <admin API key>' http://<host>:<port>/api/v1/projects\n",
+        f"  try: curl -H 'Authorization: Bearer <admin API key>' {base_url}/api/v1/projects\n",
         highlight=False,
     )
 
@@ -233,33 +242,28 @@ def project_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a project and print its project key (for the browser tracker)."""
+    from replaylink.api.projects import ProjectOut
+
     with runtime() as rt, transaction(rt.sessions) as db:
-        project = accounts.create_project(db, name, origin or None)
-        row = {"id": project.id, "name": project.name, "project_key": project.public_key}
-    out.print_json(json.dumps(row)) if as_json else out.print(
-        f"project {row['id']} '{name}': project key {row['project_key']}", highlight=False
+        row = ProjectOut.of(accounts.create_project(db, name, origin or None))
+    out.print_json(row.model_dump_json()) if as_json else out.print(
+        f"project {row.id} '{name}': project key {row.project_key}", highlight=False
     )
 
 
 @project_app.command("list")
 def project_list(as_json: JsonOpt = False) -> None:
     """List projects with their project keys."""
+    from replaylink.api.projects import ProjectOut
+
     with runtime() as rt, transaction(rt.sessions) as db:
-        rows: list[dict[str, str]] = [
-            {
-                "id": str(p.id),
-                "name": p.name,
-                "project_key": p.public_key,
-                "created_at": p.created_at.isoformat(),
-            }
-            for p in accounts.list_projects(db)
-        ]
-    if as_json:
-        out.print_json(json.dumps(rows))
+        rows = [ProjectOut.of(p) for p in accounts.list_projects(db)]
+    if as_json:  # exactly what GET /api/v1/projects answers
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
     table = Table("id", "name", "project key", "created")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["project_key"], r["created_at"])
+        table.add_row(str(r.id), r.name, r.project_key, r.created_at.isoformat())
     out.print(table)
 
 
