@@ -134,7 +134,7 @@ def test_cloudwatch_log_group_picker(api: TestClient, world: World, seeded: Seed
     assert [d["field"] for d in metadata.json()["error"]["details"]] == ["endpoint_url"]
     unreachable = api.post(path, json=credentials | {"endpoint_url": _dead_url()}, headers=seeded.auth())
     assert unreachable.status_code == 422
-    assert unreachable.json()["error"]["details"]["kind"] == "unreachable"
+    assert unreachable.json()["error"]["details"][0]["kind"] == "unreachable"
     missing = api.post(path, json={"region": cw_peer.REGION}, headers=seeded.auth())
     assert missing.status_code == 422
     assert {d["field"] for d in missing.json()["error"]["details"]} == {
@@ -144,7 +144,7 @@ def test_cloudwatch_log_group_picker(api: TestClient, world: World, seeded: Seed
     with cw_peer.iam_user(world.peers.moto) as (key_id, secret):
         world.secrets.add(secret)
         refused = api.post(path, json=credentials | {"aws_access_key_id": key_id}, headers=seeded.auth())
-    assert refused.status_code == 422 and refused.json()["error"]["details"]["kind"] == "auth"
+    assert refused.status_code == 422 and refused.json()["error"]["details"][0]["kind"] == "auth"
 
 
 def test_choices_are_a_generic_capability(api: TestClient, world: World, seeded: Seeded) -> None:

@@ -76,7 +76,7 @@ def test_create_refused_by_each_failing_check(
         assert refused.status_code == 422, (kind, refused.text)
         error = refused.json()["error"]
         assert error["code"] == "check_failed"
-        assert error["details"]["kind"] == kind
+        assert error["details"][0]["kind"] == kind
         assert error["message"].startswith(f"{case.label} refused these settings: ")
         assert_nothing_saved(api, rt, seeded, case.provider)
 
@@ -87,7 +87,7 @@ def test_create_refused_by_each_failing_check(
     assert saved.json()["settings"][case.url_field] == settings[case.url_field]
     assert [h["action"] for h in history(api, seeded, case.provider)] == ["created"]
     recheck = api.post(url(seeded, case.provider) + "/check", headers=seeded.auth())
-    assert recheck.status_code == 422 and recheck.json()["error"]["details"]["kind"] == "unreachable"
+    assert recheck.status_code == 422 and recheck.json()["error"]["details"][0]["kind"] == "unreachable"
 
 
 @each_provider
@@ -114,7 +114,7 @@ def test_patch_keeps_secrets(api: TestClient, rt: Runtime, world: World, seeded:
     with case.failures["auth"](world) as refused:
         changed = {k: v for k, v in refused.items() if valid.get(k) != v}
         wrong = api.patch(path, json={"settings": changed}, headers=seeded.auth())
-    assert wrong.status_code == 422 and wrong.json()["error"]["details"]["kind"] == "auth"
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"][0]["kind"] == "auth"
     assert stored_secrets(rt, seeded, case.provider)[case.secret] == valid[case.secret]
 
     actions = history(api, seeded, case.provider)
@@ -236,7 +236,7 @@ def test_check_endpoint(api: TestClient, world: World, seeded: Seeded, case: Cas
     with case.failures["auth"](world) as refused:
         changed = {k: v for k, v in refused.items() if valid.get(k) != v}
         bad = api.post(path + "/check", json={"settings": changed}, headers=seeded.auth())
-    assert bad.status_code == 422 and bad.json()["error"]["details"]["kind"] == "auth"
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["kind"] == "auth"
     assert api.post(path + "/check", json={}, headers=seeded.auth()).status_code == 200  # stored kept
 
     unsaved = url(seeded, case.provider, "second") + "/check"

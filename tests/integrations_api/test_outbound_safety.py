@@ -45,7 +45,7 @@ def test_loopback_refused_when_private_networks_are_blocked(
     by_name[case.url_field] = _local(by_name[case.url_field])
     refused = private_api.put(url(seeded, case.provider), json={"settings": by_name}, headers=seeded.auth())
     assert refused.status_code == 422, refused.text
-    assert refused.json()["error"]["details"]["kind"] == "unreachable"
+    assert refused.json()["error"]["details"][0]["kind"] == "unreachable"
     assert "will not connect there" in refused.json()["error"]["message"]
     assert_nothing_saved(private_api, rt, seeded, case.provider)
 
@@ -80,5 +80,5 @@ def test_a_name_resolving_to_the_metadata_service_is_refused_at_connect_time(
     assert saved.status_code == 201
     checked = api.post(url(seeded, case.provider) + "/check", headers=seeded.auth())
     assert checked.status_code == 422, checked.text
-    assert checked.json()["error"]["details"]["kind"] == "unreachable"
+    assert checked.json()["error"]["details"][0]["kind"] == "unreachable"
     assert "link-local or cloud-metadata address" in checked.json()["error"]["message"]

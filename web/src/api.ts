@@ -266,26 +266,29 @@ export interface UserRow {
   password?: string | null;
 }
 
-export function problemField(details: unknown): string | null {
-  if (details && typeof details === "object" && !Array.isArray(details)) {
-    const field = (details as { field?: unknown }).field;
-    return typeof field === "string" ? field : null;
-  }
-  if (Array.isArray(details) && details.length > 0) {
-    const field = (details[0] as { field?: unknown }).field;
-    return typeof field === "string" ? field : null;
-  }
-  return null;
+/** One entry of an error's `details` (README: a list of `{field, message}`, plus `kind`, `retry_after`...). */
+export interface ErrorDetail {
+  field?: string | null;
+  message?: string;
+  kind?: string;
+  retry_after?: number;
 }
 
+function detailList(details: unknown): ErrorDetail[] {
+  return Array.isArray(details) ? details.filter((d): d is ErrorDetail => !!d && typeof d === "object") : [];
+}
+
+/** The settings field the first problem names (top-level name of a dotted path), if any. */
+export function problemField(details: unknown): string | null {
+  const field = detailList(details)[0]?.field;
+  return typeof field === "string" ? field.split(".")[0] ?? field : null;
+}
+
+/** Each named field's message (keyed by the top-level field of a dotted path). */
 export function fieldProblems(details: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  if (Array.isArray(details)) {
-    for (const d of details) {
-      const f = (d as { field?: unknown }).field;
-      const m = (d as { message?: unknown }).message;
-      if (typeof f === "string" && typeof m === "string") out[f.split(".")[0] ?? f] = m;
-    }
+  for (const { field, message } of detailList(details)) {
+    if (typeof field === "string" && typeof message === "string") out[field.split(".")[0] ?? field] = message;
   }
   return out;
 }

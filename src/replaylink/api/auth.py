@@ -52,7 +52,7 @@ def _too_many(wait: float) -> ApiError:
         429,
         "too_many_attempts",
         f"Too many sign-in attempts; wait {int(wait) + 1} s and try again.",
-        {"retry_after": int(wait) + 1},
+        [{"field": None, "message": "too many sign-in attempts", "retry_after": int(wait) + 1}],
     )
 
 

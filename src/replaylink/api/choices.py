@@ -61,9 +61,7 @@ def _choices(rt: RuntimeDep, provider: str, field: str, raw: dict[str, Any], pre
         failure = describe(exc, label, action="listing choices from", timeout=TIMEOUT)
         if failure.kind == "internal":
             raise
-        raise ApiError(
-            422, "check_failed", failure.message, {"kind": failure.kind, "field": failure.field}
-        ) from None
+        raise ApiError(422, "check_failed", failure.message, failure.details()) from None
 
 
 @router.post("/integrations/{provider}/choices/{field}", response_model=ChoicesOut)

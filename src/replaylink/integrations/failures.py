@@ -7,6 +7,7 @@ describe a failure with :func:`describe`, so the same failure reads the same eve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from replaylink import providers
 from replaylink.integrations.settings import InvalidSettings
@@ -38,6 +39,10 @@ class Failure:
     """Seconds until the provider may be asked again (rate limits)."""
     needs_attention: bool = False
     """Only the user can fix it: retrying unchanged will not help."""
+
+    def details(self) -> list[dict[str, Any]]:
+        """The error envelope's ``details``: one ``{field, kind, message}`` (``field`` may be null)."""
+        return [{"field": self.field, "kind": self.kind, "message": self.message}]
 
 
 def provider_label(name: str) -> str:

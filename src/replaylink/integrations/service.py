@@ -151,7 +151,7 @@ def run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
         message = failure.message
         if isinstance(exc, ProviderError):
             message = f"{label} refused these settings: {failure.message}"
-        raise Refused("check_failed", message, {"kind": failure.kind, "field": failure.field}) from None
+        raise Refused("check_failed", message, failure.details()) from None
 
 
 def _store(rt: Runtime, row: Integration, model: ProviderSettings) -> None:
