@@ -33,6 +33,7 @@ from replaylink.api import (
     webui,
 )
 from replaylink.api.deps import DB_SLOTS
+from replaylink.api.docs import install_docs
 from replaylink.api.errors import install_error_handlers
 from replaylink.api.ingest_http import BATCHES_PATH
 from replaylink.api.limits import BodySizeLimit
@@ -75,6 +76,8 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         title="ReplayLink",
         version=__version__,
         description="Backend errors from your log providers, on each recorded session's timeline.",
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.runtime = runtime
     # Where requests queue for the database without holding a worker thread (see deps.get_db).
@@ -82,6 +85,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
     app.state.sqlite_write_gate = anyio.Lock() if runtime.settings.is_sqlite else None
     importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         health.router,
         metrics.router,
