@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from replaylink.api.app import create_app
 from replaylink.importer.leases import LeaseLost, claim_due
 from replaylink.importer.poll import store_chunk
 from replaylink.importer.worker import Importer
@@ -140,7 +142,52 @@ async def test_every_error_kept_and_overlapping_windows_import_once(
     clock.advance(seconds=20)  # next window re-reads the overlap: same records again
     await one_round(setup["importer"])
     assert [e.provider_record_id for e in events(rt, session_id=sid)] == list(reversed(log_ids))
-    assert integration(rt, setup["integration_id"]).records_scanned == 10
+    assert integration(rt, setup["integration_id"]).records_scanned == 5  # read twice, counted once
+
+
+async def test_health_counts_each_record_once_per_outcome_across_overlapping_polls(
+    rt: Runtime, seeded: Seeded, clock: Clock, datadog: Any, setup: dict[str, Any]
+) -> None:
+    """7 records re-read by three polls (and one indexed late): each counted once, samples unique."""
+    _, token = new_session(rt, seeded.project_id, clock.now - timedelta(minutes=30))
+    forged = TokenSigner(b"attacker-key-0000000000").mint(123, seeded.project_id, 2**33)
+    at = clock.now - timedelta(minutes=2)
+    lines = [seed_snippet_line(token, f"error {i}") for i in range(5)]
+    lines += [seed_snippet_line(forged), seed_snippet_line("not.a.token")]
+    datadog.state.add_records(
+        [make_log(line, timestamp=at, status="error", log_id=f"log-{i}") for i, line in enumerate(lines)]
+    )
+    for _ in range(3):
+        await one_round(setup["importer"])
+        clock.advance(seconds=20)
+    row = integration(rt, setup["integration_id"])
+    assert (row.records_scanned, row.events_imported) == (7, 5)
+    assert row.outcomes == {"matched": 5, "forged": 1, "malformed": 1}
+    assert sorted(s["provider_record_id"] for s in row.rejected_samples) == ["log-5", "log-6"]
+
+    datadog.state.add_records(  # indexed late, inside the overlap: counted when it first shows up
+        [make_log(seed_snippet_line(forged), timestamp=at, status="error", log_id="late-forged")]
+    )
+    for _ in range(2):
+        await one_round(setup["importer"])
+        clock.advance(seconds=20)
+    row = integration(rt, setup["integration_id"])
+    assert row.records_scanned == 8 and row.outcomes["forged"] == 2 and row.outcomes["matched"] == 5
+    assert len(row.rejected_samples) == 3
+    diagnostics = setup_diagnostics(rt, seeded)
+    assert diagnostics["records_scanned"] == 8 and diagnostics["rejected"]["forged"] == 2
+    assert len({(s["provider_record_id"], s["reason"]) for s in diagnostics["samples"]}) == 3
+    assert len(diagnostics["samples"]) == 3
+
+
+def setup_diagnostics(rt: Runtime, seeded: Seeded) -> dict[str, Any]:
+    """What GET .../diagnostics answers for the Datadog integration of these tests."""
+    with TestClient(create_app(rt)) as client:
+        url = f"/api/v1/projects/{seeded.project_id}/integrations/datadog/default/diagnostics"
+        response = client.get(url, headers=seeded.auth())
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 async def test_late_record_inside_the_overlap_is_imported_once(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +35,13 @@ class Outcome(enum.StrEnum):
 
 
 ATTACHING = {Outcome.MATCHED, Outcome.EXPIRED_IN_GRACE}
+SCANNED = "scanned"
+"""The pseudo-outcome under which a record itself is counted once (``records_scanned``)."""
+
+
+def record_key(record: Record) -> str:
+    """A record's identity: the ``provider_record_id`` its backend events are unique by."""
+    return record.provider_id[:512]
 
 
 Verdict = TokenData | Outcome
@@ -59,11 +66,41 @@ class Correlation:
     outcomes: Counter[str] = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     scanned: int = 0
+    seen: list[tuple[Record, Outcome, str | None]] = field(default_factory=list)
+    """Every outcome counted, with its record (and the rejected token), for :meth:`only`."""
 
     def reject(self, outcome: Outcome, record: Record, token: str | None) -> None:
         self.outcomes[outcome.value] += 1
+        self.seen.append((record, outcome, token))
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(sample(outcome, record, token))
+
+    def sightings(self) -> Iterator[tuple[str, str, datetime]]:
+        """``(record key, outcome, record time)`` of every outcome, and ``scanned`` per record."""
+        for record, outcome, _ in self.seen:
+            key = record_key(record)
+            yield key, SCANNED, record.timestamp
+            yield key, outcome.value, record.timestamp
+
+    def only(self, first: Collection[tuple[str, str]]) -> Correlation:
+        """The counts and samples of the ``(record key, outcome)`` pairs in ``first`` (those never
+        counted before), each once; the event rows are kept as they are."""
+        narrowed = Correlation(rows=self.rows)
+        done: set[tuple[str, str]] = set()
+        for record, outcome, token in self.seen:
+            key = record_key(record)
+            if (key, SCANNED) in first and (key, SCANNED) not in done:
+                done.add((key, SCANNED))
+                narrowed.scanned += 1
+            pair = (key, outcome.value)
+            if pair in first and pair not in done:
+                done.add(pair)
+                if outcome in ATTACHING:
+                    narrowed.outcomes[outcome.value] += 1
+                    narrowed.seen.append((record, outcome, token))
+                else:
+                    narrowed.reject(outcome, record, token)
+        return narrowed
 
 
 def sample(outcome: Outcome, record: Record, token: str | None) -> dict[str, Any]:
@@ -116,6 +153,7 @@ def verify_records(records: Iterable[Record], verifier: Verifier, result: Correl
         tokens = record_tokens(record)
         if not tokens:
             no_token += 1  # counted once below: the common case stays cheap
+            result.seen.append((record, Outcome.NO_TOKEN, None))
             if len(result.samples) < MAX_SAMPLES:
                 result.samples.append(sample(Outcome.NO_TOKEN, record, None))
             continue
@@ -156,8 +194,10 @@ def attach(
                 result.reject(Outcome.EXPIRED_OUT_OF_GRACE, record, None)
                 continue
             result.outcomes[Outcome.EXPIRED_IN_GRACE.value] += 1
+            result.seen.append((record, Outcome.EXPIRED_IN_GRACE, None))
         else:
             result.outcomes[Outcome.MATCHED.value] += 1
+            result.seen.append((record, Outcome.MATCHED, None))
         result.rows.append(
             event_row(record, candidate.data.session_id, project_id, integration_id, provider, imported_at)
         )

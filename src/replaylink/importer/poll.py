@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
 from replaylink.importer import metrics
-from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
+from replaylink.importer.correlate import MAX_SAMPLES, Correlation, Verifier, attach, verify_records
 from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
 from replaylink.importer.open_providers import OpenProviders
 from replaylink.integrations.connect import open_stored
@@ -29,6 +29,7 @@ from replaylink.integrations.failures import describe, provider_label
 from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import Provider, ProviderError, Query, Record
 from replaylink.replay.store import ReplayStore
+from replaylink.store.counted_records import first_counts, forget_before
 from replaylink.store.events import insert_events, session_windows
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
@@ -116,10 +117,13 @@ def store_records(
     provider: str,
     records: list[Record],
     now: datetime,
+    count_once: bool = False,
 ) -> tuple[Correlation, int]:
     """Correlate records and insert the events they make, inside the caller's transaction.
 
-    Returns the correlation and how many events were new.
+    Returns the correlation and how many events were new. With ``count_once`` (the poller's
+    overlapping windows) the correlation counts and samples only the record outcomes this
+    integration never counted before, so re-read records leave its health counters alone.
     """
     result = Correlation()
     candidates = verify_records(records, Verifier(ctx.signer, project_id, now), result)
@@ -135,6 +139,8 @@ def store_records(
         imported_at=now,
     )
     imported = insert_events(db, result.rows)
+    if count_once:
+        result = result.only(first_counts(db, integration_id, result.sightings()))
     metrics.count_correlation(provider, result, imported)
     return result, imported
 
@@ -177,6 +183,7 @@ def store_chunk(
             provider=lease.provider,
             records=records,
             now=now,
+            count_once=True,
         )
         values: dict[str, Any] = {"checkpoint": checkpoint, "last_success_at": now}
         if finished:
@@ -196,17 +203,33 @@ def store_chunk(
             values["outcomes"] = outcomes
         if result.samples:
             values["rejected_samples"] = samples
+        # The next window starts at checkpoint - overlap - settle at the earliest: older records
+        # are never read again, so nothing needs to remember them.
+        behind = timedelta(seconds=ctx.settings.overlap_seconds + ctx.settings.settle_seconds)
+        forget_before(db, lease.integration_id, checkpoint - behind)
         lock_for_commit(db, lease, values)
     counts.outcomes, counts.samples = outcomes, samples
     return result
 
 
 def _counted(counts: HealthCounts, result: Correlation) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """The outcome counters and the newest 20 samples with this chunk's added."""
+    """The outcome counters and the newest samples (one per record and reason) with this chunk's added."""
     merged = dict(counts.outcomes)
     for key, value in result.outcomes.items():
         merged[key] = merged.get(key, 0) + value
-    return merged, [*result.samples, *counts.samples][:20]
+    return merged, unique_samples([*result.samples, *counts.samples])[:MAX_SAMPLES]
+
+
+def unique_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first sample of each (record, reason), in order."""
+    seen: set[tuple[Any, Any]] = set()
+    out = []
+    for item in samples:
+        key = (item.get("provider_record_id"), item.get("reason"))
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime) -> PollResult:

@@ -365,3 +365,23 @@ class SessionEventCount(Base):
     session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger)
+
+
+class CountedRecord(Base):
+    """A provider record already counted in its integration's health, once per outcome.
+
+    The overlap window re-reads records; these rows keep the counters (scanned, matched, each
+    rejection) and the samples from counting them again. Rows older than the window are pruned.
+    """
+
+    __tablename__ = "counted_records"
+    __table_args__ = (Index("ix_counted_records_integration_at", "integration_id", "record_at"),)
+
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    """The record's id as backend events store it (``provider_record_id``)."""
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """A token outcome (``matched``, ``forged``...) or ``scanned`` for the record itself."""
+    record_at: Mapped[datetime] = mapped_column(UTCDateTime)
