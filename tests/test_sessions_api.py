@@ -14,7 +14,7 @@ from replaylink.runtime import Runtime
 from replaylink.store import events, sessions_query
 from replaylink.store import integrations as integrations_store
 from replaylink.store.db import transaction
-from replaylink.store.models import BackendEvent, Integration, Project
+from replaylink.store.models import BackendEvent, Integration, Project, RecordedSession
 from replaylink.store.sessions_query import FTS_TABLE
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
@@ -419,3 +419,37 @@ def test_openapi_describes_the_sessions_api(client: TestClient) -> None:
     groups = paths["/api/v1/projects/{project_id}/backend-errors"]["get"]["parameters"]
     assert [p["description"] for p in groups if p["name"] == "q"] == [params["q"]["description"]]
     assert client.get("/docs").status_code == 200
+
+
+def test_duration_is_what_is_known_and_token_expiry_is_named_as_such(
+    client: TestClient, rt: Runtime, seeded: Seeded
+) -> None:
+    """No recording and no later contact: the duration is unknown (null), never the token's lifetime."""
+    only_started = add_session(rt, seeded.project_id, T0, seen_for=timedelta(0))
+    continued = add_session(rt, seeded.project_id, T0 + timedelta(hours=1), seen_for=timedelta(minutes=4))
+    recorded = add_session(rt, seeded.project_id, T0 + timedelta(hours=2), seen_for=timedelta(minutes=9))
+    with transaction(rt.sessions) as db:
+        row = db.get(RecordedSession, recorded.id)
+        assert row is not None
+        row.recording_started_at = row.started_at + timedelta(seconds=2)
+        row.recording_ended_at = row.started_at + timedelta(seconds=62)
+        row.last_activity_at = row.recording_ended_at
+        row.replay_segments = 3
+
+    detail = get(client, seeded, f"{sessions_url(seeded.project_id)}/{only_started.id}")
+    assert detail["duration_ms"] is None
+    assert "ends_at" not in detail
+    assert detail["token_expires_at"] == "2026-03-02T12:00:00Z"
+    assert detail["started_at"] == detail["last_seen_at"] == "2026-03-02T10:00:00Z"
+    listed = {r["id"]: r for r in get(client, seeded, sessions_url(seeded.project_id))["sessions"]}
+    assert listed[str(only_started.id)]["duration_ms"] is None
+    assert listed[str(continued.id)]["duration_ms"] == 240_000  # start to last seen
+    # With a recording: first to last recorded event, as recording.duration_ms says.
+    assert (
+        listed[str(recorded.id)]["duration_ms"]
+        == 60_000
+        == listed[str(recorded.id)]["recording"]["duration_ms"]
+    )
+    detail = get(client, seeded, f"{sessions_url(seeded.project_id)}/{recorded.id}")
+    assert detail["duration_ms"] == 60_000
+    assert detail["recording"]["last_activity_at"] == "2026-03-02T12:01:02Z"

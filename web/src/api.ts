@@ -95,7 +95,8 @@ export interface SessionRow {
   id: string;
   started_at: string;
   last_seen_at: string;
-  duration_ms: number;
+  /** First to last recorded event, else start to last seen; null while only the start is known. */
+  duration_ms: number | null;
   page_url: string;
   user_id: string | null;
   backend_events: number;
@@ -107,6 +108,7 @@ export interface RecordingStats {
   started_at: string | null;
   ended_at: string | null;
   duration_ms: number;
+  last_activity_at?: string | null;
   segments: number;
   bytes: number;
   pages_visited: number;
@@ -143,9 +145,9 @@ export interface SessionDetail {
   project_id: number;
   started_at: string;
   last_seen_at: string;
+  /** When the token stops being valid: not when the user left. */
   token_expires_at: string;
-  ends_at: string;
-  duration_ms: number;
+  duration_ms: number | null;
   page_url: string;
   user_agent: string;
   user_id: string | null;

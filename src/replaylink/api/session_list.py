@@ -50,11 +50,30 @@ class RecordingStats(BaseModel):
         )
 
 
+def known_duration_ms(row: RecordedSession) -> int | None:
+    """From the first to the last recorded event when there is a recording; else from the start to
+    the last time the server heard of the session; ``None`` while only the start is known."""
+    started, ended = row.recording_started_at, row.recording_ended_at
+    if started is not None and ended is not None:
+        return (ended - started) // _MS
+    if row.last_seen_at > row.started_at:
+        return (row.last_seen_at - row.started_at) // _MS
+    return None
+
+
+STARTED_AT = "When the session started (its token was issued)."
+LAST_SEEN_AT = "The last time the server heard of the session: its start, a continuation or a batch."
+DURATION_MS = (
+    "From the first to the last recorded event when there is a recording (recording.duration_ms); "
+    "without one, from started_at to last_seen_at; null while only the start is known."
+)
+
+
 class SessionRow(BaseModel):
     id: str = Field(description="Decimal string of the 63-bit session id.")
-    started_at: datetime
-    last_seen_at: datetime
-    duration_ms: int
+    started_at: datetime = Field(description=STARTED_AT)
+    last_seen_at: datetime = Field(description=LAST_SEEN_AT)
+    duration_ms: int | None = Field(description=DURATION_MS)
     page_url: str
     user_id: str | None
     backend_events: int = Field(description="Stored backend events of the session.")
@@ -69,7 +88,7 @@ class SessionRow(BaseModel):
             id=str(row.id),
             started_at=row.started_at,
             last_seen_at=row.last_seen_at,
-            duration_ms=(row.last_seen_at - row.started_at) // _MS,
+            duration_ms=known_duration_ms(row),
             page_url=row.page_url,
             user_id=row.user_id,
             backend_events=summary.event_count,

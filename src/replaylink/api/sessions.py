@@ -6,7 +6,7 @@ Session ids are 63-bit integers: paths take them as integers, answers give them 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -28,14 +28,21 @@ from replaylink.api.params import (
     UserId,
     bad_cursor,
 )
-from replaylink.api.session_list import RecordingStats, SessionList, session_list
+from replaylink.api.session_list import (
+    DURATION_MS,
+    LAST_SEEN_AT,
+    STARTED_AT,
+    RecordingStats,
+    SessionList,
+    known_duration_ms,
+    session_list,
+)
 from replaylink.api.timeline import EventOut, imported_event, merged_timeline
 from replaylink.store import keyset
 from replaylink.store import sessions_query as store
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/sessions", tags=["sessions"])
 
-_MS = timedelta(milliseconds=1)
 DEFAULT_EVENTS = 200
 MAX_EVENTS = 1000
 
@@ -43,11 +50,13 @@ MAX_EVENTS = 1000
 class SessionDetail(BaseModel):
     id: str
     project_id: int
-    started_at: datetime
-    last_seen_at: datetime
-    token_expires_at: datetime
-    ends_at: datetime = Field(description="The later of last_seen_at and token_expires_at.")
-    duration_ms: int
+    started_at: datetime = Field(description=STARTED_AT)
+    last_seen_at: datetime = Field(description=LAST_SEEN_AT)
+    token_expires_at: datetime = Field(
+        description="When the session's token stops being valid (not when the user left): a new "
+        "session starts after it."
+    )
+    duration_ms: int | None = Field(description=DURATION_MS)
     page_url: str
     user_agent: str
     user_id: str | None
@@ -143,8 +152,7 @@ def get_session(
         started_at=row.started_at,
         last_seen_at=row.last_seen_at,
         token_expires_at=row.token_expires_at,
-        ends_at=ondemand.session_end(row),
-        duration_ms=(row.last_seen_at - row.started_at) // _MS,
+        duration_ms=known_duration_ms(row),
         page_url=row.page_url,
         user_agent=row.user_agent,
         user_id=row.user_id,

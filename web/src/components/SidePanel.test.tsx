@@ -13,7 +13,6 @@ const session: SessionDetail = {
   started_at: "2026-03-02T10:00:00Z",
   last_seen_at: "2026-03-02T10:05:00Z",
   token_expires_at: "2026-03-02T12:00:00Z",
-  ends_at: "2026-03-02T12:00:00Z",
   duration_ms: 300_000,
   page_url: "https://shop.example/<b>cart</b>",
   user_agent: "UA",
@@ -105,5 +104,14 @@ describe("SidePanel", () => {
     expect(meta).toHaveTextContent("<b>pro</b>");
     expect(meta).toHaveTextContent("1.abc.def");
     expect(meta.querySelector("i, b")).toBeNull();
+    expect(meta).toHaveTextContent("Duration5:00");
+    expect(meta).toHaveTextContent(/Token expires/);
+  });
+
+  it("shows an unknown duration as unknown, never as the token's lifetime", async () => {
+    panel({ session: { ...session, last_seen_at: session.started_at, duration_ms: null } });
+    screen.getByRole("tab", { name: /Backend/ }).focus();
+    await userEvent.keyboard("{ArrowRight}{ArrowRight}{ArrowRight}");
+    expect(screen.getByRole("tabpanel")).toHaveTextContent("Duration–");
   });
 });

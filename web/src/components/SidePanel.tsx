@@ -265,6 +265,10 @@ function MetadataTab({ session }: { session: SessionDetail }) {
       <dd>{when(session.started_at)}</dd>
       <dt>Last seen</dt>
       <dd>{when(session.last_seen_at)}</dd>
+      <dt>Duration</dt>
+      <dd>{duration(session.duration_ms)}</dd>
+      <dt>Token expires</dt>
+      <dd>{when(session.token_expires_at)}</dd>
       <dt>First page</dt>
       <dd className="clip">{session.page_url}</dd>
       <dt>User agent</dt>

@@ -86,7 +86,7 @@ function SessionView({
     // Without a recording everything is "outside" it: flag only what lies outside the session.
     return hasRecording ? all : all.map((m) => ({ ...m, outside: Boolean((m.backend as { outside_session?: boolean } | null)?.outside_session) }));
   }, [timeline, session.events, hasRecording]);
-  const durationMs = Math.max(hasRecording && manifest ? manifest.duration_ms : session.duration_ms, 1000);
+  const durationMs = Math.max(hasRecording && manifest ? manifest.duration_ms : session.duration_ms ?? 0, 1000);
   const initialMs = useMemo(() => {
     if (errorFingerprint) {
       const m = markers.find((x) => x.kind === "backend" && x.fingerprint === errorFingerprint);

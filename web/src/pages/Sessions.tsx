@@ -177,7 +177,7 @@ export function SessionTable({ projectId, rows, playAt }: { projectId: number; r
                 ) : null}
               </td>
               <td>{when(s.started_at)}</td>
-              <td>{duration(r?.segments ? r.duration_ms : s.duration_ms)}</td>
+              <td>{duration(s.duration_ms)}</td>
               <td>{count(r?.pages_visited)}</td>
               <td>{count(r?.clicks)}</td>
               <td className={r?.js_errors ? "bad" : undefined}>{count(r?.js_errors)}</td>
