@@ -118,7 +118,9 @@ def floor_seconds(pages: list[list[Record]]) -> float:
     return time.process_time() - began
 
 
-def run_backend(backend: str, seconds: float, mix: str, pg_url: str) -> dict[str, Any]:
+def run_backend(
+    backend: str, seconds: float, mix: str, pg_url: str, count_once: bool = False
+) -> dict[str, Any]:
     rt = fresh_runtime(backend, pg_url)
     try:
         rng = random.Random(7)
@@ -140,6 +142,7 @@ def run_backend(backend: str, seconds: float, mix: str, pg_url: str) -> dict[str
                     provider="datadog",
                     records=page,
                     now=now,
+                    **({"count_once": True} if count_once else {}),
                 )
                 if backend == "postgres":
                     servers.add(int(db.scalar(text("SELECT pg_backend_pid()")) or 0))
@@ -172,6 +175,7 @@ def run_backend(backend: str, seconds: float, mix: str, pg_url: str) -> dict[str
     return {
         "backend": backend,
         "mix": mix,
+        "count_once": count_once,
         "load_average": round(load, 1),
         "records": records,
         "events_imported": imported,
@@ -215,16 +219,22 @@ def main() -> None:
     parser.add_argument("--before", help="a git revision to measure first, in its own worktree")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--json", action="store_true", help="one JSON line per backend, nothing else")
+    parser.add_argument(
+        "--count-once",
+        action="store_true",
+        help="as the poller calls it: also remember each record outcome (counted_records) to count it once",
+    )
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if args.json:
-            print(json.dumps(run_backend(backend, args.seconds, args.mix, args.pg_url)), flush=True)
+            row = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once)
+            print(json.dumps(row), flush=True)
             continue
         rows = []
         if args.before:
             with before_worktree(args.before) as path:
                 rows.append((f"before ({args.before})", run_before(path, backend, args)))
-        rows.append(("after", run_backend(backend, args.seconds, args.mix, args.pg_url)))
+        rows.append(("after", run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once)))
         for label, row in rows:
             print(f"{backend} {label}: {json.dumps(row)}", flush=True)
         if len(rows) == 2:

@@ -16,6 +16,7 @@ from typing import Any
 from replaylink.importer.extract import record_tokens
 from replaylink.providers.base import Record
 from replaylink.records import event_fields
+from replaylink.store.counted_records import SCANNED
 from replaylink.store.events import EventRow, SessionWindow
 from replaylink.tokens import Reason, TokenData, TokenSigner
 
@@ -35,8 +36,6 @@ class Outcome(enum.StrEnum):
 
 
 ATTACHING = {Outcome.MATCHED, Outcome.EXPIRED_IN_GRACE}
-SCANNED = "scanned"
-"""The pseudo-outcome under which a record itself is counted once (``records_scanned``)."""
 
 
 def record_key(record: Record) -> str:
