@@ -96,7 +96,8 @@ def test_simulated_sessions_show_their_backend_errors(tmp_path: Path, mode: str)
             )
             assert marker["outside_recording"] is False
             assert marker["backend"]["id"] == error["id"]
-        assert "simulated 2 session(s)" in demo.log()
+        # The demo reports once it has seen the simulation end, which may come after the report file.
+        wait_for(lambda: "simulated 2 session(s)" in demo.log() or None, 60, "the demo's simulation summary")
 
         assert demo.stop(signal.SIGTERM) == 0
         assert wait_for(lambda: not demo.left_running() or None, 5, "the demo's processes to end", 0.1)
