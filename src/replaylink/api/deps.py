@@ -86,7 +86,10 @@ def _commit_and_close(session: Session) -> None:
         session.commit()
 
 
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, Depends(get_db, scope="function")]
+"""The request's session. ``scope="function"``: committed when the endpoint returns, before the
+answer is sent (FastAPI's default runs a yield dependency's exit after the response), so no success
+is answered for a write that fails to commit, and the client's next request sees what it wrote."""
 
 
 @dataclass(frozen=True)
