@@ -130,6 +130,7 @@ def test_failed_logins_are_rate_limited_per_account_and_per_ip(
             )
             assert locked.status_code == 429
             assert locked.json()["error"]["details"][0]["retry_after"] >= 1
+            assert locked.headers["Retry-After"] == str(locked.json()["error"]["details"][0]["retry_after"])
             # another account from the same address still works, until the address limit
             assert (
                 client.post(

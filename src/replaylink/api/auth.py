@@ -48,11 +48,13 @@ def _limits(request: Request, rt: Runtime) -> LoginLimits:
 
 
 def _too_many(wait: float) -> ApiError:
+    seconds = int(wait) + 1
     return ApiError(
         429,
         "too_many_attempts",
-        f"Too many sign-in attempts; wait {int(wait) + 1} s and try again.",
-        [{"field": None, "message": "too many sign-in attempts", "retry_after": int(wait) + 1}],
+        f"Too many sign-in attempts; wait {seconds} s and try again.",
+        [{"field": None, "message": "too many sign-in attempts", "retry_after": seconds}],
+        headers={"Retry-After": str(seconds)},
     )
 
 
