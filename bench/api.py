@@ -20,10 +20,9 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from bench.support import before_worktree
 from replaylink.api.app import create_app
 from replaylink.config import Settings
 from replaylink.ids import new_session_id
@@ -373,17 +373,6 @@ def run(
     }
 
 
-@contextmanager
-def before_worktree(rev: str) -> Iterator[Path]:
-    """A detached worktree of ``rev`` for the duration of the run."""
-    path = Path(tempfile.mkdtemp(prefix="rl-bench-api-before-"))
-    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
-
-
 def run_before(path: Path, args: argparse.Namespace, row: str) -> dict[str, Any]:
     """This module's measurement with the code of ``path`` (its ``src`` first on the path), on the
     same stored data (already migrated by this code, so not migrated again)."""
@@ -474,7 +463,7 @@ def main() -> None:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {"generated_s": after_setup["generated_s"]}
     loads = []
-    with before_worktree(args.before) if args.before else nullcontext(None) as path:
+    with before_worktree(args.before, "rl-bench-api-before-") if args.before else nullcontext(None) as path:
         for name in rows:  # row by row, before then after, so both see about the same load
             loads.append(os.getloadavg()[0])
             if path is not None:

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
+from bench.support import process_cpu_seconds
 from replaylink.config import Settings
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.poll import PollContext, store_records
@@ -225,9 +226,9 @@ def bench_pipeline(backend: str, count: int, pg_url: str) -> dict[str, Any]:
             return time.perf_counter() - wall, time.process_time() - cpu, imported
 
         run(warmup)
-        server_before = {pid: _cpu_seconds(pid) for pid in servers}
+        server_before = {pid: process_cpu_seconds(pid) for pid in servers}
         wall, cpu, imported = run(pages)
-        server_cpu = sum(_cpu_seconds(pid) - server_before.get(pid, 0.0) for pid in servers)
+        server_cpu = sum(process_cpu_seconds(pid) - server_before.get(pid, 0.0) for pid in servers)
         # The pure-Python part alone (extraction, verification, event rows) for the breakdown.
         began = time.perf_counter()
         for page in pages:
@@ -262,15 +263,6 @@ def bench_pipeline(backend: str, count: int, pg_url: str) -> dict[str, Any]:
         "records_per_cpu_s_with_server": round(count / (cpu + server_cpu)),
         "in_memory_records_per_s": round(count / in_memory),
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a local process (the PostgreSQL backend serving the benchmark)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _window(project_id: int, now: datetime) -> Any:
@@ -402,11 +394,11 @@ def _scale_cpu(rt: Runtime, workers: list[int], fake_pid: int) -> dict[str, floa
         backends = conn.execute(
             text("SELECT pid FROM pg_stat_activity WHERE application_name = :app"), {"app": WORKER_APP}
         ).scalars()
-        server = sum(_cpu_seconds(int(pid)) for pid in backends)
+        server = sum(process_cpu_seconds(int(pid)) for pid in backends)
     return {
-        "workers": sum(_cpu_seconds(pid) for pid in workers),
+        "workers": sum(process_cpu_seconds(pid) for pid in workers),
         "postgres": server,
-        "provider_fake": _cpu_seconds(fake_pid),
+        "provider_fake": process_cpu_seconds(fake_pid),
     }
 
 

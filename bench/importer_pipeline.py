@@ -27,10 +27,7 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,6 @@ from sqlalchemy import func, select, text
 from bench.importer import (
     PAGE,
     PG_URL,
-    _cpu_seconds,
     _dd_settings,
     context_of,
     fresh_runtime,
@@ -48,6 +44,7 @@ from bench.importer import (
     new_project,
     new_sessions,
 )
+from bench.support import before_worktree, process_cpu_seconds
 from replaylink.importer.extract import record_tokens
 from replaylink.importer.poll import store_records
 from replaylink.providers.base import Record, StackFrame
@@ -150,7 +147,7 @@ def run_backend(
 
         for _ in range(20):  # warm-up: caches, prepared statements, the first B-tree pages
             store(page_records(tokens, next(numbers), now, rng, mix))
-        server_before = {pid: _cpu_seconds(pid) for pid in servers}
+        server_before = {pid: process_cpu_seconds(pid) for pid in servers}
         load = os.getloadavg()[0]
         wall = cpu = 0.0
         imported = records = 0
@@ -164,7 +161,7 @@ def run_backend(
             records += len(page)
             if len(pages) < 100:
                 pages.append(page)
-        server_cpu = sum(_cpu_seconds(pid) - server_before.get(pid, 0.0) for pid in servers)
+        server_cpu = sum(process_cpu_seconds(pid) - server_before.get(pid, 0.0) for pid in servers)
         floor_records = sum(len(page) for page in pages)
         floor_rate = floor_records / floor_seconds(pages)
         with transaction(rt.sessions) as db:
@@ -189,17 +186,6 @@ def run_backend(
         "floor_records_per_cpu_s": round(floor_rate),
         "ratio_to_floor": round(per_cpu / floor_rate, 3),
     }
-
-
-@contextmanager
-def before_worktree(rev: str) -> Iterator[Path]:
-    """A detached worktree of ``rev`` for the duration of the run."""
-    path = Path(tempfile.mkdtemp(prefix="rl-bench-before-"))
-    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
 
 
 def run_before(path: Path, backend: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -33,9 +33,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bench.importer import _cpu_seconds
 from bench.importer_pipeline import before_worktree
 from bench.search_timing import time_search
+from bench.support import process_cpu_seconds
 from replaylink.providers.base import ProviderOptions, Query
 from replaylink.providers.sentry import MAX_PAGE, SentryProvider, SentrySettings
 from tests.peers.common import free_port
@@ -103,9 +103,9 @@ async def bench(n_records: int = 20000, issues: int = 10) -> dict[str, Any]:
         settings = SentrySettings(token=USER_TOKEN, organization_slug=ORG, project_slug=PROJECT, base_url=url)
         query = Query(start=start, end=start + timedelta(days=1), page_size=MAX_PAGE)
         async with SentryProvider(settings, ProviderOptions(request_timeout=60)) as provider:
-            fake_cpu, client_cpu = _cpu_seconds(pid), time.process_time()
+            fake_cpu, client_cpu = process_cpu_seconds(pid), time.process_time()
             result: dict[str, Any] = dict(await time_search(provider, query, n_records))
-            client_cpu, fake_cpu = time.process_time() - client_cpu, _cpu_seconds(pid) - fake_cpu
+            client_cpu, fake_cpu = time.process_time() - client_cpu, process_cpu_seconds(pid) - fake_cpu
         requests = Counter(_kind(request["path"]) for request in client.get("/_fake/requests").json())
     result["issues"] = issues
     result["requests"] = dict(requests)

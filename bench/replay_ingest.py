@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
@@ -41,8 +40,8 @@ from typing import Any
 import aiohttp
 import boto3
 import httpx
-from sqlalchemy import create_engine, text
 
+from bench.support import scratch_database
 from replaylink.config import Settings
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, migrate
@@ -158,23 +157,6 @@ def batch_body(tab: str, seq: int, tail_gzip: bytes) -> bytes:
 
 
 # ----------------------------------------------------------------------------- the server
-
-
-@contextmanager
-def database(kind: str, data_dir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{data_dir / 'replaylink.db'}"
-        return
-    schema = f"rl_bench_replay_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextmanager
@@ -379,7 +361,7 @@ def run(
     rng = random.Random(14)
     with (
         tempfile.TemporaryDirectory(prefix="rl-bench-replay-") as tmp,
-        database(db_kind, Path(tmp)) as url,
+        scratch_database(db_kind, Path(tmp), PG_URL, "rl_bench_replay") as url,
         s3_store() if store_kind == "s3" else nullcontext({}) as store_env,
     ):
         data_dir = Path(tmp) / "data"

@@ -22,7 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.replay_ingest import SECRET, batch_body, batch_tail, database
+from bench.replay_ingest import PG_URL, SECRET, batch_body, batch_tail
+from bench.support import scratch_database
 from replaylink.config import Settings
 from replaylink.replay.batch import parse_batch
 from replaylink.replay.store import segment_key
@@ -37,7 +38,10 @@ STEPS = ("token", "decode", "read", "blob", "index")
 
 def run(db_kind: str, batches: int) -> dict[str, Any]:
     rng = random.Random(3)
-    with tempfile.TemporaryDirectory(prefix="rl-bench-stages-") as tmp, database(db_kind, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="rl-bench-stages-") as tmp,
+        scratch_database(db_kind, Path(tmp), PG_URL, "rl_bench_stages") as url,
+    ):
         settings = Settings(
             data_dir=Path(tmp) / "data", database_url=url, secret_key=SECRET, encryption_key=SECRET
         )

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -42,8 +41,8 @@ from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import create_engine, text
 
+from bench.support import before_worktree, process_cpu_seconds, scratch_database
 from replaylink.config import Settings
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, migrate
@@ -86,24 +85,6 @@ class Target:
 # ----------------------------------------------------------------------------- servers
 
 
-@contextmanager
-def database(kind: str, data_dir: Path, pg_url: str) -> Iterator[str]:
-    """A migrated database holding one project: its URL."""
-    if kind == "sqlite":
-        yield f"sqlite:///{data_dir / 'replaylink.db'}"
-        return
-    schema = f"rl_bench_starts_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def prepare(url: str, data_dir: Path) -> str:
     """Migrate, create the project the tracker records for; its project key."""
     rt = Runtime(Settings(data_dir=data_dir, database_url=url, secret_key=SECRET, encryption_key=SECRET))
@@ -135,22 +116,6 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def before_worktree(rev: str) -> Iterator[Path]:
-    """A detached worktree of ``rev`` for the duration of the run."""
-    path = Path(tempfile.mkdtemp(prefix="rl-bench-before-"))
-    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
 
 
 # ----------------------------------------------------------------------------- the load
@@ -205,10 +170,10 @@ async def load(target: Target, clients: int, seconds: float) -> None:
 
         await asyncio.sleep(0)
         load_before = os.getloadavg()[0]
-        cpu_before = cpu_seconds(target.pid)
+        cpu_before = process_cpu_seconds(target.pid)
         await asyncio.gather(*(client(i) for i in range(clients)))
         # CPU over warm-up and slice alike, divided by the requests of the slice: an upper bound.
-        figures.cpu_seconds += cpu_seconds(target.pid) - cpu_before
+        figures.cpu_seconds += process_cpu_seconds(target.pid) - cpu_before
         figures.seconds += seconds
         figures.loads.append(load_before)
 
@@ -246,7 +211,7 @@ def replaylink_target(
     label: str, kind: str, args: argparse.Namespace, tmp: Path, src: Path | None
 ) -> Iterator[Target]:
     data_dir = tmp / f"data-{label.replace(' ', '-')}"
-    with database(kind, data_dir, args.pg_url) as url:
+    with scratch_database(kind, data_dir, args.pg_url, "rl_bench_starts") as url:
         project_key = prepare(url, data_dir)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
