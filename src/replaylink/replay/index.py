@@ -25,6 +25,17 @@ class Added(enum.Enum):
 
 
 @dataclass(frozen=True)
+class StoredBlob:
+    """The blob a segment row points at: where it is, its size as stored (the client's gzip) and
+    decompressed, and its SHA-256."""
+
+    key: str
+    size: int
+    raw_size: int
+    digest: str
+
+
+@dataclass(frozen=True)
 class SessionState:
     """What a batch is checked against, read before its blob is written."""
 
@@ -84,11 +95,8 @@ def add_segment(
     db: Session,
     state: SessionState,
     batch: Batch,
+    blob: StoredBlob,
     *,
-    key: str,
-    size: int,
-    raw_size: int,
-    digest: str,
     now: datetime,
     max_session_bytes: int,
 ) -> Added:
@@ -103,12 +111,12 @@ def add_segment(
         "seq": batch.seq,
         "first_ms": batch.first_ms,
         "last_ms": batch.last_ms,
-        "bytes": size,
-        "raw_bytes": raw_size,
+        "bytes": blob.size,
+        "raw_bytes": blob.raw_size,
         "events": batch.events,
         "has_full_snapshot": batch.has_full_snapshot,
-        "key": key,
-        "digest": digest,
+        "key": blob.key,
+        "digest": blob.digest,
         "created_at": now,
     }
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
@@ -124,9 +132,9 @@ def add_segment(
     s = RecordedSession
     counted = connection.execute(
         update(s)
-        .where(s.id == state.session_id, s.replay_bytes + size <= max_session_bytes)
+        .where(s.id == state.session_id, s.replay_bytes + blob.size <= max_session_bytes)
         .values(
-            replay_bytes=s.replay_bytes + size,
+            replay_bytes=s.replay_bytes + blob.size,
             replay_segments=s.replay_segments + 1,
             pages_visited=s.pages_visited + batch.pages,
             clicks=s.clicks + batch.clicks,

@@ -234,35 +234,17 @@ class Ingestor:
         self, state: index.SessionState, batch: Batch, key: str, stored: bytes, raw_size: int, now: float
     ) -> index.Added | None:
         """The segment's row, counters and devtools events; None when the session is gone."""
-        size, digest = len(stored), hashlib.sha256(stored).hexdigest()
+        blob = index.StoredBlob(key, len(stored), raw_size, hashlib.sha256(stored).hexdigest())
         at, cap = datetime.fromtimestamp(now, UTC), self.settings.replay_max_session_bytes
         if self.postgres:
             return self._on_postgres(
                 lambda connection: pg_index.add_segment(
-                    connection,
-                    state,
-                    batch,
-                    key=key,
-                    size=size,
-                    raw_size=raw_size,
-                    digest=digest,
-                    now=at,
-                    max_session_bytes=cap,
+                    connection, state, batch, blob, now=at, max_session_bytes=cap
                 )
             )
         try:
             with transaction(self.factory) as db:
-                added = index.add_segment(
-                    db,
-                    state,
-                    batch,
-                    key=key,
-                    size=size,
-                    raw_size=raw_size,
-                    digest=digest,
-                    now=at,
-                    max_session_bytes=cap,
-                )
+                added = index.add_segment(db, state, batch, blob, now=at, max_session_bytes=cap)
                 if added is index.Added.OVER_CAP:
                     raise _OverCap
         except _OverCap:

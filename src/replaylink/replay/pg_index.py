@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import Connection
 
 from replaylink.replay.batch import Batch
-from replaylink.replay.index import Added, SessionState, from_ms
+from replaylink.replay.index import Added, SessionState, StoredBlob, from_ms
 
 _STATE = """
     SELECT s.project_id, s.started_at, s.replay_bytes, p.allowed_origins,
@@ -96,11 +96,8 @@ def add_segment(
     connection: Connection[Any],
     state: SessionState,
     batch: Batch,
+    blob: StoredBlob,
     *,
-    key: str,
-    size: int,
-    raw_size: int,
-    digest: str,
     now: datetime,
     max_session_bytes: int,
 ) -> Added | None:
@@ -113,12 +110,12 @@ def add_segment(
         "seq": batch.seq,
         "first_ms": batch.first_ms,
         "last_ms": batch.last_ms,
-        "size": size,
-        "raw_size": raw_size,
+        "size": blob.size,
+        "raw_size": blob.raw_size,
         "events": batch.events,
         "has_full_snapshot": batch.has_full_snapshot,
-        "key": key,
-        "digest": digest,
+        "key": blob.key,
+        "digest": blob.digest,
         "now": now,
         "max_session_bytes": max_session_bytes,
         "pages": batch.pages,
