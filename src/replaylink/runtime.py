@@ -46,7 +46,9 @@ class Runtime:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.settings, self.sessions, self.signer, self.replay_store)
+        return Ingestor(
+            self.settings, self.sessions, self.signer, self.replay_store, read_factory=self.read_sessions
+        )
 
     def close(self) -> None:
         if "ingestor" in self.__dict__:

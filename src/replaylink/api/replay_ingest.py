@@ -4,6 +4,10 @@ Answers 204 when stored (also for a batch already stored: retries are idempotent
 the JSON envelope and always carry the CORS header, so the tracker can read why it was refused
 (401 start a new session, 409 stop recording, 413 split, 429 and 503 wait Retry-After). The project's
 allowed origins are enforced by refusing the write (403), not by hiding the answer.
+
+The checks and the blob run in a worker thread first; the one database write then waits for its
+turn at the database like every other writer (on SQLite the app's write gate), holding no thread
+while it waits.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from replaylink.api.deps import database_turn
 from replaylink.api.errors import error_body
 from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
-from replaylink.replay.ingest import Refused
+from replaylink.replay.ingest import Outcome, Refused
 from replaylink.runtime import Runtime
 
 router = APIRouter(tags=["ingest"])
@@ -67,14 +72,18 @@ async def post_batch(request: Request) -> Response:
     origin = request.headers.get("origin")
     headers = cors_headers(origin)
     body = await request.body()
+    ingestor = runtime.ingestor
     try:
-        await run_in_threadpool(
-            runtime.ingestor.ingest,
+        step = await run_in_threadpool(
+            ingestor.prepare,
             session_token(request),
             body,
             encoding=request.headers.get("content-encoding"),
             origin=origin,
         )
+        if not isinstance(step, Outcome):
+            async with database_turn(request, writes=True):
+                await run_in_threadpool(ingestor.add_segment, step)
     except Refused as refused:
         if refused.retry_after is not None:
             headers["Retry-After"] = str(refused.retry_after)

@@ -6,7 +6,13 @@ HTTP status, an error code the tracker acts on, and a message for the developer.
 
 On PostgreSQL a batch costs two autocommit statements (:mod:`~replaylink.replay.pg_index`) on a
 pool of its own without pre-ping (a connection found dead is replaced and the statement, which is
-idempotent, run once more); on SQLite it uses the ORM sessions of :mod:`~replaylink.replay.index`.
+idempotent, run once more); on SQLite it uses the ORM sessions of :mod:`~replaylink.replay.index`:
+the read through a WAL reader (it never waits for a writer), the index write through a write session.
+
+:meth:`Ingestor.prepare` does everything up to the stored blob and :meth:`Ingestor.add_segment` the one
+database write, so a server can run the write in its turn at the database (on SQLite, behind the
+same write gate as every other writer) without holding that turn while it decodes or stores the blob.
+:meth:`Ingestor.ingest` runs both.
 """
 
 from __future__ import annotations
@@ -64,6 +70,16 @@ class Outcome:
     key: str | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch that passed every check and whose blob is stored: what is left is its index row."""
+
+    state: index.SessionState
+    batch: Batch
+    blob: index.StoredBlob
+    now: float
+
+
 @contextmanager
 def _timed(stage: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -83,9 +99,12 @@ class Ingestor:
         signer: TokenSigner,
         store: ReplayStore,
         clock: Callable[[], float] = time.time,
+        *,
+        read_factory: sessionmaker[Session] | None = None,
     ) -> None:
         self.settings = settings
         self.factory = factory
+        self.read_factory = read_factory or factory
         self.signer = signer
         self.store = store
         self.clock = clock
@@ -130,9 +149,26 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     def ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
+        """Every step in this thread: :meth:`prepare`, then :meth:`add_segment` if anything is left."""
+        step = self.prepare(token, body, encoding=encoding, origin=origin)
+        return step if isinstance(step, Outcome) else self.add_segment(step)
+
+    def prepare(
+        self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None
+    ) -> Outcome | Prepared:
+        """Check the token, rate, body and session limits and store the blob. An :class:`Outcome`
+        when nothing is left to write (a duplicate or empty batch). Raises :class:`Refused`."""
+        return self._counted(lambda: self._prepare(token, body, encoding=encoding, origin=origin))
+
+    def add_segment(self, prepared: Prepared) -> Outcome:
+        """Write the segment's row (the one database write of a batch). Raises :class:`Refused`."""
+        return self._counted(lambda: self._finish(prepared))
+
+    def _counted(self, step: Callable[[], T]) -> T:
+        """Run a step; count its outcome or refusal, and turn a busy or lost database into 503."""
         try:
             try:
-                outcome = self._ingest(token, body, encoding=encoding, origin=origin)
+                result = step()
             except (psycopg.OperationalError, PoolTimeout):
                 # Unreachable, out of connections, or this pool busy: the tracker retries later.
                 # (psycopg's message can name the server and user: it is not passed on.)
@@ -142,8 +178,9 @@ class Ingestor:
         except Refused as refused:
             metrics.BATCHES.labels(refused.code).inc()
             raise
-        metrics.BATCHES.labels(outcome.result).inc()
-        return outcome
+        if isinstance(result, Outcome):
+            metrics.BATCHES.labels(result.result).inc()
+        return result
 
     # ------------------------------------------------------------------ steps
 
@@ -227,14 +264,13 @@ class Ingestor:
             return self._on_postgres(
                 lambda connection: pg_index.session_state(connection, session_id, batch.tab, batch.seq)
             )
-        with transaction(self.factory) as db:
+        with transaction(self.read_factory) as db:
             return index.session_state(db, session_id, batch.tab, batch.seq)
 
     def _index(
-        self, state: index.SessionState, batch: Batch, key: str, stored: bytes, raw_size: int, now: float
+        self, state: index.SessionState, batch: Batch, blob: index.StoredBlob, now: float
     ) -> index.Added | None:
         """The segment's row, counters and devtools events; None when the session is gone."""
-        blob = index.StoredBlob(key, len(stored), raw_size, hashlib.sha256(stored).hexdigest())
         at, cap = datetime.fromtimestamp(now, UTC), self.settings.replay_max_session_bytes
         if self.postgres:
             return self._on_postgres(
@@ -253,7 +289,9 @@ class Ingestor:
 
     # ------------------------------------------------------------------ the whole path
 
-    def _ingest(self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None) -> Outcome:
+    def _prepare(
+        self, token: str | None, body: bytes, *, encoding: str | None, origin: str | None
+    ) -> Outcome | Prepared:
         now = self.clock()
         claims = self.authenticate(token, now)
         wait = self.limiter.take(claims.session_id)
@@ -289,19 +327,24 @@ class Ingestor:
             metrics.DEVTOOLS_IGNORED.labels("over_batch_limit").inc(batch.skipped_devtools)
         key = segment_key(state.project_id, state.session_id, batch.tab, batch.seq)
         with _timed("blob"):
+            digest = hashlib.sha256(stored).hexdigest()
             try:
                 self.store.put(key, stored)
             except StoreError as exc:
                 raise Refused(
                     503, "store_unavailable", f"Recording storage failed ({exc}); retry.", 5
                 ) from None
+        return Prepared(state, batch, index.StoredBlob(key, len(stored), len(raw), digest), now)
+
+    def _finish(self, prepared: Prepared) -> Outcome:
+        state = prepared.state
         with _timed("index"):
-            added = self._index(state, batch, key, stored, len(raw), now)
+            added = self._index(state, prepared.batch, prepared.blob, prepared.now)
         if added is None:
             raise Refused(401, "invalid_token", "The token names no session here; start a new session.")
         if added is index.Added.OVER_CAP:
             raise self._too_large()
         if added is index.Added.DUPLICATE:
-            return Outcome("duplicate", state.session_id, key)
-        metrics.BYTES.inc(len(stored))
-        return Outcome("stored", state.session_id, key)
+            return Outcome("duplicate", state.session_id, prepared.blob.key)
+        metrics.BYTES.inc(prepared.blob.size)
+        return Outcome("stored", state.session_id, prepared.blob.key)
