@@ -51,12 +51,17 @@ async def traffic(base: str, seeded: Seeded) -> tuple[list[httpx.Response], int]
             for i in range(SESSIONS)
         ]
         calls += [
-            http.post("/api/v1/projects", json={"name": f"batch-{i}"}, headers=seeded.auth()) for i in range(10)
+            http.post("/api/v1/projects", json={"name": f"batch-{i}"}, headers=seeded.auth())
+            for i in range(10)
         ]
         return [*started, *await asyncio.gather(*calls)], sent
 
 
-def test_batches_starts_and_api_writes_at_once_all_succeed(served: str, rt: Runtime, seeded: Seeded) -> None:
+def test_batches_starts_and_api_writes_at_once_all_succeed(
+    served: str,  # noqa: F811 (the fixture imported above)
+    rt: Runtime,
+    seeded: Seeded,
+) -> None:
     answers, sent = asyncio.run(traffic(served, seeded))
 
     failed = [(a.request.url.path, a.status_code, a.text[:200]) for a in answers if a.is_error]
