@@ -106,6 +106,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         api_keys.router,
     ):
         app.include_router(router)
+    app.add_middleware(ingest.SessionStartShortcut)  # innermost: inside the limits and request ids
     app.add_middleware(
         ApiCORS,
         allow_origins=runtime.settings.cors_origins,
