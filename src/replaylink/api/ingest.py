@@ -142,13 +142,17 @@ def parse_start(raw: bytes, content_type: str | None) -> SessionStart:
     JSON parser straight from the bytes."""
     if not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    if not _is_json(content_type):
+        raise RequestValidationError([{"type": "model_attributes_type", "loc": ("body",), "msg": _NOT_JSON}])
     try:
-        if _is_json(content_type):
-            return SessionStart.model_validate_json(raw)
-        return SessionStart.model_validate(raw)
+        return SessionStart.model_validate_json(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+_NOT_JSON = "Input should be a valid dictionary or object to extract fields from"
+"""FastAPI's words for a body without a JSON content type."""
 
 
 def _is_json(content_type: str | None) -> bool:
