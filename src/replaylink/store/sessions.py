@@ -23,9 +23,19 @@ from replaylink.tokens import TokenSigner
 
 _table = cast(Table, RecordedSession.__table__)
 _sessions = _table.c
-_CONTINUED = (_sessions.id, _sessions.project_id, _sessions.token_expires_at, _sessions.last_seen_at)
 _CHANGED = ("last_seen_at", "page_url", "user_id", "metadata")
 """What continuing a session may change (also the UPDATE's bind names, prefixed ``new_``)."""
+
+# Built once: building a statement costs more CPU than running it for a batch.
+_CONTINUED = select(
+    _sessions.id, _sessions.project_id, _sessions.token_expires_at, *(_sessions[n] for n in _CHANGED)
+).where(_sessions.id.in_(bindparam("ids", expanding=True)))
+_CONTINUE = (
+    update(_table)
+    .where(_sessions.id == bindparam("session_id"))
+    .values({name: bindparam(f"new_{name}") for name in _CHANGED})
+)
+_INSERT = insert(_table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +65,13 @@ def start_sessions(
     """Continue the session a still-valid token of the same project names, else start a new one;
     one answer per start, in order. Nothing is committed."""
     claimed = [_claimed_session(signer, start) for start in starts]
-    wanted = {session_id for session_id in claimed if session_id is not None}
+    wanted = list({session_id for session_id in claimed if session_id is not None})
     existing: dict[int, dict[str, Any]] = {}
     if wanted:
-        query = select(*_CONTINUED, _sessions.page_url, _sessions.user_id, _sessions["metadata"])
-        existing = {row.id: dict(row._mapping) for row in db.execute(query.where(_sessions.id.in_(wanted)))}
+        existing = {row.id: dict(row._mapping) for row in db.execute(_CONTINUED, {"ids": wanted})}
     answers: list[StartedSession] = []
     new_rows: list[dict[str, Any]] = []
+    new_ids: set[int] = set()
     changed: dict[int, dict[str, Any]] = {}
     for start, session_id in zip(starts, claimed, strict=True):
         row = existing.get(session_id) if session_id is not None else None
@@ -70,22 +80,17 @@ def start_sessions(
             changed[row["id"]] = row
             answers.append(StartedSession(row["id"], start.project_id, start.token, row["token_expires_at"]))
             continue
-        new = _new_row(signer, lifetime, start, taken={r["id"] for r in new_rows})
+        new = _new_row(signer, lifetime, start, taken=new_ids)
+        new_ids.add(new["id"])
         new_rows.append(new)
         answers.append(StartedSession(new["id"], start.project_id, new["token"], new["token_expires_at"]))
     if changed:
-        statement = (
-            update(_table)
-            .where(_sessions.id == bindparam("session_id"))
-            .values({name: bindparam(f"new_{name}") for name in _CHANGED})
-        )
         params = [
-            {"session_id": sid, **{f"new_{name}": row[name] for name in _CHANGED}}
-            for sid, row in changed.items()
+            {"session_id": sid, **{f"new_{n}": row[n] for n in _CHANGED}} for sid, row in changed.items()
         ]
-        db.execute(statement, params)
+        db.execute(_CONTINUE, params)
     if new_rows:
-        db.execute(insert(_table), new_rows)
+        db.execute(_INSERT, new_rows)
     return answers
 
 
