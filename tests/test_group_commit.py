@@ -120,3 +120,21 @@ def test_the_turn_is_held_around_each_write(count: int) -> None:
 
     assert asyncio.run(run()) == list(range(count))
     assert held and all(held)
+
+
+def test_a_cancelled_batch_cancels_its_requests_instead_of_leaving_them_waiting() -> None:
+    writer = Writer()
+
+    async def run() -> list[object]:
+        commit = GroupCommit(writer, no_turn)
+        waiting = [asyncio.create_task(commit.submit(i)) for i in range(3)]
+        while not writer.writing.is_set():
+            await asyncio.sleep(0.001)
+        queue = next(iter(commit._queues.values()))
+        assert queue.writer is not None
+        queue.writer.cancel()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        writer.release.set()
+        return list(results)
+
+    assert all(isinstance(r, asyncio.CancelledError) for r in asyncio.run(run()))

@@ -90,6 +90,10 @@ class GroupCommit(Generic[T, R]):
                 raise RuntimeError(f"a batch of {len(batch)} got {len(outcomes)} outcomes")
         except Exception as exc:
             outcomes = [exc] * len(batch)
+        except BaseException:  # the loop is shutting down: nobody may wait forever
+            for _, future in batch:
+                future.cancel()
+            raise
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # its request was cancelled
                 continue
