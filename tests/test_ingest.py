@@ -150,3 +150,26 @@ def test_nul_characters_are_refused_and_nothing_written(
     escaped_backslash = client.post(URL, json={"projectKey": seeded.project_key, "url": "C:\\u0000dir"})
     assert escaped_backslash.status_code == 200  # a literal backslash then "u0000" is fine
     assert session_count(rt) == 1
+
+
+def test_a_body_must_be_sent_as_json(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
+    body = b'{"projectKey": "' + seeded.project_key.encode() + b'"}'
+    for headers in ({"content-type": "text/plain"}, {}):
+        answer = client.post(URL, content=body, headers=headers)
+        assert answer.status_code == 422
+        assert answer.json()["error"]["details"][0]["field"] == "body"
+    empty = client.post(URL, content=b"", headers={"content-type": "application/json"})
+    assert empty.status_code == 422
+    assert empty.json()["error"]["details"] == [{"field": "body", "message": "Field required"}]
+    vendor = client.post(URL, content=body, headers={"content-type": "application/vnd.x+json; charset=utf-8"})
+    assert vendor.status_code == 200
+    assert session_count(rt) == 1
+
+
+def test_the_docs_describe_the_body_and_the_answer(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"][URL]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["projectKey"]
+    assert {"projectKey", "url", "userAgent", "userId", "metadata", "token"} <= set(body["properties"])
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/SessionStarted"}

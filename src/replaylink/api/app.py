@@ -83,6 +83,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
     # Where requests queue for the database without holding a worker thread (see deps.get_db).
     app.state.db_slots = anyio.CapacityLimiter(DB_SLOTS)
     app.state.sqlite_write_gate = anyio.Lock() if runtime.settings.is_sqlite else None
+    app.state.session_starts = ingest.session_starts(runtime, app.state)
     importer_metrics.register_lag(runtime.sessions)
     install_error_handlers(app)
     install_docs(app)
@@ -105,6 +106,7 @@ def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
         api_keys.router,
     ):
         app.include_router(router)
+    app.add_middleware(ingest.SessionStartShortcut)  # innermost: inside the limits and request ids
     app.add_middleware(
         ApiCORS,
         allow_origins=runtime.settings.cors_origins,

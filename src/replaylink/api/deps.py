@@ -12,6 +12,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from replaylink.api import session_cookie
 from replaylink.api.errors import ApiError, not_found
@@ -50,13 +51,13 @@ thread to finish, and all would wait out the pool timeout (what 90 concurrent re
 
 
 @asynccontextmanager
-async def database_turn(request: Request, *, writes: bool) -> AsyncIterator[None]:
-    """Wait for this request's turn at the database, on the event loop (holding no worker thread).
+async def database_turn(state: State, *, writes: bool) -> AsyncIterator[None]:
+    """Wait for a turn at the database of the app with this ``state``, on the event loop (holding
+    no worker thread).
 
     Writers on SQLite first queue, one at a time, on the app's write gate (SQLite has one writer);
     then every request takes one of ``DB_SLOTS``.
     """
-    state = request.app.state
     gate = state.sqlite_write_gate if writes and state.sqlite_write_gate else nullcontext()
     async with gate, state.db_slots:  # the gate first: writers in its queue hold no slot
         yield
@@ -69,7 +70,7 @@ async def get_db(runtime: RuntimeDep, request: Request) -> AsyncIterator[Session
     blocks writers), other methods a write session, each in its :func:`database_turn`.
     """
     writes = request.method not in session_cookie.SAFE_METHODS
-    async with database_turn(request, writes=writes):
+    async with database_turn(request.app.state, writes=writes):
         session = (runtime.sessions if writes else runtime.read_sessions)()
         try:
             yield session

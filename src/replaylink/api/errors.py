@@ -60,12 +60,32 @@ def validation_details(errors: list[Any]) -> list[dict[str, str]]:
     return [{"field": _field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
+    )
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    """400 ``malformed_json`` for a body that is not JSON, else 422 ``invalid_request`` naming the fields."""
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(
+            error_body("malformed_json", "The request body is not valid JSON; send a JSON object."),
+            status_code=400,
+        )
+    details = validation_details(errors)
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return JSONResponse(
+        error_body("invalid_request", f"Fix these fields and retry: {summary}", details),
+        status_code=422,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
-        )
+        return api_error_response(exc)
 
     @app.exception_handler(Refused)
     async def _refused(_: Request, exc: Refused) -> JSONResponse:
@@ -74,18 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(
-                error_body("malformed_json", "The request body is not valid JSON; send a JSON object."),
-                status_code=400,
-            )
-        details = validation_details(errors)
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-        return JSONResponse(
-            error_body("invalid_request", f"Fix these fields and retry: {summary}", details),
-            status_code=422,
-        )
+        return validation_error_response(exc)
 
     @app.exception_handler(VaultError)
     async def _vault(_: Request, exc: VaultError) -> JSONResponse:

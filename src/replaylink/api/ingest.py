@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
-from typing import Annotated
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-import anyio
+import msgspec
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from replaylink.api.deps import RuntimeDep, database_turn
-from replaylink.api.errors import ApiError
+from replaylink.api.deps import database_turn
+from replaylink.api.errors import ApiError, api_error_response, validation_error_response
+from replaylink.api.group_commit import GroupCommit, each_alone_on_failure
 from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
 from replaylink.runtime import Runtime
-from replaylink.store.accounts import origin_allowed, project_by_key
+from replaylink.store.accounts import projects_by_keys
 from replaylink.store.db import write_transaction
-from replaylink.store.models import RecordedSession
-from replaylink.store.sessions import start_session
+from replaylink.store.sessions import SessionStart as NewSession
+from replaylink.store.sessions import StartedSession, start_sessions
 
 router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
@@ -53,7 +59,7 @@ class SessionStarted(BaseModel):
 
 
 @router.options("/sessions", include_in_schema=False)
-def preflight(request: Request) -> Response:
+async def preflight(request: Request) -> Response:
     """Preflight cannot see the project key (it is in the body): the POST enforces each project's origins."""
     headers = cors_headers(request.headers.get("origin"))
     headers.update(
@@ -66,53 +72,162 @@ def preflight(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/sessions", response_model=SessionStarted)
-async def create_session(
-    body: SessionStart, request: Request, response: Response, rt: RuntimeDep
-) -> SessionStarted:
-    """Start a session, or continue the one a still-valid token of this project names."""
+_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": SessionStart.model_json_schema()}},
+}
+"""The body as the docs show it: the endpoint parses it itself (see :func:`parse_start`)."""
+
+
+@router.post("/sessions", response_model=SessionStarted, openapi_extra={"requestBody": _REQUEST_BODY})
+async def create_session(request: Request) -> Response:
+    """Start a session, or continue the one a still-valid token of this project names.
+
+    In the app, :class:`SessionStartShortcut` answers this route before FastAPI's routing.
+    """
+    return await start_response(request)
+
+
+async def start_response(request: Request) -> Response:
+    """The answer to a session start: 200 with the session, or the error envelope of a refusal.
+
+    Concurrent starts are written together (:class:`~replaylink.api.group_commit.GroupCommit`):
+    one transaction, one worker-thread call and one commit per batch.
+    """
     origin = request.headers.get("origin")
-    # The whole start (read the project, write the session, commit) is one worker-thread call
-    # inside the request's database turn: on SQLite the write lock is held for that call only.
-    async with database_turn(request, writes=True):
-        project_id, session, token = await anyio.to_thread.run_sync(_start, rt, body, origin)
-    response.headers.update(cors_headers(origin))
+    try:
+        body = parse_start(await request.body(), request.headers.get("content-type"))
+        starts: GroupCommit[StartRequest, StartedSession] = request.app.state.session_starts
+        started = await starts.submit(StartRequest(body, origin, datetime.now(UTC)))
+    except ApiError as exc:
+        return api_error_response(exc)
+    except RequestValidationError as exc:
+        return validation_error_response(exc)
+    answer = {
+        "sessionId": str(started.id),
+        "token": started.token,
+        "expiresAt": started.expires_at,
+        "projectId": started.project_id,
+        "serverTime": time.time_ns() // 1_000_000,
+        "batch": _batch_settings(request.app.state.runtime),
+    }
+    # Built here, not by ``response_model`` (which would validate the answer a second time).
+    return Response(msgspec.json.encode(answer), media_type="application/json", headers=cors_headers(origin))
+
+
+class SessionStartShortcut:
+    """Answers ``POST /ingest/v1/sessions`` (every recorded page view calls it) without FastAPI's
+    routing, dependency and exception layers, which cost more CPU than the start itself.
+
+    Add it innermost (before the other middleware): the body limits, request ids and the 500
+    envelope still apply. Its answers are :func:`start_response`'s, the route's own.
+    """
+
+    PATH = router.prefix + "/sessions"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.PATH and scope["method"] == "POST":
+            response = await start_response(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def parse_start(raw: bytes, content_type: str | None) -> SessionStart:
+    """The body as FastAPI would read it for a ``SessionStart`` parameter (JSON only with a JSON
+    content type, 400 ``malformed_json`` / 422 ``invalid_request`` alike), parsed by pydantic's
+    JSON parser straight from the bytes."""
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    if not _is_json(content_type):
+        raise RequestValidationError([{"type": "model_attributes_type", "loc": ("body",), "msg": _NOT_JSON}])
+    try:
+        return SessionStart.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+_NOT_JSON = "Input should be a valid dictionary or object to extract fields from"
+"""FastAPI's words for a body without a JSON content type."""
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    main, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    return main == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """One start waiting for its batch."""
+
+    body: SessionStart
+    origin: str | None
+    at: datetime
+
+
+def session_starts(runtime: Runtime, state: State) -> GroupCommit[StartRequest, StartedSession]:
+    """The app's group commit of session starts (``state``: the app's, for its database turn)."""
+
+    def write(requests: Sequence[StartRequest]) -> list[StartedSession | Exception]:
+        return _write_starts(runtime, requests)
+
+    return GroupCommit(each_alone_on_failure(write), lambda: database_turn(state, writes=True))
+
+
+def _batch_settings(rt: Runtime) -> dict[str, Any]:
     settings = rt.settings
-    return SessionStarted(
-        sessionId=str(session.id),
-        token=token,
-        expiresAt=session.token_expires_at,
-        projectId=project_id,
-        serverTime=time.time_ns() // 1_000_000,
-        batch=BatchSettings(
-            url=BATCHES_PATH,
-            flushIntervalMs=settings.replay_flush_interval_ms,
-            maxRawBytes=settings.replay_flush_raw_bytes,
-            maxCompressedBytes=settings.replay_max_batch_bytes,
-        ),
-    )
+    return {
+        "url": BATCHES_PATH,
+        "flushIntervalMs": settings.replay_flush_interval_ms,
+        "maxRawBytes": settings.replay_flush_raw_bytes,
+        "maxCompressedBytes": settings.replay_max_batch_bytes,
+    }
 
 
-def _start(rt: Runtime, body: SessionStart, origin: str | None) -> tuple[int, RecordedSession, str]:
+def _write_starts(rt: Runtime, requests: Sequence[StartRequest]) -> list[StartedSession | Exception]:
+    """One transaction: look up every project key, refuse what must be refused, record the rest."""
+    lifetime = timedelta(seconds=rt.settings.session_lifetime_seconds)
     with write_transaction(rt.sessions) as db:
-        project = project_by_key(db, body.projectKey)
-        if project is None:
-            raise ApiError(
-                404,
-                "unknown_project",
-                "No project has this project key; copy it from `replaylink project list`.",
-            )
-        if not origin_allowed(project.allowed_origins, origin):
-            raise ApiError(403, "origin_not_allowed", "This origin may not start sessions for this project.")
-        session, token = start_session(
-            db,
-            rt.signer,
-            project_id=project.id,
-            lifetime=timedelta(seconds=rt.settings.session_lifetime_seconds),
-            page_url=body.url,
-            user_agent=body.userAgent,
-            user_id=body.userId,
-            metadata=body.metadata,
-            token=body.token,
-        )
-        return project.id, session, token
+        projects = projects_by_keys(db, {r.body.projectKey for r in requests})
+        outcomes: list[StartedSession | Exception | None] = []
+        starts: list[NewSession] = []
+        for request in requests:
+            project = projects.get(request.body.projectKey)
+            if project is None:
+                outcomes.append(
+                    ApiError(
+                        404,
+                        "unknown_project",
+                        "No project has this project key; copy it from `replaylink project list`.",
+                    )
+                )
+            elif not project.allows(request.origin):
+                outcomes.append(
+                    ApiError(
+                        403, "origin_not_allowed", "This origin may not start sessions for this project."
+                    )
+                )
+            else:
+                outcomes.append(None)
+                starts.append(_new_session(project.id, request))
+        started = iter(start_sessions(db, rt.signer, lifetime, starts))
+    return [next(started) if outcome is None else outcome for outcome in outcomes]
+
+
+def _new_session(project_id: int, request: StartRequest) -> NewSession:
+    body = request.body
+    return NewSession(
+        project_id=project_id,
+        page_url=body.url,
+        user_agent=body.userAgent,
+        user_id=body.userId,
+        metadata=body.metadata,
+        token=body.token,
+        at=request.at,
+    )

@@ -15,6 +15,10 @@ _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 """A JSON ``\u0000`` escape that is not itself an escaped backslash."""
 
 
+_CONSTANTS = (b"NaN", b"Infinity")
+"""In every non-standard constant's spelling (``-Infinity`` too)."""
+
+
 class _NonStandardConstant(ValueError):
     """``NaN``, ``Infinity`` or ``-Infinity``: Python's json reads them, JSON has no such thing."""
 
@@ -30,8 +34,8 @@ def non_standard_constant(scope: Scope, body: bytes) -> str | None:
     or JSON client can take them (PostgreSQL's jsonb refuses NaN), so they are refused up front.
     A body that is not JSON at all is left to the endpoint (it answers ``malformed_json``).
     """
-    if not body or not _is_json(scope):
-        return None
+    if not any(name in body for name in _CONSTANTS) or not _is_json(scope):
+        return None  # the usual case, at the cost of a substring search instead of a parse
     try:
         json.loads(body, parse_constant=_refuse_constant)
     except _NonStandardConstant as exc:
