@@ -43,6 +43,10 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long ``serve --workers N`` lets a worker go without answering before restarting it."""
+
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -157,6 +161,9 @@ def serve(
             log_level=settings.log_level,
             workers=workers,
             factory=workers > 1,
+            # uvicorn restarts a worker that has not answered its supervisor within 5 s; a worker
+            # still importing the app on a loaded host is not hung, and restarting it only repeats that.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 
