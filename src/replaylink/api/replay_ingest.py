@@ -82,7 +82,7 @@ async def post_batch(request: Request) -> Response:
             origin=origin,
         )
         if not isinstance(step, Outcome):
-            async with database_turn(request, writes=True):
+            async with database_turn(request.app.state, writes=True):
                 await run_in_threadpool(ingestor.add_segment, step)
     except Refused as refused:
         if refused.retry_after is not None:
