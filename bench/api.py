@@ -249,15 +249,20 @@ Request = tuple[str, dict[str, Any]]
 """A path under the project's API prefix and its query parameters."""
 
 
-def percentiles(samples: list[float]) -> dict[str, float | None]:
-    """p50 always; p99 only from at least 100 samples (None below)."""
+def percentiles(samples: list[float], cpu: list[float] | None = None) -> dict[str, float | None]:
+    """p50 always; p99 only from at least 100 samples (None below); with ``cpu`` (this process's
+    CPU seconds per sample: all of SQLite's work, not PostgreSQL's server) its p50 and p99 too."""
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if len(ordered) >= 100 else None
-    return {
+    out: dict[str, float | None] = {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p99_ms": None if p99 is None else round(p99, 2),
         "n": len(ordered),
     }
+    if cpu:
+        figures = percentiles(cpu)
+        out |= {"cpu_p50_ms": figures["p50_ms"], "cpu_p99_ms": figures["p99_ms"]}
+    return out
 
 
 def cases(
@@ -317,17 +322,18 @@ def measure(
     seed: int,
 ) -> dict[str, float | None]:
     rng = random.Random(seed)
-    samples = []
+    samples, cpu = [], []
     for i in range(n + 1):
         path, params = make(rng)
         params = {k: v for k, v in params.items() if v is not None}
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         response = client.get(base + path, params=params, headers=headers)
-        elapsed = time.perf_counter() - began
+        elapsed, used = time.perf_counter() - began, time.process_time() - began_cpu
         response.raise_for_status()
         if i:  # the first one warms up
             samples.append(elapsed)
-    return percentiles(samples)
+            cpu.append(used)
+    return percentiles(samples, cpu)
 
 
 def run(
@@ -383,9 +389,9 @@ def run_before(path: Path, args: argparse.Namespace, row: str) -> dict[str, Any]
         "--requests",
         str(args.before_requests),
         "--data-dir",
-        str(args.data_dir),
+        str(args.before_data_dir or args.data_dir),
         "--pg-url",
-        args.pg_url,
+        args.before_pg_url or args.pg_url,
     ]
     command += ["--only", row]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
@@ -407,6 +413,12 @@ def table(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
             f"{name:28} {old.get('p50_ms', ''):>10} {old.get('p99_ms', '')!s:>8} {old.get('n', ''):>4} "
             f"{figure['p50_ms']:>10} {figure['p99_ms']!s:>8} {figure['n']:>4} {ratio:>7}"
         )
+        if "cpu_p50_ms" in figure:
+            lines.append(
+                f"{'  CPU of this process':28} {old.get('cpu_p50_ms', ''):>10} "
+                f"{old.get('cpu_p99_ms', '')!s:>8} "
+                f"{'':>4} {figure['cpu_p50_ms']:>10} {figure['cpu_p99_ms']!s:>8}"
+            )
     return "\n".join(lines)
 
 
@@ -421,6 +433,13 @@ def main() -> None:
         "--before", help="a git revision to measure first on the same data, in its own worktree"
     )
     parser.add_argument("--before-requests", type=int, default=100)
+    parser.add_argument(
+        "--before-data-dir",
+        type=Path,
+        help="REV's own copy of the data (SQLite), at REV's schema: when this code's migrations "
+        "re-key tables REV reads, REV's figures on this code's schema would not be REV's",
+    )
+    parser.add_argument("--before-pg-url", help="likewise for PostgreSQL (a copy of the database)")
     parser.add_argument("--migrated", action="store_true", help="do not migrate (the --before subprocess)")
     parser.add_argument("--json", action="store_true", help="one JSON line, nothing else")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/replaylink-bench-api"))

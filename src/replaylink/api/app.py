@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,6 +61,9 @@ class ApiCORS:
 def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # What start-up made lives as long as the process: out of the garbage collector's full
+        # passes, which otherwise walk it all (~50 ms) every few hundred requests.
+        gc.freeze()
         if not run_importer:
             yield
             return
