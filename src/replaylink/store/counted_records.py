@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 
+from replaylink.store.events import bound_values
 from replaylink.store.models import CountedRecord
+from replaylink.store.sqlite_inserts import insert_sliced
 
 SCANNED = "scanned"
 """The pseudo-outcome of a record itself: first counted when none of its outcomes is stored."""
@@ -39,18 +41,22 @@ def first_counts(db: Session, integration_id: int, seen: Iterable[tuple[str, str
             "ats": [at.astimezone(UTC) for at in pairs.values()],
         }
         return {(key, outcome) for key, outcome in db.connection().exec_driver_sql(_PG_INSERT, params)}
-    statement = (
-        sqlite.insert(CountedRecord)
-        .on_conflict_do_nothing()
-        .returning(CountedRecord.record_key, CountedRecord.outcome)
-    )
-    rows = [
-        {"integration_id": integration_id, "record_key": key, "outcome": outcome, "record_at": at}
-        for (key, outcome), at in pairs.items()
+    connection = db.connection()
+    ats = list(pairs.values())
+    if (process := _RECORD_AT.type.bind_processor(connection.dialect)) is not None:
+        ats = bound_values(ats, process)  # a record's pairs share its time: formatted once
+    values = [
+        value
+        for ((key, outcome), at) in zip(pairs, ats, strict=True)
+        for value in (integration_id, key, outcome, at)
     ]
-    return {(key, outcome) for key, outcome in db.execute(statement, rows)}
+    results = insert_sliced(connection, _SQLITE_HEAD, 4, values, _SQLITE_TAIL)
+    return {cast(Key, tuple(row)) for result in results for row in result}
 
 
+_RECORD_AT = cast(Table, CountedRecord.__table__).c.record_at
+_SQLITE_HEAD = f"INSERT INTO {CountedRecord.__tablename__} (integration_id, record_key, outcome, record_at)"
+_SQLITE_TAIL = "ON CONFLICT DO NOTHING RETURNING record_key, outcome"
 _PG_INSERT = (
     f"INSERT INTO {CountedRecord.__tablename__} (integration_id, record_key, outcome, record_at) "
     "SELECT %(integration_id)s, batch.* FROM unnest(%(keys)s::varchar[], %(outcomes)s::varchar[], "
