@@ -75,11 +75,9 @@ class Correlation:
             self.samples.append(sample(outcome, record, token))
 
     def sightings(self) -> Iterator[tuple[str, str, datetime]]:
-        """``(record key, outcome, record time)`` of every outcome, and ``scanned`` per record."""
+        """``(record key, outcome, record time)`` of every outcome (every record has one)."""
         for record, outcome, _ in self.seen:
-            key = record_key(record)
-            yield key, SCANNED, record.timestamp
-            yield key, outcome.value, record.timestamp
+            yield record_key(record), outcome.value, record.timestamp
 
     def only(self, first: Collection[tuple[str, str]]) -> Correlation:
         """The counts and samples of the ``(record key, outcome)`` pairs in ``first`` (those never
