@@ -81,7 +81,7 @@ _PG_INSERT = (
     f"WITH inserted AS (INSERT INTO {CountedRecord.__tablename__} "
     "(integration_id, record_key, outcome, record_at) "
     "SELECT %(integration_id)s, pair->>0, pair->>1, (pair->>2)::timestamptz "
-    "FROM json_array_elements(%(pairs)s::json) AS pair "
+    "FROM jsonb_array_elements(%(pairs)s::jsonb) AS pair "
     "ON CONFLICT DO NOTHING RETURNING record_key, outcome) "
     "SELECT coalesce(json_agg(json_build_array(record_key, outcome, EXISTS ("
     f"SELECT FROM {CountedRecord.__tablename__} stored "

@@ -69,7 +69,7 @@ def insert_events(db: Session, rows: Sequence[EventRow]) -> int:
     """Insert rows, skipping any already stored (same integration, record id and session).
 
     Returns how many were new. PostgreSQL takes each batch as one ``INSERT ... SELECT ... FROM
-    json_to_recordset(...)`` over the batch as one JSON text (one short statement, prepared
+    jsonb_to_recordset(...)`` over the batch as one JSON text (one short statement, prepared
     once). SQLite takes multi-row ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING``
     statements of power-of-two sizes (so a few cached statements serve every batch), over values
     the column types' own bind processors made, counting new rows by the driver's row count
@@ -152,7 +152,7 @@ def _json_insert() -> str:
     )
     return (
         f"WITH inserted AS (INSERT INTO {BackendEvent.__tablename__} ({_NAMES}) SELECT {selected} "
-        f"FROM json_to_recordset(%(rows)s::json) AS batch({definition}) "
+        f"FROM jsonb_to_recordset(%(rows)s::jsonb) AS batch({definition}) "
         f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING RETURNING 1) SELECT count(*) FROM inserted"
     )
 
