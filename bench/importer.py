@@ -68,9 +68,17 @@ PAGE = 1000
 # --------------------------------------------------------------------------- setup
 
 
-def fresh_runtime(backend: str, pg_url: str = PG_URL, **overrides: Any) -> Runtime:
-    """An empty, migrated database for one part of the benchmark."""
-    data_dir = DATA_DIR / backend
+def fresh_runtime(
+    backend: str,
+    pg_url: str = PG_URL,
+    *,
+    data_dir: Path = DATA_DIR,
+    schema: str = PG_SCHEMA,
+    **overrides: Any,
+) -> Runtime:
+    """An empty, migrated database for one part of the benchmark (``data_dir`` / backend for
+    SQLite, ``schema`` recreated in ``pg_url`` for PostgreSQL)."""
+    data_dir = data_dir / backend
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     if backend == "sqlite":
@@ -78,10 +86,10 @@ def fresh_runtime(backend: str, pg_url: str = PG_URL, **overrides: Any) -> Runti
     else:
         admin = create_engine(pg_url)
         with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-        url = f"{pg_url}?options=-csearch_path%3D{PG_SCHEMA}"
+        url = f"{pg_url}?options=-csearch_path%3D{schema}"
     settings = Settings(
         data_dir=data_dir, database_url=url, secret_key=SECRET, encryption_key=ENCRYPTION, **overrides
     )

@@ -1,7 +1,8 @@
 """Import pipeline throughput on the records providers really return.
 
 Run: ``python -m bench.importer_pipeline [--backends sqlite,postgres] [--seconds 10]
-[--before REV] [--mix realistic|sparse]``.
+[--before REV] [--mix realistic|sparse] [--count-once] [--pg-url URL]``. SQLite in
+``/tmp/replaylink-bench-pipeline``, PostgreSQL in schema ``rl_bench_pipeline`` of ``--pg-url``.
 
 Every record carries a token (provider queries only return records with the marker) of one of
 2,000 existing sessions; a page of 1,000 holds 1, 3, 10, 50, 200 or 1,000 distinct sessions (from
@@ -52,6 +53,9 @@ from replaylink.records import event_fields
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent
 
+DATA_DIR = Path("/tmp/replaylink-bench-pipeline")
+PG_SCHEMA = "rl_bench_pipeline"
+"""Its own SQLite directory and PostgreSQL schema: ``bench.importer``'s may be in use by its other parts."""
 SESSIONS = 2000
 SESSIONS_PER_PAGE = (1, 3, 10, 50, 200, 1000)
 FRAMES = [
@@ -118,7 +122,7 @@ def floor_seconds(pages: list[list[Record]]) -> float:
 def run_backend(
     backend: str, seconds: float, mix: str, pg_url: str, count_once: bool = False
 ) -> dict[str, Any]:
-    rt = fresh_runtime(backend, pg_url)
+    rt = fresh_runtime(backend, pg_url, data_dir=DATA_DIR, schema=PG_SCHEMA)
     try:
         rng = random.Random(7)
         now = datetime.now(UTC)
@@ -193,6 +197,7 @@ def run_before(path: Path, backend: str, args: argparse.Namespace) -> dict[str, 
     env = {**os.environ, "PYTHONPATH": f"{path / 'src'}{os.pathsep}{Path.cwd()}"}
     command = [sys.executable, "-m", "bench.importer_pipeline", "--json", "--backends", backend]
     command += ["--seconds", str(args.seconds), "--mix", args.mix, "--pg-url", args.pg_url]
+    command += ["--count-once"] if args.count_once else []
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 

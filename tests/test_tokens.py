@@ -7,7 +7,9 @@ import time
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest import MonkeyPatch
 
+from replaylink import tokens
 from replaylink.tokens import MAX_LENGTH, Reason, TokenSigner, peek
 
 KEY = b"k" * 32
@@ -88,3 +90,25 @@ def test_peek_reads_claims_without_trusting_them() -> None:
     claims = peek(token)
     assert claims is not None and claims.session_id == 9
     assert peek("nonsense") is None
+
+
+def test_a_checked_token_is_judged_again_for_expiry_and_forgeries_stay_refused() -> None:
+    """The signer remembers checked tokens (signature), never their expiry."""
+    checker = TokenSigner(b"c" * 32)
+    token = checker.mint(5, 6, 1_000)
+    assert checker.verify(token, now=999).valid
+    assert checker.verify(token, now=1_000).reason is Reason.EXPIRED
+    assert checker.verify(token, now=10).valid
+    forged = TokenSigner(b"f" * 32).mint(5, 6, 1_000)
+    for _ in range(2):
+        assert checker.verify(forged, now=10).reason is Reason.BAD_SIGNATURE
+        assert checker.verify(forged[:-1], now=10).reason is Reason.MALFORMED
+
+
+def test_a_signer_remembers_a_bounded_number_of_tokens(monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "CHECKED_TOKENS", 3)
+    checker = TokenSigner(b"c" * 32)
+    minted = [checker.mint(n, 1, 2**33) for n in range(10)]
+    for token in minted * 2:
+        assert checker.verify(token).valid
+    assert len(checker._checked) <= 3

@@ -28,6 +28,9 @@ _SIG_BYTES = 16
 _SIG_CHARS = 22  # ceil(128 / log2(62))
 _SHAPE = re.compile(r"1\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{22})")
 _DOMAIN = b"replaylink-session-token\x00"
+CHECKED_TOKENS = 50_000
+"""How many checked tokens a signer remembers (all forgotten at once when full: a flood of
+forged tokens costs HMACs, never memory)."""
 
 
 class Reason(enum.StrEnum):
@@ -69,6 +72,10 @@ class TokenSigner:
         if not secret_key:
             raise ValueError("TokenSigner needs a non-empty secret key")
         self._keys = (secret_key, *[k for k in previous_keys if k])
+        self._checked: dict[str, Verification] = {}
+        """Tokens already checked (shape and signature) under these keys: the importer meets the
+        same tokens on every page and every poll of a window, and the check (an HMAC and base62
+        arithmetic) was most of verifying one."""
 
     def __repr__(self) -> str:
         return f"TokenSigner(keys={len(self._keys)})"
@@ -86,6 +93,18 @@ class TokenSigner:
                 return _MALFORMED
         if not isinstance(token, str) or len(token) > MAX_LENGTH:
             return _MALFORMED
+        checked = self._checked.get(token)
+        if checked is None:
+            checked = self._check(token)
+            if len(self._checked) >= CHECKED_TOKENS:
+                self._checked.clear()
+            self._checked[token] = checked
+        if checked.data is None or checked.data.expires_at > (time.time() if now is None else now):
+            return checked
+        return Verification(checked.data, Reason.EXPIRED)
+
+    def _check(self, token: str) -> Verification:
+        """Shape and signature (not expiry) of a token of at most ``MAX_LENGTH`` characters."""
         match = _SHAPE.fullmatch(token)
         if match is None:
             return _MALFORMED
@@ -95,10 +114,7 @@ class TokenSigner:
         body = token[: -(_SIG_CHARS + 1)]
         if not any(hmac.compare_digest(self._signature(key, body), signature) for key in self._keys):
             return _BAD_SIGNATURE
-        data = TokenData(b62decode(sid), b62decode(pid), b62decode(exp))
-        if data.expires_at <= (time.time() if now is None else now):
-            return Verification(data, Reason.EXPIRED)
-        return Verification(data)
+        return Verification(TokenData(b62decode(sid), b62decode(pid), b62decode(exp)))
 
     @staticmethod
     def _signature(key: bytes, body: str) -> str:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from replaylink.importer.extract import record_tokens
 from replaylink.providers.base import Record
@@ -36,6 +36,8 @@ class Outcome(enum.StrEnum):
 
 
 ATTACHING = {Outcome.MATCHED, Outcome.EXPIRED_IN_GRACE}
+VALUES = {outcome: outcome.value for outcome in Outcome}
+"""Each outcome's string, looked up per record (an enum's ``.value`` is a Python-level property)."""
 
 
 def record_key(record: Record) -> str:
@@ -69,17 +71,15 @@ class Correlation:
     """Every outcome counted, with its record (and the rejected token), for :meth:`only`."""
 
     def reject(self, outcome: Outcome, record: Record, token: str | None) -> None:
-        self.outcomes[outcome.value] += 1
+        self.outcomes[VALUES[outcome]] += 1
         self.seen.append((record, outcome, token))
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(sample(outcome, record, token))
 
     def sightings(self) -> Iterator[tuple[str, str, datetime]]:
-        """``(record key, outcome, record time)`` of every outcome, and ``scanned`` per record."""
+        """``(record key, outcome, record time)`` of every outcome (every record has one)."""
         for record, outcome, _ in self.seen:
-            key = record_key(record)
-            yield key, SCANNED, record.timestamp
-            yield key, outcome.value, record.timestamp
+            yield record_key(record), VALUES[outcome], record.timestamp
 
     def only(self, first: Collection[tuple[str, str]]) -> Correlation:
         """The counts and samples of the ``(record key, outcome)`` pairs in ``first`` (those never
@@ -91,11 +91,11 @@ class Correlation:
             if (key, SCANNED) in first and (key, SCANNED) not in done:
                 done.add((key, SCANNED))
                 narrowed.scanned += 1
-            pair = (key, outcome.value)
+            pair = (key, VALUES[outcome])
             if pair in first and pair not in done:
                 done.add(pair)
                 if outcome in ATTACHING:
-                    narrowed.outcomes[outcome.value] += 1
+                    narrowed.outcomes[VALUES[outcome]] += 1
                     narrowed.seen.append((record, outcome, token))
                 else:
                     narrowed.reject(outcome, record, token)
@@ -181,6 +181,7 @@ def attach(
 ) -> None:
     """Phase 2: candidates whose session exists become event rows; the rest are counted."""
     imported_at = imported_at or datetime.now(UTC)
+    matched = in_grace = 0  # counted once below
     for candidate in candidates:
         record = candidate.record
         session = sessions.get(candidate.data.session_id)
@@ -192,14 +193,17 @@ def attach(
             if not inside:
                 result.reject(Outcome.EXPIRED_OUT_OF_GRACE, record, None)
                 continue
-            result.outcomes[Outcome.EXPIRED_IN_GRACE.value] += 1
+            in_grace += 1
             result.seen.append((record, Outcome.EXPIRED_IN_GRACE, None))
         else:
-            result.outcomes[Outcome.MATCHED.value] += 1
+            matched += 1
             result.seen.append((record, Outcome.MATCHED, None))
         result.rows.append(
             event_row(record, candidate.data.session_id, project_id, integration_id, provider, imported_at)
         )
+    for outcome, count in ((Outcome.MATCHED, matched), (Outcome.EXPIRED_IN_GRACE, in_grace)):
+        if count:
+            result.outcomes[VALUES[outcome]] += count
 
 
 def event_row(
@@ -211,11 +215,10 @@ def event_row(
     imported_at: datetime,
 ) -> EventRow:
     """The event row that attaches ``record`` to a session."""
-    return {
-        **event_fields(record, provider),
-        "project_id": project_id,
-        "session_id": session_id,
-        "integration_id": integration_id,
-        "provider": provider,
-        "imported_at": imported_at,
-    }
+    row = cast(EventRow, event_fields(record, provider))  # completed below, not copied
+    row["project_id"] = project_id
+    row["session_id"] = session_id
+    row["integration_id"] = integration_id
+    row["provider"] = provider
+    row["imported_at"] = imported_at
+    return row

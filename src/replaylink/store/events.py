@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
 import msgspec
-from sqlalchemy import JSON, Table, select
+from sqlalchemy import JSON, Column, Dialect, Table, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from replaylink.store.models import BackendEvent, RecordedSession
+from replaylink.store.sqlite_inserts import insert_sliced
 
 BATCH = 500
 TABLE = cast(Table, BackendEvent.__table__)
@@ -81,124 +82,102 @@ def insert_events(db: Session, rows: Sequence[EventRow]) -> int:
 
 
 def _insert_sqlite(db: Session, rows: Sequence[EventRow]) -> int:
-    """One statement per power-of-two slice of the rows, rather than an executemany of one row per
-    statement: FTS5 writes out what its trigger indexed at the end of every statement, and that
-    per-row flush was 40 % of the pipeline's CPU on SQLite."""
+    """Multi-row statements rather than an executemany of one row per statement: FTS5 writes out
+    what its trigger indexed at the end of every statement, and that per-row flush was 40 % of the
+    pipeline's CPU on SQLite."""
     connection = db.connection()
-    values = _sqlite_values(connection, rows)
-    width = len(_COLUMNS)
-    most = _sqlite_slice_rows(connection.connection.dbapi_connection)
-    inserted = done = 0
-    while done < len(rows):
-        size = min(most, 1 << ((len(rows) - done).bit_length() - 1))
-        chunk = values[done * width : (done + size) * width]
-        inserted += connection.exec_driver_sql(_sqlite_insert(size), tuple(chunk)).rowcount
-        done += size
-    return inserted
+    values = list(itertools.chain.from_iterable(zip(*_column_values(connection.dialect, rows), strict=True)))
+    results = insert_sliced(connection, _SQLITE_HEAD, len(_COLUMNS), values, _SQLITE_TAIL)
+    return sum(result.rowcount for result in results)
 
 
-def _sqlite_values(connection: Any, rows: Sequence[EventRow]) -> list[Any]:
-    """Every row's column values in statement order, flat, through the columns' bind processors
-    (JSON columns through ``json_text``). A value identical to the previous row's (``imported_at``,
-    the ids, the attributes of a record naming two sessions) is processed once."""
-    values: list[Any] = []
-    append = values.append
-    columns: list[tuple[str, Any, bool]] = [
-        (c.name, json_text, True)
-        if c.name in _JSON_COLUMNS
-        else (c.name, c.type.bind_processor(connection.dialect), False)
-        for c in _COLUMNS
-    ]
-    last: dict[str, tuple[Any, Any]] = {}
-    for row in rows:
-        for name, process, always in columns:
-            value = row.get(name)
-            if process is not None and (always or value is not None):
-                seen = last.get(name)
-                if seen is not None and seen[0] is value:
-                    value = seen[1]
-                else:
-                    processed = process(value)
-                    last[name] = (value, processed)
-                    value = processed
-            append(value)
-    return values
+_NAMES = ", ".join(f'"{column.name}"' for column in _COLUMNS)
+_SQLITE_HEAD = f"INSERT INTO {BackendEvent.__tablename__} ({_NAMES})"
+_SQLITE_TAIL = f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING"
 
 
-def _sqlite_slice_rows(dbapi_connection: Any) -> int:
-    """The most rows one statement may carry: a power of two, at most 512, within the
-    connection's limit on bound parameters (32,766 since SQLite 3.32, 999 before)."""
-    limit = int(dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    rows = max(1, min(512, limit // len(_COLUMNS)))
-    return 1 << (rows.bit_length() - 1)
+def _column_values(dialect: Dialect, rows: Sequence[EventRow]) -> list[list[Any]]:
+    """Each column's values (in ``_COLUMNS`` order) as the driver takes them: through the column
+    type's bind processor, JSON columns through ``json_text``. Built column by column (a list
+    comprehension per column, not a Python step per value)."""
+    columns: list[list[Any]] = []
+    for column in _COLUMNS:
+        name = column.name
+        values = [row.get(name) for row in rows]
+        if name in _JSON_COLUMNS:
+            values = bound_values(values, json_text, keep_none=False)
+        elif (process := column.type.bind_processor(dialect)) is not None:
+            values = bound_values(values, process)
+        columns.append(values)
+    return columns
 
 
-@functools.lru_cache(maxsize=16)
-def _sqlite_insert(rows: int) -> str:
-    names = ", ".join(f'"{column.name}"' for column in _COLUMNS)
-    marks = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
-    return (
-        f"INSERT INTO {BackendEvent.__tablename__} ({names}) VALUES {', '.join([marks] * rows)} "
-        f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING"
-    )
+_UNSET = object()
+
+
+def bound_values(values: list[Any], process: Callable[[Any], Any], *, keep_none: bool = True) -> list[Any]:
+    """``process`` of each value; a value that is the previous one (``imported_at``, the
+    attributes of a record naming two sessions) is processed once. ``keep_none``: None stays
+    None (SQL NULL)."""
+    out: list[Any] = []
+    append = out.append
+    last: Any = _UNSET
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last = value
+            done = None if value is None and keep_none else process(value)
+        append(done)
+    return out
+
+
+def _base_type(column: Column[Any]) -> str:
+    """The column's PostgreSQL type without its length (VARCHAR, not VARCHAR(n)): an over-long
+    value fails like a plain insert would. JSON columns travel as text."""
+    if column.name in _JSON_COLUMNS:
+        return "text"
+    return re.sub(r"[(].*[)]", "", column.type.compile(dialect=postgresql.dialect()))
 
 
 @functools.cache
 def _unnest_insert() -> str:
-    """JSON columns travel as text arrays (encoded by ``json_text``) and are cast to jsonb by
-    the server: psycopg's per-value Jsonb dumper (the standard library's encoder) was the
-    biggest client-side cost of the PostgreSQL insert."""
-    dialect = postgresql.dialect()
-    arrays = ", ".join(
-        # Base types (VARCHAR, not VARCHAR(n)): an over-long value fails like a plain insert would.
-        f"%({column.name})b::"
-        + (
-            "text"
-            if column.name in _JSON_COLUMNS
-            else re.sub(r"[(].*[)]", "", column.type.compile(dialect=dialect))
-        )
-        + "[]"
-        for column in _COLUMNS
-    )
-    names = ", ".join(f'"{column.name}"' for column in _COLUMNS)
+    """One statement over one binary array per column; it answers how many rows were new (not a
+    row per new event). JSON columns travel as text arrays (encoded by ``json_text``) and are cast
+    to jsonb by the server: psycopg's per-value Jsonb dumper (the standard library's encoder) was
+    the biggest client-side cost of the PostgreSQL insert."""
+    arrays = ", ".join(f"%({column.name})b::{_base_type(column)}[]" for column in _COLUMNS)
     selected = ", ".join(
         f'"{column.name}"::jsonb' if column.name in _JSON_COLUMNS else f'"{column.name}"'
         for column in _COLUMNS
     )
     return (
-        f"INSERT INTO {BackendEvent.__tablename__} ({names}) SELECT {selected} "
-        f"FROM unnest({arrays}) AS batch({names}) "
-        f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING RETURNING id"
+        f"WITH inserted AS (INSERT INTO {BackendEvent.__tablename__} ({_NAMES}) SELECT {selected} "
+        f"FROM unnest({arrays}) AS batch({_NAMES}) "
+        f"ON CONFLICT ({', '.join(UNIQUE_KEY)}) DO NOTHING RETURNING 1) SELECT count(*) FROM inserted"
     )
 
 
 def _insert_postgresql(db: Session, rows: Sequence[EventRow]) -> int:
+    """Arrays rather than one JSON text of the batch: JSON halved the client's CPU for the insert
+    (6 ms a page instead of 12) but added as much to the server's (its parse), which is the part
+    that does not scale out with more importers."""
     connection = db.connection()
-    processors = {c.name: c.type.bind_processor(connection.dialect) for c in _COLUMNS}  # UTCDateTime
     inserted = 0
     for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        params: dict[str, list[Any]] = {}
-        for column in _COLUMNS:
-            name = column.name
-            values = [row.get(name) for row in batch]
-            if name in _JSON_COLUMNS:
-                values = [json_text(value) for value in values]
-            elif (process := processors[name]) is not None:
-                values = [None if value is None else process(value) for value in values]
-            params[name] = values
-        inserted += len(connection.exec_driver_sql(_unnest_insert(), params).all())
+        columns = _column_values(connection.dialect, rows[start : start + BATCH])
+        params = {column.name: values for column, values in zip(_COLUMNS, columns, strict=True)}
+        inserted += connection.exec_driver_sql(_unnest_insert(), params).scalar_one()
     return inserted
 
 
 def json_text(value: Any) -> str:
     """A JSON column's text; None is JSON null, as SQLAlchemy's JSON type stores it. msgspec
     (several times the standard library's speed), or ``json.dumps`` for what msgspec refuses
-    (strings with lone surrogates, which provider JSON can carry)."""
+    (strings with lone surrogates, which provider JSON can carry; datetimes there as ``str``)."""
     try:
         return _JSON_ENCODER.encode(value).decode()
     except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
-        return json.dumps(value)
+        return json.dumps(value, default=str)
 
 
 def session_windows(db: Session, session_ids: Iterable[int]) -> dict[int, SessionWindow]:

@@ -383,5 +383,6 @@ class CountedRecord(Base):
     record_key: Mapped[str] = mapped_column(String(512), primary_key=True)
     """The record's id as backend events store it (``provider_record_id``)."""
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
-    """A token outcome (``matched``, ``forged``...) or ``scanned`` for the record itself."""
+    """A token outcome (``matched``, ``forged``...); ``scanned`` (the record itself) only in rows
+    stored before ``first_counts`` derived it from the outcomes."""
     record_at: Mapped[datetime] = mapped_column(UTCDateTime)
