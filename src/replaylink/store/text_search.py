@@ -25,11 +25,16 @@ its page is full: many matches mean a short walk.
 from __future__ import annotations
 
 import json
+import random
 import re
+import time
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
@@ -48,7 +53,6 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
-    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -62,7 +66,13 @@ PG_TEXT_INDEX = "ix_backend_events_text"
 FEW_MATCHES = 5000
 """Up to this many matching events (any project), a text search starts from their ids."""
 COMMON_EVENTS = FEW_MATCHES
-"""A word starting more than this many events' words is checked per event, not looked up."""
+"""Words estimated in more events than this (all together) are searched by a walk."""
+LOOKUP_EVENTS = 50_000
+"""A word estimated to start words of at most this many events is looked up through the index."""
+CANDIDATE_EVENTS = 200_000
+"""Else the rarest word, if in at most this many events: its events are the candidates."""
+SAMPLE_EVENTS = 2000
+SAMPLE_SECONDS = 600.0
 SQLITE_FUNCTION = "replaylink_has_words"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
 
@@ -93,21 +103,34 @@ def search_words(text: str) -> list[str]:
 # ----------------------------------------------------------------------------- SQLite's check
 
 
+def _tokens(title: str | None, message: str | None) -> list[str]:
+    """The words of an event's indexed text, lower-cased, as FTS5 ``unicode61`` splits letters and
+    digits (and :func:`search_words` splits ``q``)."""
+    return _WORD.findall(_indexed_text(title, message))
+
+
+def _indexed_text(title: str | None, message: str | None) -> str:
+    return f"{title or ''} {(message or '')[:MESSAGE_CHARS]}".lower()
+
+
 @lru_cache(maxsize=64)
-def _starts_of(words_json: str) -> list[str]:
+def _lowered(words_json: str) -> list[str]:
     return [word.lower() for word in json.loads(words_json)]
 
 
-def has_words(title: str | None, message: str | None, words_json: str) -> int:
-    """1 if every word of ``words_json`` (a JSON list) starts a word of the indexed text, else 0.
+def _starts_a_word(text: str, start: str) -> bool:
+    """Whether ``start`` is in ``text`` where no letter or digit precedes it (as a word's start)."""
+    at = text.find(start)
+    while at > 0 and text[at - 1].isalnum():
+        at = text.find(start, at + 1)
+    return at >= 0
 
-    The text is what migration 0005 indexes (title, the message's first MESSAGE_CHARS characters),
-    split as :func:`search_words` splits ``q`` and lower-cased: the FTS5 ``unicode61`` tokens of
-    that text, for letters and digits.
-    """
-    starts = _starts_of(words_json)
-    tokens = _WORD.findall(f"{title or ''} {(message or '')[:MESSAGE_CHARS]}".lower())
-    return int(all(any(token.startswith(start) for token in tokens) for start in starts))
+
+def has_words(title: str | None, message: str | None, words_json: str) -> int:
+    """1 if every word of ``words_json`` (a JSON list) starts a word of the event's indexed text
+    (title, the message's first MESSAGE_CHARS characters; :func:`_tokens`), else 0."""
+    text = _indexed_text(title, message)
+    return int(all(_starts_a_word(text, start) for start in _lowered(words_json)))
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
@@ -235,47 +258,71 @@ class TextSearch:
 # ----------------------------------------------------------------------------- planning
 
 
-def _common_sqlite(db: Session, words: Sequence[str]) -> list[str]:
-    """The words that are, as whole words, in more than COMMON_EVENTS events (FTS5 streams a
-    whole word's postings, so each probe reads at most that many)."""
-    common = []
-    for word in words:
-        probe = _fts_matches([word], prefix=False).limit(COMMON_EVENTS + 1).subquery()
-        if (db.scalar(select(func.count()).select_from(probe)) or 0) > COMMON_EVENTS:
-            common.append(word)
-    return common
+@dataclass(frozen=True)
+class WordSample:
+    """The words of a random sample of events (the whole table): how many events have each."""
 
+    events: int
+    """About how many events are stored (the span of their ids)."""
+    sampled: int
+    words: list[str]
+    """Every distinct word of the sample, sorted."""
+    running: list[int]
+    """``running[i]``: sampled events having ``words[j]``, summed over ``j < i``."""
+    taken_at: float
 
-_PG_STATISTICS = text(
-    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
-    "FROM pg_stats s JOIN pg_class c ON c.relname = 'backend_events' "
-    "AND c.relnamespace = to_regnamespace(s.schemaname) "
-    "WHERE s.schemaname = current_schema() AND s.tablename = :index"
-)
+    @classmethod
+    def of(cls, texts: Sequence[tuple[str | None, str | None]], events: int) -> WordSample:
+        counts = Counter(word for title, message in texts for word in set(_tokens(title, message)))
+        words = sorted(counts)
+        return cls(events, len(texts), words, [0, *accumulate(counts[w] for w in words)], time.monotonic())
 
-
-def _common_postgres(db: Session, words: Sequence[str]) -> list[str]:
-    """The words that start words of more than COMMON_EVENTS events, by the planner's statistics
-    of the indexed expression (``ANALYZE``: its most common words and their shares of events).
-
-    A word starting no common word is rare (the least common of them is in about 0.02 % of the
-    events). Without statistics (a new or small table) every word is rare.
-    """
-    row = db.execute(_PG_STATISTICS, {"index": PG_TEXT_INDEX}).first()
-    if row is None or not row[0] or row[2] is None or row[2] <= 0:
-        return []
-    elements, shares, events = row[0], row[1], float(row[2])
-    common = []
-    for word in words:
+    def events_starting(self, word: str) -> float:
+        """About how many events have a word starting with ``word`` (sums its words' events)."""
+        if not self.sampled:
+            return 0.0
         start = word.lower()
-        share = sum(f for element, f in zip(elements, shares, strict=False) if element.startswith(start))
-        if min(share, 1.0) * events > COMMON_EVENTS:
-            common.append(word)
-    return common
+        first = bisect_left(self.words, start)
+        last = bisect_left(self.words, start + "\U0010ffff")
+        share = (self.running[last] - self.running[first]) / self.sampled
+        return min(share, 1.0) * self.events
+
+
+_samples: dict[str, WordSample] = {}
+
+
+def word_sample(db: Session) -> WordSample:
+    """This database's :class:`WordSample`, taken again when older than SAMPLE_SECONDS."""
+    key = str(db.get_bind().engine.url)
+    sample = _samples.get(key)
+    if sample is None or time.monotonic() - sample.taken_at > SAMPLE_SECONDS:
+        sample = _samples[key] = _take_sample(db)
+    return sample
+
+
+def _take_sample(db: Session) -> WordSample:
+    e = BackendEvent
+    low, high = db.execute(select(func.min(e.id), func.max(e.id))).one()
+    if low is None:
+        return WordSample.of([], 0)
+    picked = random.Random().choices(range(low, high + 1), k=SAMPLE_EVENTS)
+    if db.get_bind().dialect.name == "postgresql":
+        wanted = e.id == any_(bindparam("sample_ids", picked, type_=ARRAY(BigInteger)))
+    else:
+        wanted = e.id.in_(select(func.json_each(json.dumps(picked)).table_valued("value").c.value))
+    texts = db.execute(select(e.title, func.substr(e.message, 1, MESSAGE_CHARS)).where(wanted)).all()
+    return WordSample.of([(title, message) for title, message in texts], high - low + 1)
 
 
 def search_text(db: Session, text: str) -> TextSearch:
-    """Prepare ``text`` for one request: which words are common, and the ids of its matches if few."""
+    """Prepare ``text`` for one request: which words to look up, and the ids of its matches if few.
+
+    From a sample of the stored words (:func:`word_sample`): when the words together are in
+    more than COMMON_EVENTS events (assuming they occur independently), a walk. Otherwise the
+    words in at most LOOKUP_EVENTS events (or the rarest, if in at most CANDIDATE_EVENTS) are
+    looked up, the others checked on the events found; up to FEW_MATCHES found, their ids.
+    The sample only picks the plan: every plan gives the same answer.
+    """
     dialect = db.get_bind().dialect.name
     words = search_words(text)
     if not words:
@@ -284,12 +331,20 @@ def search_text(db: Session, text: str) -> TextSearch:
         # Verifying an event means tokenizing it again (~20 us): keep the index's bitmaps exact
         # (no page-level "recheck") for the rest of this transaction.
         db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
-        common = _common_postgres(db, words)
-    else:
-        common = _common_sqlite(db, words)
+    sample = word_sample(db)
+    estimates = {word: sample.events_starting(word) for word in words}
+    together = float(sample.events)
+    for estimate in estimates.values():
+        together *= estimate / sample.events if sample.events else 0.0
+    lookup = [word for word in words if estimates[word] <= LOOKUP_EVENTS]
+    rarest = min(words, key=estimates.__getitem__)
+    if not lookup and estimates[rarest] <= CANDIDATE_EVENTS:
+        lookup = [rarest]
+    walk = TextSearch(dialect, words, common=words)
+    if together > COMMON_EVENTS or not lookup:
+        return walk
+    common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
-    if not search.rare:
-        return search  # a walk: every word is in many events
-    probe = select(BackendEvent.id).where(search.indexed(search.rare), search.checked(common))
+    probe = select(BackendEvent.id).where(search.indexed(lookup), search.checked(common))
     found = list(db.scalars(probe.limit(FEW_MATCHES + 1)))
-    return TextSearch(dialect, words, found, common) if len(found) <= FEW_MATCHES else search
+    return TextSearch(dialect, words, found, common) if len(found) <= FEW_MATCHES else walk
