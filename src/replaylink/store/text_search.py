@@ -65,14 +65,24 @@ FTS_TABLE = "backend_events_fts"
 PG_TEXT_INDEX = "ix_backend_events_text"
 FEW_MATCHES = 5000
 """Up to this many matching events (any project), a text search starts from their ids."""
-COMMON_EVENTS = FEW_MATCHES
-"""Words estimated in more events than this (all together) are searched by a walk."""
-LOOKUP_EVENTS = 50_000
-"""A word estimated to start words of at most this many events is looked up through the index."""
-CANDIDATE_EVENTS = 200_000
-"""Else the rarest word, if in at most this many events: its events are the candidates."""
 SAMPLE_EVENTS = 2000
+"""Events read (at random) to estimate how many events have each word."""
 SAMPLE_SECONDS = 600.0
+WALK_EVENTS_PER_PAGE = 100
+"""A walk reads about this many events per page over the share of events that match."""
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Microseconds per event, measured on bench.api's data (2 vCPUs)."""
+
+    lookup: float
+    """Looking a word up: per posting of the words starting with it (FTS5 merge, GIN bitmap)."""
+    check: float
+    """Reading an event and checking words on it (:meth:`TextSearch.checked`)."""
+
+
+COSTS = {"sqlite": Costs(lookup=1.2, check=8.0), "postgresql": Costs(lookup=0.3, check=10.0)}
 SQLITE_FUNCTION = "replaylink_has_words"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
 
@@ -314,14 +324,40 @@ def _take_sample(db: Session) -> WordSample:
     return WordSample.of([(title, message) for title, message in texts], high - low + 1)
 
 
-def search_text(db: Session, text: str) -> TextSearch:
-    """Prepare ``text`` for one request: which words to look up, and the ids of its matches if few.
+def lookup_words(dialect: str, estimates: dict[str, float], events: int) -> list[str] | None:
+    """The words to look up through the index (the others are checked on the events found), or
+    None for a walk; from each word's estimated events (:meth:`WordSample.events_starting`).
 
-    From a sample of the stored words (:func:`word_sample`): when the words together are in
-    more than COMMON_EVENTS events (assuming they occur independently), a walk. Otherwise the
-    words in at most LOOKUP_EVENTS events (or the rarest, if in at most CANDIDATE_EVENTS) are
-    looked up, the others checked on the events found; up to FEW_MATCHES found, their ids.
-    The sample only picks the plan: every plan gives the same answer.
+    Words are added rarest first while that costs less: looking a word up reads its postings,
+    and each event it leaves is read and checked. A walk reads about WALK_EVENTS_PER_PAGE events
+    per page over the share that matches (all words assumed independent). More than FEW_MATCHES
+    estimated matches always walk: a page comes before the end of the first few thousand.
+    """
+    costs = COSTS.get(dialect, COSTS["sqlite"])
+    together = float(events)
+    for estimate in estimates.values():
+        together *= min(estimate / events, 1.0) if events else 0.0
+    if together > FEW_MATCHES:
+        return None
+    share = together / events if events else 0.0
+    best: list[str] | None = None
+    best_cost = costs.check * min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
+    chosen: list[str] = []
+    postings, candidates = 0.0, float(events)
+    for word in sorted(estimates, key=estimates.__getitem__):
+        chosen.append(word)
+        postings += estimates[word]
+        candidates *= min(estimates[word] / events, 1.0) if events else 0.0
+        cost = postings * costs.lookup + candidates * costs.check
+        if cost <= best_cost:
+            best, best_cost = list(chosen), cost
+    return best
+
+
+def search_text(db: Session, text: str) -> TextSearch:
+    """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
+    check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
+    every plan gives the same answer.
     """
     dialect = db.get_bind().dialect.name
     words = search_words(text)
@@ -332,16 +368,9 @@ def search_text(db: Session, text: str) -> TextSearch:
         # (no page-level "recheck") for the rest of this transaction.
         db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
     sample = word_sample(db)
-    estimates = {word: sample.events_starting(word) for word in words}
-    together = float(sample.events)
-    for estimate in estimates.values():
-        together *= estimate / sample.events if sample.events else 0.0
-    lookup = [word for word in words if estimates[word] <= LOOKUP_EVENTS]
-    rarest = min(words, key=estimates.__getitem__)
-    if not lookup and estimates[rarest] <= CANDIDATE_EVENTS:
-        lookup = [rarest]
+    lookup = lookup_words(dialect, {word: sample.events_starting(word) for word in words}, sample.events)
     walk = TextSearch(dialect, words, common=words)
-    if together > COMMON_EVENTS or not lookup:
+    if lookup is None:
         return walk
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
