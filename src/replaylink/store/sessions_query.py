@@ -87,8 +87,10 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
         query = query.where(exists().where(c.session_id == s.id, c.provider == filters.provider))
     elif filters.provider:
         conditions.append(e.provider == filters.provider)
-    if search is not None and search.few:
-        # Driven from the few matching events: a rare text must not probe every session.
+    if search is not None and search.few and not conditions:
+        # Driven from the few matching events' sessions: a rare text must not probe every session.
+        query = query.where(search.among(s.id, search.session_ids))
+    elif search is not None and search.few:
         conditions.append(search.condition())
         query = query.where(s.id.in_(select(e.session_id).where(e.project_id == project_id, *conditions)))
     else:

@@ -56,7 +56,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from replaylink.store.models import BackendEvent
 
@@ -79,10 +79,15 @@ class Costs:
     lookup: float
     """Looking a word up: per posting of the words starting with it (FTS5 merge, GIN bitmap)."""
     check: float
-    """Reading an event and checking words on it (:meth:`TextSearch.checked`)."""
+    """Reading an event found and checking the other words on it (:meth:`TextSearch.checked`)."""
+    walk: float
+    """Reading an event in a walk and checking every word (most fail at once on PostgreSQL)."""
 
 
-COSTS = {"sqlite": Costs(lookup=1.2, check=8.0), "postgresql": Costs(lookup=0.3, check=10.0)}
+COSTS = {
+    "sqlite": Costs(lookup=1.2, check=8.0, walk=8.0),
+    "postgresql": Costs(lookup=0.3, check=25.0, walk=3.0),
+}
 SQLITE_FUNCTION = "replaylink_has_words"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
 
@@ -188,6 +193,8 @@ class TextSearch:
     """When at most ``FEW_MATCHES`` events match: their ids, looked up once through the index."""
     common: list[str] = field(default_factory=list)
     """The words in too many events to look up: checked on each event read instead."""
+    session_ids: list[int] = field(default_factory=list)
+    """With ``ids``: their events' sessions (distinct)."""
 
     @property
     def few(self) -> bool:
@@ -234,12 +241,14 @@ class TextSearch:
         if not self.words or self.ids == []:
             return false()
         if self.ids is not None:
-            if self.dialect == "postgresql":
-                ids = bindparam("text_ids", self.ids, type_=ARRAY(BigInteger), unique=True)
-                return BackendEvent.id == any_(ids)
-            listed = func.json_each(json.dumps(self.ids)).table_valued("value")
-            return BackendEvent.id.in_(select(listed.c.value))
+            return self.among(BackendEvent.id, self.ids)
         return self.indexed() if index_first else self.checked()
+
+    def among(self, column: InstrumentedAttribute[int], values: list[int]) -> ColumnElement[bool]:
+        """``column`` in ``values``, as one parameter (an array; a JSON list on SQLite)."""
+        if self.dialect == "postgresql":
+            return column == any_(bindparam("text_ids", values, type_=ARRAY(BigInteger), unique=True))
+        return column.in_(select(func.json_each(json.dumps(values)).table_valued("value").c.value))
 
     @contextmanager
     def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
@@ -341,7 +350,7 @@ def lookup_words(dialect: str, estimates: dict[str, float], events: int) -> list
         return None
     share = together / events if events else 0.0
     best: list[str] | None = None
-    best_cost = costs.check * min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
+    best_cost = costs.walk * min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
     chosen: list[str] = []
     postings, candidates = 0.0, float(events)
     for word in sorted(estimates, key=estimates.__getitem__):
@@ -374,6 +383,11 @@ def search_text(db: Session, text: str) -> TextSearch:
         return walk
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
-    probe = select(BackendEvent.id).where(search.indexed(lookup), search.checked(common))
-    found = list(db.scalars(probe.limit(FEW_MATCHES + 1)))
-    return TextSearch(dialect, words, found, common) if len(found) <= FEW_MATCHES else walk
+    probe = select(BackendEvent.id, BackendEvent.session_id).where(
+        search.indexed(lookup), search.checked(common)
+    )
+    found = db.execute(probe.limit(FEW_MATCHES + 1)).all()
+    if len(found) > FEW_MATCHES:
+        return walk
+    sessions = list(dict.fromkeys(session_id for _, session_id in found))
+    return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
