@@ -70,6 +70,8 @@ SAMPLE_EVENTS = 2000
 SAMPLE_SECONDS = 600.0
 WALK_EVENTS_PER_PAGE = 100
 """A walk reads about this many events per page over the share of events that match."""
+DRIVING_SHARE = 0.1
+"""SQLite, reading every match: from a word's events (by id) if it is in at most this share."""
 
 
 @dataclass(frozen=True)
@@ -254,14 +256,20 @@ class TextSearch:
     def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
         """The condition for a statement that reads every match (an aggregate), while it runs.
 
-        Few matches: their ids. Many: SQLite checks each event the statement reads against the
-        FTS5 list (``id + 0``: the list is built once, not probed per id). PostgreSQL reads them
+        Few matches: their ids. Many, on SQLite: the events of the rare words (if any) read by id,
+        the common words checked on each; else each event the statement reads checked against the
+        FTS5 list of every word (``id + 0``: the list is built once, not probed per id). A word in
+        every event would cost a read of its postings, then one probe per event read, again: many
+        more than a check. PostgreSQL reads them
         through the index with table scans off: its planner would rather scan and tokenize every
         event again (~20 us each: 100 s on 10M events) than read the index's exact bitmap (14 s
         when all 10M match).
         """
         if self.few or not self.words:
             yield self.condition()
+            return
+        if self.dialect != "postgresql" and self.rare:
+            yield and_(self.indexed(self.rare), self.checked(self.common))
             return
         if self.dialect != "postgresql":
             yield (BackendEvent.id + literal_column("0")).in_(_fts_matches(self.words))
@@ -377,10 +385,13 @@ def search_text(db: Session, text: str) -> TextSearch:
         # (no page-level "recheck") for the rest of this transaction.
         db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
     sample = word_sample(db)
-    lookup = lookup_words(dialect, {word: sample.events_starting(word) for word in words}, sample.events)
-    walk = TextSearch(dialect, words, common=words)
+    estimates = {word: sample.events_starting(word) for word in words}
+    lookup = lookup_words(dialect, estimates, sample.events)
     if lookup is None:
-        return walk
+        # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
+        rarest = min(words, key=estimates.__getitem__)
+        rare = estimates[rarest] <= sample.events * DRIVING_SHARE
+        return TextSearch(dialect, words, common=[word for word in words if not rare or word != rarest])
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
     probe = select(BackendEvent.id, BackendEvent.session_id).where(
@@ -388,6 +399,6 @@ def search_text(db: Session, text: str) -> TextSearch:
     )
     found = db.execute(probe.limit(FEW_MATCHES + 1)).all()
     if len(found) > FEW_MATCHES:
-        return walk
+        return search
     sessions = list(dict.fromkeys(session_id for _, session_id in found))
     return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
