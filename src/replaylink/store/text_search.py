@@ -8,18 +8,19 @@ models. Keep these constants in step with that migration.
 
 An event matches when its text has, for every word of ``q``, a word starting with it. A prefix
 costs what its postings cost: the index reads every posting of every word starting with it (FTS5
-merges them, a GIN partial match builds their bitmap), 0.2-1 s for a word in every event. So a
-request plans per word (:func:`search_text`):
+merges them, a GIN partial match builds their bitmap), 0.2-1 s for a word in every event. So each
+request plans (:func:`search_text`) from estimates of how many events have each word, taken from
+a sample of the stored words (:class:`WordSample`):
 
-- a *rare* word (few events have a word starting with it) is looked up through the index;
-- a *common* word is checked on the events the request reads (:meth:`TextSearch.checked`):
-  PostgreSQL tests a substring first and tokenizes only the events that have it, SQLite calls
-  :func:`has_words` (registered on every connection by ``store.db``), a few microseconds each.
+- the rarest words are looked up through the index while that costs less than checking the
+  events they leave (:func:`lookup_words`); the others are checked on the events found
+  (:meth:`TextSearch.checked`): PostgreSQL tests a substring first and tokenizes only the events
+  that have it, SQLite calls :func:`has_words` (registered on every connection by ``store.db``),
+  a few microseconds each. Up to FEW_MATCHES events found: the request works from their ids.
+- words in many events (together) are not looked up: the request walks sessions or groups newest
+  first, checking each event it reads, and stops when its page is full (many matches, short walk).
 
-With a rare word, the request looks up the rare words' events, checks the common words on them,
-and works from their ids when at most FEW_MATCHES remain. Otherwise (only common words, or more
-matches) it walks sessions or groups newest first, checking each event it reads, and stops when
-its page is full: many matches mean a short walk.
+The estimates only choose the plan: every plan gives the same rows.
 """
 
 from __future__ import annotations
@@ -162,15 +163,9 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _fts_expression(words: Sequence[str], *, prefix: bool = True) -> str:
-    """An FTS5 query with every word quoted (a phrase), as a prefix (``*``) unless ``prefix`` is False."""
-    star = "*" if prefix else ""
-    return " AND ".join('"' + word.replace('"', '""') + '"' + star for word in words)
-
-
-def _fts_matches(words: Sequence[str], *, prefix: bool = True) -> Select[tuple[int]]:
-    """SQLite: rowids of the events with every word."""
-    expression = _fts_expression(words, prefix=prefix)
+def _fts_matches(words: Sequence[str]) -> Select[tuple[int]]:
+    """SQLite: rowids of the events with every word (each one quoted: a phrase, then ``*``)."""
+    expression = " AND ".join('"' + word.replace('"', '""') + '"*' for word in words)
     return select(_FTS.c.rowid).where(literal_column(FTS_TABLE).bool_op("MATCH")(expression))
 
 
@@ -194,7 +189,7 @@ class TextSearch:
     ids: list[int] | None = None
     """When at most ``FEW_MATCHES`` events match: their ids, looked up once through the index."""
     common: list[str] = field(default_factory=list)
-    """The words in too many events to look up: checked on each event read instead."""
+    """The words not looked up through the index (:attr:`rare` are): checked on the events read."""
     session_ids: list[int] = field(default_factory=list)
     """With ``ids``: their events' sessions (distinct)."""
 
@@ -256,14 +251,12 @@ class TextSearch:
     def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
         """The condition for a statement that reads every match (an aggregate), while it runs.
 
-        Few matches: their ids. Many, on SQLite: the events of the rare words (if any) read by id,
-        the common words checked on each; else each event the statement reads checked against the
-        FTS5 list of every word (``id + 0``: the list is built once, not probed per id). A word in
-        every event would cost a read of its postings, then one probe per event read, again: many
-        more than a check. PostgreSQL reads them
-        through the index with table scans off: its planner would rather scan and tokenize every
-        event again (~20 us each: 100 s on 10M events) than read the index's exact bitmap (14 s
-        when all 10M match).
+        Few matches: their ids. Many, on SQLite: the events of the :attr:`rare` words (if any)
+        read by id, the other words checked on each; else each event the statement reads checked
+        against the FTS5 list of every word (``id + 0``: the list is built once, not probed per
+        id). PostgreSQL reads them through the index with table scans off: its planner would
+        rather scan and tokenize every event again (~20 us each: 100 s on 10M events) than read
+        the index's exact bitmap (14 s when all 10M match).
         """
         if self.few or not self.words:
             yield self.condition()
