@@ -243,6 +243,7 @@ ROWS = [
     "session_list_provider",
     "session_list_user",
     "session_list_q",
+    "error_groups_q",
     "error_groups_24h",
     "error_groups_window",
     "error_groups_all",
@@ -308,13 +309,31 @@ def cases(
         "session_list_has_errors": lambda r: ("/sessions", {"has_backend_errors": "true", "to": moment(r)}),
         "session_list_provider": lambda r: ("/sessions", {"provider": r.choice(PROVIDERS), "to": moment(r)}),
         "session_list_user": lambda r: ("/sessions", {"user_id": f"user-{r.randrange(20000)}"}),
-        "session_list_q": lambda r: ("/sessions", {"q": f"failure {r.randrange(GROUPS)}"}),
+        "session_list_q": lambda r: ("/sessions", {"q": search_terms(r)}),
+        "error_groups_q": lambda r: ("/backend-errors", {"q": search_terms(r)}),
         "error_groups_24h": lambda r: ("/backend-errors", day(r)),
         "error_groups_window": lambda r: ("/backend-errors", window(r, 7 * 86400)),
         "error_groups_all": lambda r: ("/backend-errors", {"limit": r.choice([20, 50, 100])}),
         "affected_sessions_common": lambda r: (f"/backend-errors/{r.choice(common)}/sessions", {}),
         "affected_sessions_rare": lambda r: (f"/backend-errors/{r.choice(rare)}/sessions", {}),
     }
+
+
+SEARCHES: list[Callable[[random.Random], str]] = [
+    lambda r: f"Error{r.randrange(50)}",  # an exception type (2 % of events each)
+    lambda r: f"failure {r.randrange(GROUPS)}",  # a title's words: one group (rare to 17 %)
+    lambda r: r.choice(["connection reset", "upstream said", "peer", "processing the order", "handler"]),
+    lambda r: r.choice(["conn", "upstr", "proc", "Err", "fail", "hand", "Error1", "req"]),  # typed prefixes
+    lambda r: f"{r.getrandbits(16):04x}",  # the start of a request id (about 15 events per 1M)
+    lambda r: r.choice(["timeout", "NullPointerException", "deadlock", "checkout", "ECONNREFUSED"]),  # none
+    lambda r: f"Error{r.randrange(50)} handler {r.randrange(17)}",  # common words, rare together
+]
+"""What ``q`` asks, a kind drawn per sample: stored words common and rare, exception types,
+prefixes, ids, words no event has, and common words that are rare together."""
+
+
+def search_terms(r: random.Random) -> str:
+    return r.choice(SEARCHES)(r)
 
 
 def measure(

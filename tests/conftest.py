@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from replaylink.api.app import create_app
 from replaylink.config import Settings
 from replaylink.runtime import Runtime
-from replaylink.store import accounts, migrate
+from replaylink.store import accounts, migrate, text_search
 from replaylink.store.db import make_engine, transaction
 from replaylink.store.models import Base
 
@@ -147,3 +147,21 @@ class Seeded:
 @pytest.fixture
 def seeded(rt: Runtime) -> Seeded:
     return Seeded(rt)
+
+
+@pytest.fixture(params=["few", "many", "candidates", "walk"])
+def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each plan of a text search (``store.text_search``), whatever its estimates would pick: every
+    word looked up and the few matches' ids; more than ``FEW_MATCHES`` found (here any): a walk
+    along sessions or groups checking each event; the first word looked up, the others checked on
+    its events; a walk without any lookup.
+    """
+    if request.param == "many":
+        monkeypatch.setattr(text_search, "FEW_MATCHES", 0)
+    plan = request.param
+
+    def lookup_words(_dialect: str, estimates: dict[str, float], _events: int) -> list[str] | None:
+        return None if plan == "walk" else list(estimates)[:1] if plan == "candidates" else list(estimates)
+
+    monkeypatch.setattr(text_search, "lookup_words", lookup_words)
+    return str(request.param)

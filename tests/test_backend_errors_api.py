@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from replaylink.integrations import settings as svc
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
-from replaylink.store import sessions_query
 from replaylink.store.db import transaction
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
@@ -73,14 +72,6 @@ def test_group_filters(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
     assert fingerprints(**earlier) == [(data["timeout"], 1)]
     response = client.get(groups_url(seeded.project_id), params={"provider": "nope"}, headers=seeded.auth())
     assert response.status_code == 422
-
-
-@pytest.fixture(params=["few", "many"])
-def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both plans of a text search: from the ids of its few matches, or along the groups."""
-    if request.param == "many":
-        monkeypatch.setattr(sessions_query, "FEW_MATCHES", 0)
-    return str(request.param)
 
 
 def seed_texts(rt: Runtime, project_id: int) -> dict[str, Any]:

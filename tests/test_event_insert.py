@@ -15,7 +15,7 @@ from replaylink.store import events
 from replaylink.store import integrations as integrations_store
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent
-from replaylink.store.sessions_query import FTS_TABLE, TextSearch, search_words
+from replaylink.store.text_search import FTS_TABLE, TextSearch, search_words
 from tests.backend_events import T0, add_session
 from tests.conftest import Seeded
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, inspect, select
 from replaylink.store import accounts, migrate
 from replaylink.store.db import make_engine, make_sessionmaker, transaction
 from replaylink.store.models import BackendEvent, Base
-from replaylink.store.sessions_query import FTS_TABLE, PG_TEXT_INDEX, TextSearch, in_models, search_words
+from replaylink.store.text_search import FTS_TABLE, PG_TEXT_INDEX, TextSearch, in_models, search_words
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:

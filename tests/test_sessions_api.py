@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
 from replaylink.runtime import Runtime
-from replaylink.store import events, sessions_query
+from replaylink.store import events
 from replaylink.store import integrations as integrations_store
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, Integration, Project, RecordedSession
-from replaylink.store.sessions_query import FTS_TABLE
+from replaylink.store.text_search import FTS_TABLE
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
 
@@ -80,14 +80,6 @@ def test_filters(client: TestClient, rt: Runtime, seeded: Seeded) -> None:
     assert listed_ids(client, seeded, **window) == [str(dd.id)]  # from inclusive, to exclusive
     naive = {"from": "2026-03-02T10:10:00"}  # naive means UTC
     assert listed_ids(client, seeded, **naive) == [str(sentry.id), str(dd.id)]
-
-
-@pytest.fixture(params=["few", "many"])
-def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both plans of a text search: from the ids of its few matches, or along the sessions."""
-    if request.param == "many":
-        monkeypatch.setattr(sessions_query, "FEW_MATCHES", 0)
-    return str(request.param)
 
 
 def seed_texts(rt: Runtime, project_id: int) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from replaylink import providers
 from replaylink.api.errors import ApiError
 from replaylink.store import keyset
-from replaylink.store.sessions_query import MESSAGE_CHARS, search_words
+from replaylink.store.text_search import MESSAGE_CHARS, search_words
 
 ProviderName = Annotated[
     str, Path(max_length=32, description="One of: " + ", ".join(providers.names()) + ".")

@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from replaylink.store.text_search import register_sqlite_functions
+
 WRITES = "replaylink_writes"
 """Execution option of the write factory's connections: on SQLite they begin ``BEGIN IMMEDIATE``."""
 
@@ -70,6 +72,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 def _sqlite_begin(conn: Any) -> None:

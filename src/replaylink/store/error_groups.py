@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, keyset
 from replaylink.store.models import BackendEvent
-from replaylink.store.sessions_query import Page, search_text
+from replaylink.store.sessions_query import Page
+from replaylink.store.text_search import search_text
 
 GROUPS_CURSOR = "g"
 

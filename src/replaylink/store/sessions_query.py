@@ -2,43 +2,24 @@
 
 Listings are newest first on ``(started_at, id)`` (the ``ix_sessions_project_started`` index);
 event filters are ``EXISTS`` probes on ``ix_backend_events_session``, so a page reads about
-``limit`` sessions, not the whole project. A rare error group or text (``q``, full-text indexes of
-migration 0005) drives the listing instead.
+``limit`` sessions, not the whole project. A rare error group or text (``q``, ``store.text_search``)
+drives the listing instead.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Integer,
-    Select,
-    any_,
-    bindparam,
-    column,
-    exists,
-    false,
-    func,
-    literal_column,
-    select,
-    table,
-    true,
-    tuple_,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Select, exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from replaylink.store import keyset
 from replaylink.store.models import BackendEvent, RecordedSession, SessionEventCount
+from replaylink.store.text_search import search_text
 
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
@@ -54,7 +35,7 @@ class SessionFilters:
     has_backend_errors: bool | None = None
     provider: str | None = None
     text: str | None = None
-    """Words (prefixes) all in a backend event's title or message: see :class:`TextSearch`."""
+    """Words (prefixes) all in a backend event's title or message: see ``store.text_search``."""
     user_id: str | None = None
     fingerprint: str | None = None
     """Only sessions with an event of this error group."""
@@ -82,137 +63,6 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-# ----------------------------------------------------------------------------- text search
-#
-# Migration 0005 indexes each event's title and the first MESSAGE_CHARS characters of its message,
-# split into words at whitespace and ASCII punctuation (lower-cased, accents kept): a GIN index on
-# PG_DOCUMENT (PostgreSQL), the FTS5 table FTS_TABLE kept by triggers (SQLite). Neither is in the
-# models. Keep these constants in step with that migration.
-
-MESSAGE_CHARS = 4096
-FTS_TABLE = "backend_events_fts"
-PG_TEXT_INDEX = "ix_backend_events_text"
-FEW_MATCHES = 5000
-"""Up to this many matching events (any project), a text search starts from their ids."""
-_WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
-
-PG_SEARCH_WORK_MEM = "64MB"
-"""Per search request: keeps the GIN index's bitmaps exact (no "recheck") up to about 10M events."""
-PG_TEXT = f"backend_events.title || ' ' || left(backend_events.message, {MESSAGE_CHARS})"
-PG_DOCUMENT = f"to_tsvector('simple'::regconfig, regexp_replace({PG_TEXT}, '[!-/:-@[-`{{-~]+', ' ', 'g'))"
-"""The indexed expression, as in the index (or the planner ignores the index): ASCII punctuation
-becomes spaces (the parser would keep ``app.handlers`` or ``a@b.c`` whole), then the ``simple``
-parser and dictionary make lower-cased words."""
-_FTS = table(FTS_TABLE, column("rowid", Integer))
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_models(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
-    """Alembic ``include_object``: False for the text-search objects of migration 0005 (not in the models)."""
-    if name is None:
-        return True
-    if type_ == "table":
-        return not name.startswith(FTS_TABLE)
-    return not (type_ == "index" and name == PG_TEXT_INDEX)
-
-
-def search_words(text: str) -> list[str]:
-    """The words of a ``q``: runs of letters and digits (distinct, in order); the rest separates them."""
-    return list(dict.fromkeys(_WORD.findall(text)))
-
-
-def _fts_matches(words: Sequence[str]) -> Select[int]:
-    """SQLite: rowids of the events with every word (each one quoted: a phrase, then ``*``)."""
-    expression = " AND ".join('"' + word.replace('"', '""') + '"*' for word in words)
-    return select(_FTS.c.rowid).where(literal_column(FTS_TABLE).bool_op("MATCH")(expression))
-
-
-@dataclass(frozen=True)
-class TextSearch:
-    """A ``q`` ready for one request's statements (:func:`search_text`).
-
-    An event matches when its indexed text has, for every word, a word starting with it, in any
-    case. Every word is quoted: user text never becomes FTS5 or tsquery syntax (``NEAR``, ``OR``,
-    ``*``, ``:``, ``-``, quotes...). No words: nothing matches.
-    """
-
-    dialect: str
-    words: list[str]
-    ids: list[int] | None = None
-    """When at most ``FEW_MATCHES`` events match: their ids, looked up once through the index."""
-
-    @property
-    def few(self) -> bool:
-        """Few events match: statements should start from their ids."""
-        return self.ids is not None
-
-    def condition(self, *, index_first: bool = True) -> ColumnElement[bool]:
-        """The test for one ``BackendEvent``.
-
-        With few matches, ``id`` among their ids. Otherwise, on PostgreSQL, the indexed expression;
-        on SQLite ``id IN (FTS5 lookup)``, evaluated once per statement (keep one per statement).
-
-        ``index_first=False`` is for a statement that walks another index and stops early (newest
-        sessions, the newest event of a group): it checks each event it reads instead of looking
-        the matches up first. SQLite (``id + 0``) then does not fetch every listed event by id;
-        PostgreSQL (``IS TRUE``, which no index serves) does not scan the text index once per
-        session or group, which costs the whole prefix's postings each time.
-        """
-        if not self.words or self.ids == []:
-            return false()
-        if self.dialect == "postgresql":
-            if self.ids is not None:
-                ids = bindparam("text_ids", self.ids, type_=ARRAY(BigInteger), unique=True)
-                return BackendEvent.id == any_(ids)
-            query = " & ".join(f"{_sql_string(word)}:*" for word in self.words)
-            tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), query)
-            matched = literal_column(PG_DOCUMENT).bool_op("@@")(tsquery)
-            return matched if index_first else matched.is_(true())
-        event_id = BackendEvent.id if index_first else BackendEvent.id + literal_column("0")
-        if self.ids is not None:
-            listed = func.json_each(json.dumps(self.ids)).table_valued("value")
-            return event_id.in_(select(listed.c.value))
-        return event_id.in_(_fts_matches(self.words))
-
-    @contextmanager
-    def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
-        """The condition for a statement that reads every match (an aggregate), while it runs.
-
-        Few matches: their ids. Many: SQLite checks each event the statement reads against the
-        FTS5 list. PostgreSQL reads them through the index with table scans off: its planner
-        would rather scan and tokenize every event again (~20 us each: 100 s on 10M events) than
-        read the index's exact bitmap (14 s when all 10M match).
-        """
-        if self.dialect != "postgresql" or self.few:
-            yield self.condition(index_first=self.few)
-            return
-        previous = db.scalar(select(func.current_setting("enable_seqscan")))
-        db.execute(select(func.set_config("enable_seqscan", "off", True)))
-        try:
-            yield self.condition()
-        finally:
-            db.execute(select(func.set_config("enable_seqscan", previous, True)))
-
-
-def search_text(db: Session, text: str) -> TextSearch:
-    """Prepare ``text`` for one request: through the index, the ids of its matches if few."""
-    search = TextSearch(db.get_bind().dialect.name, search_words(text))
-    if not search.words:
-        return search
-    if search.dialect == "postgresql":
-        # Verifying an event means tokenizing it again (~20 us): keep the index's bitmaps exact
-        # (no page-level "recheck") for the rest of this transaction.
-        db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
-        probe = select(BackendEvent.id).where(search.condition())
-    else:
-        probe = _fts_matches(search.words)
-    found = list(db.scalars(probe.limit(FEW_MATCHES + 1)))
-    return TextSearch(search.dialect, search.words, found) if len(found) <= FEW_MATCHES else search
-
-
 def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Select[RecordedSession]:
     s = RecordedSession
     e = BackendEvent
@@ -237,8 +87,10 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
         query = query.where(exists().where(c.session_id == s.id, c.provider == filters.provider))
     elif filters.provider:
         conditions.append(e.provider == filters.provider)
-    if search is not None and search.few:
-        # Driven from the few matching events: a rare text must not probe every session.
+    if search is not None and search.few and not conditions:
+        # Driven from the few matching events' sessions: a rare text must not probe every session.
+        query = query.where(search.among(s.id, search.session_ids))
+    elif search is not None and search.few:
         conditions.append(search.condition())
         query = query.where(s.id.in_(select(e.session_id).where(e.project_id == project_id, *conditions)))
     else:

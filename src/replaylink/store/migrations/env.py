@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from replaylink.store.models import Base
-from replaylink.store.sessions_query import in_models
+from replaylink.store.text_search import in_models
 
 engine = context.config.attributes["engine"]
 

@@ -10,7 +10,7 @@ into words at every ASCII punctuation character and whitespace, case-insensitive
 
 - PostgreSQL: a GIN index on ``to_tsvector('simple', ...)`` of that text (punctuation turned into
   spaces by ``regexp_replace``, so ``app.handlers`` or ``cart_id`` are two words, as on SQLite).
-  Queries must repeat the expression exactly (``sessions_query.PG_DOCUMENT``) for the planner to
+  Queries must repeat the expression exactly (``text_search.PG_DOCUMENT``) for the planner to
   use it. The message is cut because ``to_tsvector`` refuses documents over 1 MB. The build reads
   and tokenizes every event while holding writes (importers wait): 6.5 minutes for 10M events on
   2 vCPUs (index 0.9 GB). SQLite indexes 1M events in about 16 s.
@@ -20,7 +20,7 @@ into words at every ASCII punctuation character and whitespace, case-insensitive
   triggers index. A later migration that recreates ``backend_events`` on SQLite (batch "move and
   copy") drops these triggers: it must create them again.
 
-Neither is in the models: ``sessions_query.in_models`` hides them from autogenerate.
+Neither is in the models: ``text_search.in_models`` hides them from autogenerate.
 """
 
 from __future__ import annotations

@@ -1,0 +1,406 @@
+"""Text search (``q``) over backend events: which words a request looks up through the index, and
+which it checks on each event it reads.
+
+Migration 0005 indexes each event's title and the first MESSAGE_CHARS characters of its message,
+split into words at whitespace and ASCII punctuation (lower-cased, accents kept): a GIN index on
+PG_DOCUMENT (PostgreSQL), the FTS5 table FTS_TABLE kept by triggers (SQLite). Neither is in the
+models. Keep these constants in step with that migration.
+
+An event matches when its text has, for every word of ``q``, a word starting with it. A prefix
+costs what its postings cost: the index reads every posting of every word starting with it (FTS5
+merges them, a GIN partial match builds their bitmap), 0.2-1 s for a word in every event. So each
+request plans (:func:`search_text`) from estimates of how many events have each word, taken from
+a sample of the stored words (:class:`WordSample`):
+
+- the rarest words are looked up through the index while that costs less than checking the
+  events they leave (:func:`lookup_words`); the others are checked on the events found
+  (:meth:`TextSearch.checked`): PostgreSQL tests a substring first and tokenizes only the events
+  that have it, SQLite calls :func:`has_words` (registered on every connection by ``store.db``),
+  a few microseconds each. Up to FEW_MATCHES events found: the request works from their ids.
+- words in many events (together) are not looked up: the request walks sessions or groups newest
+  first, checking each event it reads, and stops when its page is full (many matches, short walk).
+
+The estimates only choose the plan: every plan gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+
+from replaylink.store.models import BackendEvent
+
+MESSAGE_CHARS = 4096
+FTS_TABLE = "backend_events_fts"
+PG_TEXT_INDEX = "ix_backend_events_text"
+FEW_MATCHES = 5000
+"""Up to this many matching events (any project), a text search starts from their ids."""
+SAMPLE_EVENTS = 2000
+"""Events read (at random) to estimate how many events have each word."""
+SAMPLE_SECONDS = 1800.0
+WALK_EVENTS_PER_PAGE = 100
+"""A walk reads about this many events per page over the share of events that match."""
+DRIVING_SHARE = 0.1
+"""SQLite, reading every match: from a word's events (by id) if it is in at most this share."""
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Microseconds per event, measured on bench.api's data (2 vCPUs)."""
+
+    lookup: float
+    """Looking a word up: per posting of the words starting with it (FTS5 merge, GIN bitmap)."""
+    check: float
+    """Reading an event found and checking the other words on it (:meth:`TextSearch.checked`)."""
+    walk: float
+    """Reading an event in a walk and checking every word (most fail at once on PostgreSQL)."""
+
+
+COSTS = {
+    "sqlite": Costs(lookup=1.2, check=8.0, walk=8.0),
+    "postgresql": Costs(lookup=0.3, check=25.0, walk=3.0),
+}
+SQLITE_FUNCTION = "replaylink_has_words"
+_WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
+
+PG_SEARCH_WORK_MEM = "64MB"
+"""Per search request: keeps the GIN index's bitmaps exact (no "recheck") up to about 10M events."""
+PG_TEXT = f"backend_events.title || ' ' || left(backend_events.message, {MESSAGE_CHARS})"
+PG_DOCUMENT = f"to_tsvector('simple'::regconfig, regexp_replace({PG_TEXT}, '[!-/:-@[-`{{-~]+', ' ', 'g'))"
+"""The indexed expression, as in the index (or the planner ignores the index): ASCII punctuation
+becomes spaces (the parser would keep ``app.handlers`` or ``a@b.c`` whole), then the ``simple``
+parser and dictionary make lower-cased words."""
+_FTS = table(FTS_TABLE, column("rowid", Integer))
+
+
+def in_models(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
+    """Alembic ``include_object``: False for the text-search objects of migration 0005 (not in the models)."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(FTS_TABLE)
+    return not (type_ == "index" and name == PG_TEXT_INDEX)
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a ``q``: runs of letters and digits (distinct, in order); the rest separates them."""
+    return list(dict.fromkeys(_WORD.findall(text)))
+
+
+# ----------------------------------------------------------------------------- SQLite's check
+
+
+def _tokens(title: str | None, message: str | None) -> list[str]:
+    """The words of an event's indexed text, lower-cased, as FTS5 ``unicode61`` splits letters and
+    digits (and :func:`search_words` splits ``q``)."""
+    return _WORD.findall(_indexed_text(title, message))
+
+
+def _indexed_text(title: str | None, message: str | None) -> str:
+    return f"{title or ''} {(message or '')[:MESSAGE_CHARS]}".lower()
+
+
+@lru_cache(maxsize=64)
+def _lowered(words_json: str) -> list[str]:
+    return [word.lower() for word in json.loads(words_json)]
+
+
+def _starts_a_word(text: str, start: str) -> bool:
+    """Whether ``start`` is in ``text`` where no letter or digit precedes it (as a word's start)."""
+    at = text.find(start)
+    while at > 0 and text[at - 1].isalnum():
+        at = text.find(start, at + 1)
+    return at >= 0
+
+
+def has_words(title: str | None, message: str | None, words_json: str) -> int:
+    """1 if every word of ``words_json`` (a JSON list) starts a word of the event's indexed text
+    (title, the message's first MESSAGE_CHARS characters; :func:`_tokens`), else 0."""
+    text = _indexed_text(title, message)
+    return int(all(_starts_a_word(text, start) for start in _lowered(words_json)))
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """Make :func:`has_words` callable from SQL on a new SQLite connection."""
+    dbapi_connection.create_function(SQLITE_FUNCTION, 3, has_words, deterministic=True)
+
+
+# ----------------------------------------------------------------------------- expressions
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _fts_matches(words: Sequence[str]) -> Select[tuple[int]]:
+    """SQLite: rowids of the events with every word (each one quoted: a phrase, then ``*``)."""
+    expression = " AND ".join('"' + word.replace('"', '""') + '"*' for word in words)
+    return select(_FTS.c.rowid).where(literal_column(FTS_TABLE).bool_op("MATCH")(expression))
+
+
+def _pg_matches(words: Sequence[str]) -> ColumnElement[bool]:
+    """PostgreSQL: the indexed expression against every word as a prefix (``:*``)."""
+    query = " & ".join(f"{_sql_string(word)}:*" for word in words)
+    tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), query)
+    return literal_column(PG_DOCUMENT).bool_op("@@")(tsquery)
+
+
+@dataclass(frozen=True)
+class TextSearch:
+    """A ``q`` ready for one request's statements (:func:`search_text`).
+
+    Every word is quoted: user text never becomes FTS5 or tsquery syntax (``NEAR``, ``OR``, ``*``,
+    ``:``, ``-``, quotes...). No words: nothing matches.
+    """
+
+    dialect: str
+    words: list[str]
+    ids: list[int] | None = None
+    """When at most ``FEW_MATCHES`` events match: their ids, looked up once through the index."""
+    common: list[str] = field(default_factory=list)
+    """The words not looked up through the index (:attr:`rare` are): checked on the events read."""
+    session_ids: list[int] = field(default_factory=list)
+    """With ``ids``: their events' sessions (distinct)."""
+
+    @property
+    def few(self) -> bool:
+        """Few events match: statements should start from their ids."""
+        return self.ids is not None
+
+    @property
+    def rare(self) -> list[str]:
+        """The words looked up through the index."""
+        return [word for word in self.words if word not in self.common]
+
+    def indexed(self, words: Sequence[str] | None = None) -> ColumnElement[bool]:
+        """Events with every one of ``words`` (default: all), looked up through the index."""
+        words = self.words if words is None else words
+        if self.dialect == "postgresql":
+            return _pg_matches(words)
+        return BackendEvent.id.in_(_fts_matches(words))
+
+    def checked(self, words: Sequence[str] | None = None) -> ColumnElement[bool]:
+        """Events with every one of ``words`` (default: all), checked on each event read.
+
+        PostgreSQL: a substring test of each word (necessary: a word of the text is a substring
+        of it), then the indexed expression's tokens for the events that pass (``IS TRUE``, so
+        that no index lookup replaces the check). SQLite: :func:`has_words`.
+        """
+        words = self.words if words is None else words
+        if not words:
+            return true()
+        if self.dialect == "postgresql":
+            lowered = func.lower(literal_column(PG_TEXT))
+            substrings = [func.strpos(lowered, func.lower(literal(word))) > 0 for word in words]
+            return case((and_(*substrings), _pg_matches(words).is_(true())), else_=false()) == true()
+        words_json = json.dumps(list(words), ensure_ascii=False)
+        return getattr(func, SQLITE_FUNCTION)(BackendEvent.title, BackendEvent.message, words_json) == 1
+
+    def condition(self, *, index_first: bool = True) -> ColumnElement[bool]:
+        """The test for one ``BackendEvent``.
+
+        With few matches, ``id`` among their ids. Otherwise every word through the index
+        (``index_first``), or every word checked on each event read: for a statement that walks
+        another index and stops early (newest sessions, the newest event of a group), which
+        should not look every match up first.
+        """
+        if not self.words or self.ids == []:
+            return false()
+        if self.ids is not None:
+            return self.among(BackendEvent.id, self.ids)
+        return self.indexed() if index_first else self.checked()
+
+    def among(self, column: InstrumentedAttribute[int], values: list[int]) -> ColumnElement[bool]:
+        """``column`` in ``values``, as one parameter (an array; a JSON list on SQLite)."""
+        if self.dialect == "postgresql":
+            return column == any_(bindparam("text_ids", values, type_=ARRAY(BigInteger), unique=True))
+        return column.in_(select(func.json_each(json.dumps(values)).table_valued("value").c.value))
+
+    @contextmanager
+    def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
+        """The condition for a statement that reads every match (an aggregate), while it runs.
+
+        Few matches: their ids. Many, on SQLite: the events of the :attr:`rare` words (if any)
+        read by id, the other words checked on each; else each event the statement reads checked
+        against the FTS5 list of every word (``id + 0``: the list is built once, not probed per
+        id). PostgreSQL reads them through the index with table scans off: its planner would
+        rather scan and tokenize every event again (~20 us each: 100 s on 10M events) than read
+        the index's exact bitmap (14 s when all 10M match).
+        """
+        if self.few or not self.words:
+            yield self.condition()
+            return
+        if self.dialect != "postgresql" and self.rare:
+            yield and_(self.indexed(self.rare), self.checked(self.common))
+            return
+        if self.dialect != "postgresql":
+            yield (BackendEvent.id + literal_column("0")).in_(_fts_matches(self.words))
+            return
+        previous = db.scalar(select(func.current_setting("enable_seqscan")))
+        db.execute(select(func.set_config("enable_seqscan", "off", True)))
+        try:
+            yield self.indexed()
+        finally:
+            db.execute(select(func.set_config("enable_seqscan", previous, True)))
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class WordSample:
+    """The words of a random sample of events (the whole table): how many events have each."""
+
+    events: int
+    """About how many events are stored (the span of their ids)."""
+    sampled: int
+    words: list[str]
+    """Every distinct word of the sample, sorted."""
+    running: list[int]
+    """``running[i]``: sampled events having ``words[j]``, summed over ``j < i``."""
+    taken_at: float
+
+    @classmethod
+    def of(cls, texts: Sequence[tuple[str | None, str | None]], events: int) -> WordSample:
+        counts = Counter(word for title, message in texts for word in set(_tokens(title, message)))
+        words = sorted(counts)
+        return cls(events, len(texts), words, [0, *accumulate(counts[w] for w in words)], time.monotonic())
+
+    def events_starting(self, word: str) -> float:
+        """About how many events have a word starting with ``word`` (sums its words' events)."""
+        if not self.sampled:
+            return 0.0
+        start = word.lower()
+        first = bisect_left(self.words, start)
+        last = bisect_left(self.words, start + "\U0010ffff")
+        share = (self.running[last] - self.running[first]) / self.sampled
+        return min(share, 1.0) * self.events
+
+
+_samples: dict[str, WordSample] = {}
+
+
+def word_sample(db: Session) -> WordSample:
+    """This database's :class:`WordSample`, taken again when older than SAMPLE_SECONDS."""
+    key = str(db.get_bind().engine.url)
+    sample = _samples.get(key)
+    if sample is None or time.monotonic() - sample.taken_at > SAMPLE_SECONDS:
+        sample = _samples[key] = _take_sample(db)
+    return sample
+
+
+def _take_sample(db: Session) -> WordSample:
+    """About SAMPLE_EVENTS events at random: PostgreSQL reads a random share of the table's pages
+    (``TABLESAMPLE SYSTEM``: a few hundred page reads instead of one per event), SQLite reads
+    random ids."""
+    e = BackendEvent
+    low, high = db.execute(select(func.min(e.id), func.max(e.id))).one()
+    if low is None:
+        return WordSample.of([], 0)
+    events = high - low + 1
+    if db.get_bind().dialect.name == "postgresql":
+        share = min(100.0, 100.0 * SAMPLE_EVENTS / events)
+        source = aliased(e, e.__table__.tablesample(func.system(share)))
+        query = select(source.title, func.substr(source.message, 1, MESSAGE_CHARS))
+    else:
+        picked = random.Random().choices(range(low, high + 1), k=SAMPLE_EVENTS)
+        listed = func.json_each(json.dumps(picked)).table_valued("value")
+        query = select(e.title, func.substr(e.message, 1, MESSAGE_CHARS)).where(
+            e.id.in_(select(listed.c.value))
+        )
+    rows = db.execute(query).all()
+    return WordSample.of([(title, message) for title, message in rows], events)
+
+
+def lookup_words(dialect: str, estimates: dict[str, float], events: int) -> list[str] | None:
+    """The words to look up through the index (the others are checked on the events found), or
+    None for a walk; from each word's estimated events (:meth:`WordSample.events_starting`).
+
+    Words are added rarest first while that costs less: looking a word up reads its postings,
+    and each event it leaves is read and checked. A walk reads about WALK_EVENTS_PER_PAGE events
+    per page over the share that matches (all words assumed independent). More than FEW_MATCHES
+    estimated matches always walk: a page comes before the end of the first few thousand.
+    """
+    costs = COSTS.get(dialect, COSTS["sqlite"])
+    together = float(events)
+    for estimate in estimates.values():
+        together *= min(estimate / events, 1.0) if events else 0.0
+    if together > FEW_MATCHES:
+        return None
+    share = together / events if events else 0.0
+    best: list[str] | None = None
+    best_cost = costs.walk * min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
+    chosen: list[str] = []
+    postings, candidates = 0.0, float(events)
+    for word in sorted(estimates, key=estimates.__getitem__):
+        chosen.append(word)
+        postings += estimates[word]
+        candidates *= min(estimates[word] / events, 1.0) if events else 0.0
+        cost = postings * costs.lookup + candidates * costs.check
+        if cost <= best_cost:
+            best, best_cost = list(chosen), cost
+    return best
+
+
+def search_text(db: Session, text: str) -> TextSearch:
+    """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
+    check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
+    every plan gives the same answer.
+    """
+    dialect = db.get_bind().dialect.name
+    words = search_words(text)
+    if not words:
+        return TextSearch(dialect, words)
+    if dialect == "postgresql":
+        # Verifying an event means tokenizing it again (~20 us): keep the index's bitmaps exact
+        # (no page-level "recheck") for the rest of this transaction.
+        db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
+    sample = word_sample(db)
+    estimates = {word: sample.events_starting(word) for word in words}
+    lookup = lookup_words(dialect, estimates, sample.events)
+    if lookup is None:
+        # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
+        rarest = min(words, key=estimates.__getitem__)
+        rare = estimates[rarest] <= sample.events * DRIVING_SHARE
+        return TextSearch(dialect, words, common=[word for word in words if not rare or word != rarest])
+    common = [word for word in words if word not in lookup]
+    search = TextSearch(dialect, words, common=common)
+    probe = select(BackendEvent.id, BackendEvent.session_id).where(
+        search.indexed(lookup), search.checked(common)
+    )
+    found = db.execute(probe.limit(FEW_MATCHES + 1)).all()
+    if len(found) > FEW_MATCHES:
+        return search
+    sessions = list(dict.fromkeys(session_id for _, session_id in found))
+    return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
