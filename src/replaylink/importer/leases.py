@@ -3,7 +3,8 @@
 Claiming is one ``UPDATE ... RETURNING`` of the due rows a locking subquery picks
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock serialises claimers), which
 also bumps each row's lease version. Every later write of the poll names the version it
-claimed, so a worker whose lease was taken over cannot commit.
+claimed, so a worker whose lease was taken over cannot commit. Claims, renewals and releases
+are single statements (:func:`~replaylink.importer.one_statement.one_statement`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from replaylink.importer.one_statement import one_statement
 from replaylink.store.models import Integration
 
 
@@ -94,10 +96,9 @@ def claim_due(
             lease_owner=owner, lease_expires_at=now + lease_for, lease_version=Integration.lease_version + 1
         )
         .returning(*_LEASE_COLUMNS)
-        .execution_options(synchronize_session=False)
     )
-    with sessions() as db, db.begin():
-        return [_lease(row, owner) for row in db.execute(claim)]
+    with one_statement(sessions) as conn:
+        return [_lease(row, owner) for row in conn.execute(claim)]
 
 
 def _lease(row: Any, owner: str) -> Lease:
@@ -123,27 +124,30 @@ def held(lease: Lease) -> Any:
     return (Integration.id == lease.integration_id) & (Integration.lease_version == lease.version)
 
 
-def lock_for_commit(db: Session, lease: Lease, values: dict[str, Any]) -> None:
+def lock_for_commit(
+    db: Session | Connection, lease: Lease, values: dict[str, Any], *, with_: Any = None
+) -> None:
     """Update our row only if the lease is still ours, else raise LeaseLost (the caller's
-    transaction then rolls back whatever it wrote)."""
-    result = db.execute(
-        update(Integration).where(held(lease)).values(**values).execution_options(synchronize_session=False)
-    )
+    transaction then rolls back whatever it wrote). ``with_``: a data-modifying CTE (PostgreSQL)
+    to run in the same statement."""
+    statement = update(Integration).where(held(lease)).values(**values)
+    if with_ is not None:
+        statement = statement.add_cte(with_)
+    result = db.execute(statement.execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
         raise LeaseLost(lease.label)
 
 
 def renew(sessions: sessionmaker[Session], lease: Lease, until: datetime) -> None:
-    with sessions() as db, db.begin():
-        lock_for_commit(db, lease, {"lease_expires_at": until})
+    with one_statement(sessions) as conn:
+        lock_for_commit(conn, lease, {"lease_expires_at": until})
 
 
 def release(sessions: sessionmaker[Session], lease: Lease, now: datetime) -> None:
     """Give the lease back early (a stopped or failed poll); no progress is written."""
-    with sessions() as db, db.begin():
-        db.execute(
+    with one_statement(sessions) as conn:
+        conn.execute(
             update(Integration)
             .where(held(lease))
             .values(lease_owner=None, lease_expires_at=None, next_poll_at=now)
-            .execution_options(synchronize_session=False)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import Delete, delete
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -62,8 +62,12 @@ than the whole import did)."""
 
 def forget_before(db: Session, integration_id: int, before: datetime) -> None:
     """Drop what no window will read again (records older than ``before``)."""
-    db.execute(
-        delete(CountedRecord).where(
-            CountedRecord.integration_id == integration_id, CountedRecord.record_at < before
-        )
+    db.execute(forgetting(integration_id, before))
+
+
+def forgetting(integration_id: int, before: datetime) -> Delete:
+    """The statement of :func:`forget_before` (the importer runs it inside its chunk's UPDATE on
+    PostgreSQL)."""
+    return delete(CountedRecord).where(
+        CountedRecord.integration_id == integration_id, CountedRecord.record_at < before
     )
