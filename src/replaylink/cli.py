@@ -167,7 +167,9 @@ def http_url(host: str, port: int) -> str:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Polls in flight at once.")] = 16,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Polls in flight at once (default 64).")
+    ] = None,
 ) -> None:
     """Run the importer only (any number of workers can share one PostgreSQL database)."""
     import asyncio
@@ -181,7 +183,9 @@ def worker(
         logging.basicConfig(
             level=rt.settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        importer = Importer(poll_context(rt), concurrency=concurrency)
+        importer = (
+            Importer(poll_context(rt), concurrency=concurrency) if concurrency else Importer(poll_context(rt))
+        )
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
