@@ -120,23 +120,33 @@ def new_sessions(rt: Runtime, project_id: int, count: int, at: datetime) -> list
 def new_integration(
     rt: Runtime, project_id: int, raw: dict[str, Any], name: str, checkpoint: datetime
 ) -> int:
-    model = validate("datadog", raw, block_private=False)
-    public, secrets = split(model)
+    (integration_id,) = new_integrations(rt, project_id, {name: raw}, checkpoint)
+    return integration_id
+
+
+def new_integrations(
+    rt: Runtime, project_id: int, raws: dict[str, dict[str, Any]], checkpoint: datetime
+) -> list[int]:
+    """Datadog integrations by name, due now, in one transaction."""
+    ids = []
     with transaction(rt.sessions) as db:
-        row = store.create(
-            db,
-            project_id=project_id,
-            provider="datadog",
-            name=name,
-            settings=public,
-            secrets=None,
-            poll_interval=rt.settings.poll_interval_seconds,
-            lookback=timedelta(hours=24),
-        )
-        row.secrets = rt.vault.encrypt(secrets, context(row))
-        row.checkpoint = checkpoint
-        row.next_poll_at = datetime.now(UTC)
-        return row.id
+        for name, raw in raws.items():
+            public, secrets = split(validate("datadog", raw, block_private=False))
+            row = store.create(
+                db,
+                project_id=project_id,
+                provider="datadog",
+                name=name,
+                settings=public,
+                secrets=None,
+                poll_interval=rt.settings.poll_interval_seconds,
+                lookback=timedelta(hours=24),
+            )
+            row.secrets = rt.vault.encrypt(secrets, context(row))
+            row.checkpoint = checkpoint
+            row.next_poll_at = datetime.now(UTC)
+            ids.append(row.id)
+    return ids
 
 
 def context_of(rt: Runtime) -> PollContext:
@@ -482,9 +492,8 @@ def bench_scale(
                 for i, key in enumerate(keys)
             }
             with keyed_fake(0.05, records) as (fake_url, fake_pid):
-                for i, key in enumerate(keys):
-                    raw = _dd_settings(fake_url, key)
-                    new_integration(rt, project_id, raw, f"dd-{i:04d}", now - timedelta(minutes=1))
+                raws = {f"dd-{i:04d}": _dd_settings(fake_url, key) for i, key in enumerate(keys)}
+                new_integrations(rt, project_id, raws, now - timedelta(minutes=1))
                 env = _worker_env(url, src)
                 binary = [sys.executable, "-c", "from replaylink.cli import main; main()", "worker"]
                 log_dir = DATA_DIR / "scale-logs"
