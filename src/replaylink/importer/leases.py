@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.importer.one_statement import one_statement
@@ -125,16 +125,23 @@ def held(lease: Lease) -> Any:
 
 
 def lock_for_commit(
-    db: Session | Connection, lease: Lease, values: dict[str, Any], *, with_: Any = None
+    db: Session | Connection, lease: Lease, values: dict[str, Any], *, then: Delete | None = None
 ) -> None:
     """Update our row only if the lease is still ours, else raise LeaseLost (the caller's
-    transaction then rolls back whatever it wrote). ``with_``: a data-modifying CTE (PostgreSQL)
-    to run in the same statement."""
+    transaction then rolls back whatever it wrote).
+
+    ``then`` (PostgreSQL): a DELETE that runs in the same statement, only if the update did (it
+    is limited to the updated row's id), so it needs no transaction of its own to be undone.
+    """
     statement = update(Integration).where(held(lease)).values(**values)
-    if with_ is not None:
-        statement = statement.add_cte(with_)
-    result = db.execute(statement.execution_options(synchronize_session=False))
-    if getattr(result, "rowcount", 0) != 1:
+    if then is None:
+        result = db.execute(statement.execution_options(synchronize_session=False))
+        updated = getattr(result, "rowcount", 0)
+    else:
+        changed = statement.returning(Integration.id).cte("changed")
+        dependent = then.where(then.table.c.integration_id.in_(select(changed.c.id))).cte("dependent")
+        updated = db.execute(select(func.count()).select_from(changed).add_cte(dependent)).scalar_one()
+    if updated != 1:
         raise LeaseLost(lease.label)
 
 

@@ -251,7 +251,7 @@ def _commit_chunk(
     forget = forgetting(lease.integration_id, checkpoint - ctx.behind)
     conn = db.connection() if isinstance(db, Session) else db
     if conn.dialect.name == "postgresql":
-        lock_for_commit(db, lease, values, with_=forget.cte("forgotten"))
+        lock_for_commit(db, lease, values, then=forget)
         return
     db.execute(forget)
     lock_for_commit(db, lease, values)
