@@ -360,8 +360,9 @@ def bench_freshness(backend: str, count: int, span: float, pg_url: str) -> dict[
 # --------------------------------------------------------------------------- 3. scale
 
 
-def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]]) -> None:
-    """The fake's process: one Datadog search endpoint for every key in ``records``."""
+def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]], keep_alive: float) -> None:
+    """The fake's process: one Datadog search endpoint for every key in ``records``; idle
+    connections are closed after ``keep_alive`` seconds."""
     import uvicorn
 
     from tests.peers.datadog_importer_fake import KeyedState, multi_key_app
@@ -369,15 +370,30 @@ def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]
     keyed = KeyedState(delay=delay)
     for key, logs in records.items():
         keyed.add_key(key).add_records(logs)
-    uvicorn.run(multi_key_app(keyed), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uvicorn.run(
+        multi_key_app(keyed),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=int(keep_alive),
+    )
+
+
+FAKE_KEEP_ALIVE = 75.0
+"""Seconds the scale part's fake keeps an idle connection: nginx's default, more than a poll
+interval, as an API behind a load balancer does (uvicorn's own default, 5 s, made every 15 s poll
+open a new connection)."""
 
 
 @contextmanager
-def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, int]]:
+def keyed_fake(
+    delay: float, records: dict[str, list[dict[str, Any]]], keep_alive: float = FAKE_KEEP_ALIVE
+) -> Iterator[tuple[str, int]]:
     """The fake's URL and process id."""
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_keys, args=(port, delay, records), daemon=True
+        target=_serve_keys, args=(port, delay, records, keep_alive), daemon=True
     )
     process.start()
     url = f"http://127.0.0.1:{port}"
@@ -473,6 +489,7 @@ def bench_scale(
     workers: int = 2,
     src: Path | None = None,
     first_polls_within: float = 0.0,
+    fake_keep_alive: float = FAKE_KEEP_ALIVE,
 ) -> dict[str, Any]:
     """One scale run in a scratch schema; the workers run the code in ``src`` (default: this tree).
 
@@ -503,7 +520,7 @@ def bench_scale(
                 ]
                 for i, key in enumerate(keys)
             }
-            with keyed_fake(0.05, records) as (fake_url, fake_pid):
+            with keyed_fake(0.05, records, fake_keep_alive) as (fake_url, fake_pid):
                 raws = {f"dd-{i:04d}": _dd_settings(fake_url, key) for i, key in enumerate(keys)}
                 new_integrations(rt, project_id, raws, now - timedelta(minutes=1))
                 env = _worker_env(url, src)
@@ -555,6 +572,7 @@ def bench_scale(
         "integrations": n,
         "workers": workers,
         "provider_latency_ms": 50,
+        "fake_keep_alive_s": fake_keep_alive,
         "poll_interval_s": rt.settings.poll_interval_seconds,
         "first_poll_of_all_s": round(all_polled_at, 1) if all_polled_at is not None else None,
         "measured_from_s": round(warmed_up, 1),
@@ -600,6 +618,7 @@ def run_scale(args: argparse.Namespace) -> None:
                     args.pg_url,
                     src=src,
                     first_polls_within=args.scale_first_polls_within,
+                    fake_keep_alive=args.fake_keep_alive,
                 )
                 results.setdefault(label, []).append(result)
                 print("scale", label, json.dumps(result), flush=True)
@@ -632,6 +651,12 @@ def main() -> None:
     )
     parser.add_argument("--scale-rounds", type=int, default=1, help="scale: runs of each revision")
     parser.add_argument("--before", help="scale: a git revision whose workers run first, for before/after")
+    parser.add_argument(
+        "--fake-keep-alive",
+        type=float,
+        default=FAKE_KEEP_ALIVE,
+        help="scale: the fake's idle keep-alive, seconds",
+    )
     parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     parts = args.parts.split(",")
