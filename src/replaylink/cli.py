@@ -176,7 +176,7 @@ def worker(
     import logging
     import signal
 
-    from replaylink.importer.worker import Importer
+    from replaylink.importer.worker import Importer, tune_gc
     from replaylink.runtime_importer import poll_context
 
     with runtime(migrate_sqlite=True) as rt:
@@ -194,6 +194,7 @@ def worker(
             await importer.run()
 
         out.print(f"importer {importer.owner} running; SIGTERM or Ctrl-C stops it cleanly")
+        tune_gc()
         asyncio.run(main())
 
 

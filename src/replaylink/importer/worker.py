@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import logging
 import os
 import socket
@@ -29,6 +30,24 @@ DB_THREADS = 16
 """Threads per worker for the database work (at most this many of its connections in use)."""
 CLAIM_WAIT = 0.25
 """Seconds a worker with free slots waits for more to free before claiming (batches claims)."""
+
+
+GC_THRESHOLDS = (50_000, 20, 20)
+"""The collector's thresholds in a worker process (Python's: 700, 10, 10)."""
+
+
+def tune_gc() -> None:
+    """Make a worker process's garbage collection cheap (call once, before the importer runs).
+
+    With 64 polls in flight, Python's default thresholds collected the youngest generation every
+    700 allocations: each collection walked the polls' live objects and promoted them, so full
+    collections, which walk every open provider too, came every few seconds (18 % of a worker's
+    CPU at 2,000 integrations). Objects alive at start are frozen out of every collection; the
+    youngest generation is collected every 50,000 allocations (refcounting frees almost
+    everything before then), the older ones more rarely.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def worker_id() -> str:
