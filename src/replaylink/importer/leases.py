@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Delete,
+    Executable,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.importer.one_statement import one_statement
@@ -124,25 +136,42 @@ def held(lease: Lease) -> Any:
     return (Integration.id == lease.integration_id) & (Integration.lease_version == lease.version)
 
 
-def lock_for_commit(
-    db: Session | Connection, lease: Lease, values: dict[str, Any], *, then: Delete | None = None
-) -> None:
-    """Update our row only if the lease is still ours, else raise LeaseLost (the caller's
-    transaction then rolls back whatever it wrote).
+def held_update(values: dict[str, Any], *, then: Delete | None = None) -> Executable:
+    """An UPDATE of the integration whose lease the bind parameters ``lease_id`` and
+    ``held_version`` name; ``values`` may be bind parameters too, so that a statement is built
+    (and its cache key made) once; no bind parameter may be named like a column (Core would add
+    it to the SET clause). Run it with :func:`execute_held`.
 
     ``then`` (PostgreSQL): a DELETE that runs in the same statement, only if the update did (it
-    is limited to the updated row's id), so it needs no transaction of its own to be undone.
+    is limited to the updated row's id), so it needs no transaction of its own to be undone; the
+    statement then answers how many rows were updated.
     """
-    statement = update(Integration).where(held(lease)).values(**values)
+    lease_id, version = bindparam("lease_id", type_=Integer()), bindparam("held_version", type_=BigInteger())
+    statement = update(Integration).where(Integration.id == lease_id, Integration.lease_version == version)
+    statement = statement.values(**values)
     if then is None:
-        result = db.execute(statement.execution_options(synchronize_session=False))
-        updated = getattr(result, "rowcount", 0)
-    else:
-        changed = statement.returning(Integration.id).cte("changed")
-        dependent = then.where(then.table.c.integration_id.in_(select(changed.c.id))).cte("dependent")
-        updated = db.execute(select(func.count()).select_from(changed).add_cte(dependent)).scalar_one()
+        return statement.execution_options(synchronize_session=False)
+    changed = statement.returning(Integration.id).cte("changed")
+    dependent = then.where(then.table.c.integration_id.in_(select(changed.c.id))).cte("dependent")
+    return select(func.count()).select_from(changed).add_cte(dependent)
+
+
+def execute_held(
+    db: Session | Connection, lease: Lease, statement: Executable, params: dict[str, Any] | None = None
+) -> None:
+    """Run a :func:`held_update` for ``lease``; raise LeaseLost if the lease is no longer ours
+    (the caller's transaction then rolls back whatever it wrote)."""
+    result = db.execute(
+        statement, {"lease_id": lease.integration_id, "held_version": lease.version, **(params or {})}
+    )
+    updated = result.scalar_one() if isinstance(statement, Select) else getattr(result, "rowcount", 0)
     if updated != 1:
         raise LeaseLost(lease.label)
+
+
+def lock_for_commit(db: Session | Connection, lease: Lease, values: dict[str, Any]) -> None:
+    """Update our row only if the lease is still ours, else raise LeaseLost."""
+    execute_held(db, lease, held_update(values))
 
 
 def renew(sessions: sessionmaker[Session], lease: Lease, until: datetime) -> None:

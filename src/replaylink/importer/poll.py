@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable, Integer, bindparam
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import MAX_SAMPLES, Correlation, Verifier, attach, verify_records
-from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
+from replaylink.importer.leases import Lease, LeaseLost, execute_held, held_update, lock_for_commit
 from replaylink.importer.one_statement import one_statement
 from replaylink.importer.open_providers import OpenProviders
 from replaylink.importer.seen_records import SeenRecords
@@ -209,16 +209,16 @@ def store_chunk(
             count_once=True,
         )
         outcomes, samples = _counted(counts, result)
-        values: dict[str, Any] = {}
+        counters: dict[str, Any] = {}
         if result.scanned:
-            values["records_scanned"] = Integration.records_scanned + result.scanned
+            counters["scanned"] = result.scanned
         if imported:
-            values["events_imported"] = Integration.events_imported + imported
+            counters["imported"] = imported
         if result.outcomes:
-            values["outcomes"] = outcomes
+            counters["new_outcomes"] = outcomes
         if result.samples:
-            values["rejected_samples"] = samples
-        _commit_chunk(db, ctx, lease, checkpoint, finished, now, values)
+            counters["new_samples"] = samples
+        _commit_chunk(db, ctx, lease, checkpoint, finished, now, counters)
     counts.outcomes, counts.samples = outcomes, samples
     return result
 
@@ -230,31 +230,71 @@ def _commit_chunk(
     checkpoint: datetime,
     finished: bool,
     now: datetime,
-    values: dict[str, Any] | None = None,
+    counters: dict[str, Any] | None = None,
 ) -> None:
-    """The chunk's last statement: checkpoint, counters (``values``) and, when ``finished``, the
-    release and the next poll's time, only while the lease is ours (else LeaseLost).
+    """The chunk's last statement: checkpoint, ``counters`` (names of :data:`_COUNTERS`) and, when
+    ``finished``, the release and the next poll's time, only while the lease is ours (else
+    LeaseLost).
 
     The next window starts at ``checkpoint - overlap - settle`` at the earliest: older records
     are never read again, so the integration's counted records before it are dropped, on
     PostgreSQL in the same statement.
     """
-    values = {"checkpoint": checkpoint, "last_success_at": now, **(values or {})}
+    counters = counters or {}
+    conn = db.connection() if isinstance(db, Session) else db
+    update_, forget = _chunk_end(finished, tuple(sorted(counters)), conn.dialect.name == "postgresql")
+    params = {
+        "new_checkpoint": checkpoint,
+        "now": now,
+        "forget_before": checkpoint - ctx.behind,
+        **counters,
+    }
+    if finished:
+        params["next_poll"] = now + timedelta(seconds=lease.poll_interval)
+    if forget is not None:
+        db.execute(forget, {"lease_id": lease.integration_id, "forget_before": params["forget_before"]})
+    execute_held(db, lease, update_, params)
+
+
+_COUNTERS: dict[str, tuple[str, Any]] = {
+    "scanned": ("records_scanned", Integration.records_scanned + bindparam("scanned", type_=Integer())),
+    "imported": ("events_imported", Integration.events_imported + bindparam("imported", type_=Integer())),
+    "new_outcomes": ("outcomes", bindparam("new_outcomes", type_=Integration.__table__.c.outcomes.type)),
+    "new_samples": (
+        "rejected_samples",
+        bindparam("new_samples", type_=Integration.__table__.c.rejected_samples.type),
+    ),
+}
+"""A chunk's counters: bind parameter name (never a column's) -> (column, new value)."""
+
+
+@functools.cache
+def _chunk_end(
+    finished: bool, counters: tuple[str, ...], postgres: bool
+) -> tuple[Executable, Executable | None]:
+    """The statements that end a chunk (its UPDATE, and on SQLite the DELETE run before it), built
+    once per shape with bind parameters: building a statement and its cache key for every poll was
+    a tenth of a worker's CPU."""
+    table = Integration.__table__.c
+    values: dict[str, Any] = {
+        "checkpoint": bindparam("new_checkpoint", type_=table.checkpoint.type),
+        "last_success_at": bindparam("now", type_=table.last_success_at.type),
+    }
     if finished:
         values.update(
             lease_owner=None,
             lease_expires_at=None,
-            next_poll_at=now + timedelta(seconds=lease.poll_interval),
+            next_poll_at=bindparam("next_poll", type_=table.next_poll_at.type),
             consecutive_failures=0,
             needs_attention=False,
         )
-    forget = forgetting(lease.integration_id, checkpoint - ctx.behind)
-    conn = db.connection() if isinstance(db, Session) else db
-    if conn.dialect.name == "postgresql":
-        lock_for_commit(db, lease, values, then=forget)
-        return
-    db.execute(forget)
-    lock_for_commit(db, lease, values)
+    values.update(_COUNTERS[name] for name in counters)
+    forget = forgetting(
+        bindparam("lease_id", type_=Integer()), bindparam("forget_before", type_=table.checkpoint.type)
+    )
+    if postgres:
+        return held_update(values, then=forget), None
+    return held_update(values), forget
 
 
 def _counted(counts: HealthCounts, result: Correlation) -> tuple[dict[str, int], list[dict[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Delete, delete
+from sqlalchemy import ColumnElement, Delete, delete
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -65,7 +65,9 @@ def forget_before(db: Session, integration_id: int, before: datetime) -> None:
     db.execute(forgetting(integration_id, before))
 
 
-def forgetting(integration_id: int, before: datetime) -> Delete:
+def forgetting(
+    integration_id: int | ColumnElement[int], before: datetime | ColumnElement[datetime]
+) -> Delete:
     """The statement of :func:`forget_before` (the importer runs it inside its chunk's UPDATE on
     PostgreSQL)."""
     return delete(CountedRecord).where(
