@@ -11,10 +11,12 @@ Run: ``python -m bench.importer [--parts pipeline,freshness,scale] [--backends s
    moments; the time until each one's event is in the database (watched every 100 ms).
 3. scale: ``--integrations`` (1,000) Datadog integrations against a fake (its own process) that
    answers each search in 50 ms, two ``replaylink worker`` processes on PostgreSQL: polls per
-   second, the lag (now minus checkpoint) per integration, and CPU milliseconds per poll of the
-   workers, of their PostgreSQL backends and of the fake.
+   second, the lag (now minus checkpoint) per integration and the backlog over time, and CPU
+   milliseconds per poll of the workers, of their PostgreSQL backends and of the fake.
+   ``--before REV`` runs REV's workers first, for a before/after in one run.
 
-PostgreSQL is the server at 127.0.0.1:5432 (database ``test``, schema ``rl_bench_importer``).
+PostgreSQL is the server at 127.0.0.1:5432 (database ``test``; schema ``rl_bench_importer`` for
+pipeline and freshness, a scratch schema ``rl_bench_scale_*`` per scale run).
 """
 
 from __future__ import annotations
