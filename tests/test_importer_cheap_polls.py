@@ -184,3 +184,11 @@ def test_seen_records_forget_what_no_window_reads_again_and_stay_bounded(clock: 
     assert len(seen) == 2 and seen.fresh(1, [record("d", clock.now)]) != []
     seen.forget(1)
     assert len(seen) == 0
+
+
+def test_seen_records_forget_the_least_recently_polled_integration_beyond_their_limit(clock: Clock) -> None:
+    seen = SeenRecords(integrations=2)
+    since = clock.now - timedelta(minutes=5)
+    for integration_id in (1, 2, 1, 3):  # 2 is now the least recently polled
+        seen.remember(integration_id, [record(f"r{integration_id}", clock.now)], since=since)
+    assert [seen.fresh(i, [record(f"r{i}", clock.now)]) == [] for i in (1, 2, 3)] == [True, False, True]

@@ -10,6 +10,7 @@ records are remembered, so a rolled-back chunk is read again in full.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -18,14 +19,17 @@ from replaylink.providers.base import Record
 
 PER_INTEGRATION = 20_000
 """Records remembered per integration; past it, the rest of a burst simply goes to the database."""
+INTEGRATIONS = 20_000
+"""Integrations remembered; past it, the least recently polled is forgotten (a deleted one, say)."""
 
 
 class SeenRecords:
     """Record keys and times by integration id; one event loop uses it (a worker's), so no locking."""
 
-    def __init__(self, per_integration: int = PER_INTEGRATION) -> None:
+    def __init__(self, per_integration: int = PER_INTEGRATION, integrations: int = INTEGRATIONS) -> None:
         self._limit = per_integration
-        self._seen: dict[int, dict[str, datetime]] = {}
+        self._integrations = integrations
+        self._seen: OrderedDict[int, dict[str, datetime]] = OrderedDict()
 
     def fresh(self, integration_id: int, records: list[Record]) -> list[Record]:
         """The records this worker has not committed for the integration."""
@@ -42,10 +46,11 @@ class SeenRecords:
                 break
             if record.timestamp >= since:
                 seen[record_key(record)] = record.timestamp
+        self._seen.pop(integration_id, None)
         if seen:
-            self._seen[integration_id] = seen
-        else:
-            self._seen.pop(integration_id, None)
+            self._seen[integration_id] = seen  # the most recently polled last
+        while len(self._seen) > self._integrations:
+            self._seen.popitem(last=False)
 
     def forget(self, integration_id: int) -> None:
         self._seen.pop(integration_id, None)
