@@ -11,16 +11,19 @@ Run: ``python -m bench.importer [--parts pipeline,freshness,scale] [--backends s
    moments; the time until each one's event is in the database (watched every 100 ms).
 3. scale: ``--integrations`` (1,000) Datadog integrations against a fake (its own process) that
    answers each search in 50 ms, two ``replaylink worker`` processes on PostgreSQL: polls per
-   second, the lag (now minus checkpoint) per integration, and CPU milliseconds per poll of the
-   workers, of their PostgreSQL backends and of the fake.
+   second, the lag (now minus checkpoint) per integration and the backlog over time, and CPU
+   milliseconds per poll of the workers, of their PostgreSQL backends and of the fake.
+   ``--before REV`` runs REV's workers first, for a before/after in one run.
 
-PostgreSQL is the server at 127.0.0.1:5432 (database ``test``, schema ``rl_bench_importer``).
+PostgreSQL is the server at 127.0.0.1:5432 (database ``test``; schema ``rl_bench_importer`` for
+pipeline and freshness, a scratch schema ``rl_bench_scale_*`` per scale run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -32,8 +35,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from bench.support import process_cpu_seconds
+from bench.support import before_worktree, process_cpu_seconds, scratch_database
 from replaylink.config import Settings
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.poll import PollContext, store_records
@@ -126,23 +130,33 @@ def new_sessions(rt: Runtime, project_id: int, count: int, at: datetime) -> list
 def new_integration(
     rt: Runtime, project_id: int, raw: dict[str, Any], name: str, checkpoint: datetime
 ) -> int:
-    model = validate("datadog", raw, block_private=False)
-    public, secrets = split(model)
+    (integration_id,) = new_integrations(rt, project_id, {name: raw}, checkpoint)
+    return integration_id
+
+
+def new_integrations(
+    rt: Runtime, project_id: int, raws: dict[str, dict[str, Any]], checkpoint: datetime
+) -> list[int]:
+    """Datadog integrations by name, due now, in one transaction."""
+    ids = []
     with transaction(rt.sessions) as db:
-        row = store.create(
-            db,
-            project_id=project_id,
-            provider="datadog",
-            name=name,
-            settings=public,
-            secrets=None,
-            poll_interval=rt.settings.poll_interval_seconds,
-            lookback=timedelta(hours=24),
-        )
-        row.secrets = rt.vault.encrypt(secrets, context(row))
-        row.checkpoint = checkpoint
-        row.next_poll_at = datetime.now(UTC)
-        return row.id
+        for name, raw in raws.items():
+            public, secrets = split(validate("datadog", raw, block_private=False))
+            row = store.create(
+                db,
+                project_id=project_id,
+                provider="datadog",
+                name=name,
+                settings=public,
+                secrets=None,
+                poll_interval=rt.settings.poll_interval_seconds,
+                lookback=timedelta(hours=24),
+            )
+            row.secrets = rt.vault.encrypt(secrets, context(row))
+            row.checkpoint = checkpoint
+            row.next_poll_at = datetime.now(UTC)
+            ids.append(row.id)
+    return ids
 
 
 def context_of(rt: Runtime) -> PollContext:
@@ -356,8 +370,9 @@ def bench_freshness(backend: str, count: int, span: float, pg_url: str) -> dict[
 # --------------------------------------------------------------------------- 3. scale
 
 
-def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]]) -> None:
-    """The fake's process: one Datadog search endpoint for every key in ``records``."""
+def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]], keep_alive: float) -> None:
+    """The fake's process: one Datadog search endpoint for every key in ``records``; idle
+    connections are closed after ``keep_alive`` seconds."""
     import uvicorn
 
     from tests.peers.datadog_importer_fake import KeyedState, multi_key_app
@@ -365,15 +380,30 @@ def _serve_keys(port: int, delay: float, records: dict[str, list[dict[str, Any]]
     keyed = KeyedState(delay=delay)
     for key, logs in records.items():
         keyed.add_key(key).add_records(logs)
-    uvicorn.run(multi_key_app(keyed), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uvicorn.run(
+        multi_key_app(keyed),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=int(keep_alive),
+    )
+
+
+FAKE_KEEP_ALIVE = 75.0
+"""Seconds the scale part's fake keeps an idle connection: nginx's default, more than a poll
+interval, as an API behind a load balancer does (uvicorn's own default, 5 s, made every 15 s poll
+open a new connection)."""
 
 
 @contextmanager
-def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, int]]:
+def keyed_fake(
+    delay: float, records: dict[str, list[dict[str, Any]]], keep_alive: float = FAKE_KEEP_ALIVE
+) -> Iterator[tuple[str, int]]:
     """The fake's URL and process id."""
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_keys, args=(port, delay, records), daemon=True
+        target=_serve_keys, args=(port, delay, records, keep_alive), daemon=True
     )
     process.start()
     url = f"http://127.0.0.1:{port}"
@@ -394,6 +424,8 @@ def keyed_fake(delay: float, records: dict[str, list[dict[str, Any]]]) -> Iterat
 
 
 WORKER_APP = "rl-bench-worker"
+SAMPLE_EVERY = 2.0
+"""Seconds between two samples of the lag and the backlog."""
 
 
 def _scale_cpu(rt: Runtime, workers: list[int], fake_pid: int) -> dict[str, float]:
@@ -410,113 +442,202 @@ def _scale_cpu(rt: Runtime, workers: list[int], fake_pid: int) -> dict[str, floa
     }
 
 
-def bench_scale(n: int, seconds: float, warmup: float, pg_url: str, workers: int = 2) -> dict[str, Any]:
-    rt = fresh_runtime("postgres", pg_url)
+@dataclass
+class ScaleSample:
+    """One look at the integrations table during the measured window."""
+
+    at: float
+    """Seconds since the measured window began."""
+    polls: int
+    """Lease versions so far (one per claim)."""
+    lags: list[float]
+    """Now minus checkpoint, per integration polled at least once."""
+    backlog: int
+    """Integrations due (``next_poll_at`` passed) that no worker holds."""
+    events: int
+
+
+def _scale_sample(rt: Runtime, began: float) -> ScaleSample:
+    now = datetime.now(UTC)
+    with rt.sessions() as db:
+        polls = int(db.scalar(select(func.sum(Integration.lease_version))) or 0)
+        checkpoints = db.scalars(select(Integration.checkpoint)).all()
+        backlog = db.scalar(
+            select(func.count()).where(Integration.next_poll_at <= now, Integration.lease_owner.is_(None))
+        )
+        events = int(db.scalar(select(func.count()).select_from(BackendEvent)) or 0)
+    moment = datetime.now(UTC)
+    return ScaleSample(
+        at=time.monotonic() - began,
+        polls=polls,
+        lags=[(moment - c).total_seconds() for c in checkpoints if c],
+        backlog=int(backlog or 0),
+        events=events,
+    )
+
+
+def _worker_env(url: str, src: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env.update(
+        # Named, so their PostgreSQL backends can be found and their CPU read.
+        REPLAYLINK_DATABASE_URL=f"{url}&application_name={WORKER_APP}",
+        REPLAYLINK_DATA_DIR=str(DATA_DIR / "scale-worker"),
+        REPLAYLINK_SECRET_KEY=SECRET,
+        REPLAYLINK_ENCRYPTION_KEY=ENCRYPTION,
+        REPLAYLINK_LOG_LEVEL="warning",
+    )
+    if src is not None:  # another revision's code first on the path (``--before``)
+        env["PYTHONPATH"] = str(src)
+    return env
+
+
+def bench_scale(
+    n: int,
+    seconds: float,
+    warmup: float,
+    pg_url: str,
+    workers: int = 2,
+    src: Path | None = None,
+    first_polls_within: float = 0.0,
+    fake_keep_alive: float = FAKE_KEEP_ALIVE,
+) -> dict[str, Any]:
+    """One scale run in a scratch schema; the workers run the code in ``src`` (default: this tree).
+
+    The measured window starts ``warmup`` seconds after the workers start, or once every
+    integration has been polled once (its first poll imports its record) if that takes longer,
+    up to ``first_polls_within`` seconds: the minute measured is then the steady state, not
+    5,000 first polls.
+    """
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        now = datetime.now(UTC)
-        project_id = new_project(rt)
-        sessions = new_sessions(rt, project_id, 100, now - timedelta(minutes=30))
-        keys = [f"bench-key-{i:04d}" for i in range(n)]
-        records = {
-            key: [
-                datadog_fake.make_log(
-                    f"[openReplaySessionToken={sessions[i % len(sessions)][1]}] payment failed",
-                    timestamp=now - timedelta(seconds=30),
-                    status="error",
-                    log_id=f"scale-{i}",
-                )
-            ]
-            for i, key in enumerate(keys)
-        }
-        with keyed_fake(0.05, records) as (url, fake_pid):
-            for i, key in enumerate(keys):
-                raw = _dd_settings(url, key)
-                new_integration(rt, project_id, raw, f"dd-{i:04d}", now - timedelta(minutes=1))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
-            env.update(
-                # Named, so their PostgreSQL backends can be found and their CPU read.
-                REPLAYLINK_DATABASE_URL=f"{rt.settings.database_url}&application_name={WORKER_APP}",
-                REPLAYLINK_DATA_DIR=str(DATA_DIR / "scale-worker"),
-                REPLAYLINK_SECRET_KEY=SECRET,
-                REPLAYLINK_ENCRYPTION_KEY=ENCRYPTION,
-                REPLAYLINK_LOG_LEVEL="warning",
-            )
-            binary = Path(sys.executable).with_name("replaylink")
-            log_dir = DATA_DIR / "scale-logs"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            for w in range(workers):
-                with (log_dir / f"worker-{w}.log").open("wb") as handle:
-                    procs.append(
-                        subprocess.Popen(
-                            [str(binary), "worker"], stdout=handle, stderr=subprocess.STDOUT, env=env
-                        )
+    with scratch_database("postgres", DATA_DIR, pg_url, "rl_bench_scale") as url:
+        rt = Runtime(
+            Settings(data_dir=DATA_DIR, database_url=url, secret_key=SECRET, encryption_key=ENCRYPTION)
+        )
+        migrate.upgrade(rt.engine)
+        try:
+            now = datetime.now(UTC)
+            project_id = new_project(rt)
+            sessions = new_sessions(rt, project_id, 100, now - timedelta(minutes=30))
+            keys = [f"bench-key-{i:04d}" for i in range(n)]
+            records = {
+                key: [
+                    datadog_fake.make_log(
+                        f"[openReplaySessionToken={sessions[i % len(sessions)][1]}] payment failed",
+                        timestamp=now - timedelta(seconds=30),
+                        status="error",
+                        log_id=f"scale-{i}",
                     )
-            started = time.monotonic()
-
-            def snapshot() -> tuple[int, list[float], int]:
-                with rt.sessions() as db:
-                    polls = int(db.scalar(select(func.sum(Integration.lease_version))) or 0)
-                    checkpoints = db.scalars(select(Integration.checkpoint)).all()
-                    events = int(db.scalar(select(func.count()).select_from(BackendEvent)) or 0)
-                moment = datetime.now(UTC)
-                return polls, [(moment - c).total_seconds() for c in checkpoints if c], events
-
-            all_polled_at = None
-            while time.monotonic() - started < warmup:
-                _, lags, events = snapshot()
-                if all_polled_at is None and events >= n:
-                    all_polled_at = time.monotonic() - started
-                time.sleep(0.5)
-            polls_before, _, _ = snapshot()
-            cpu_before = _scale_cpu(rt, [p.pid for p in procs], fake_pid)
-            measured = time.monotonic()
-            lags_seen: list[float] = []
-            worst: list[float] = []
-            while time.monotonic() - measured < seconds:
-                time.sleep(2.0)
-                _, lags, events = snapshot()
-                if all_polled_at is None and events >= n:
-                    all_polled_at = time.monotonic() - started
-                lags_seen.extend(lags)
-                worst.append(max(lags))
-            polls_after, _, events = snapshot()
-            elapsed = time.monotonic() - measured
-            cpu = {
-                k: v - cpu_before.get(k, 0.0)
-                for k, v in _scale_cpu(rt, [p.pid for p in procs], fake_pid).items()
+                ]
+                for i, key in enumerate(keys)
             }
-            load = os.getloadavg()
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        rt.close()
+            with keyed_fake(0.05, records, fake_keep_alive) as (fake_url, fake_pid):
+                raws = {f"dd-{i:04d}": _dd_settings(fake_url, key) for i, key in enumerate(keys)}
+                new_integrations(rt, project_id, raws, now - timedelta(minutes=1))
+                env = _worker_env(url, src)
+                binary = [sys.executable, "-c", "from replaylink.cli import main; main()", "worker"]
+                log_dir = DATA_DIR / "scale-logs"
+                log_dir.mkdir(parents=True, exist_ok=True)
+                for w in range(workers):
+                    with (log_dir / f"worker-{w}.log").open("wb") as handle:
+                        procs.append(
+                            subprocess.Popen(binary, stdout=handle, stderr=subprocess.STDOUT, env=env)
+                        )
+                started = time.monotonic()
+                all_polled_at = None
+                while (elapsed := time.monotonic() - started) < warmup or (
+                    all_polled_at is None and elapsed < first_polls_within
+                ):
+                    if all_polled_at is None and _scale_sample(rt, started).events >= n:
+                        all_polled_at = time.monotonic() - started
+                    time.sleep(0.5)
+                warmed_up = time.monotonic() - started
+                measured = time.monotonic()
+                first = _scale_sample(rt, measured)
+                cpu_before = _scale_cpu(rt, [p.pid for p in procs], fake_pid)
+                samples: list[ScaleSample] = []
+                while time.monotonic() - measured < seconds:
+                    time.sleep(SAMPLE_EVERY)
+                    samples.append(_scale_sample(rt, measured))
+                    if all_polled_at is None and samples[-1].events >= n:
+                        all_polled_at = time.monotonic() - started
+                last = samples[-1]
+                cpu = {
+                    k: v - cpu_before.get(k, 0.0)
+                    for k, v in _scale_cpu(rt, [p.pid for p in procs], fake_pid).items()
+                }
+                load = os.getloadavg()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            rt.close()
+    polls = last.polls - first.polls
+    lags = [lag for sample in samples for lag in sample.lags]
     return {
         "integrations": n,
         "workers": workers,
         "provider_latency_ms": 50,
+        "fake_keep_alive_s": fake_keep_alive,
         "poll_interval_s": rt.settings.poll_interval_seconds,
-        "settle_s": rt.settings.settle_seconds,
         "first_poll_of_all_s": round(all_polled_at, 1) if all_polled_at is not None else None,
-        "polls_per_s": round((polls_after - polls_before) / elapsed, 1),
+        "measured_from_s": round(warmed_up, 1),
+        "polls_per_s": round(polls / last.at, 1),
         "needed_polls_per_s": round(n / rt.settings.poll_interval_seconds, 1),
-        "lag_p50_s": round(statistics.median(lags_seen), 1),
-        "lag_p99_s": round(pct(lags_seen, 99), 1),
-        "worst_lag_s": round(max(worst), 1),
-        "events": events,
+        "lag_p50_s": round(statistics.median(lags), 1),
+        "lag_p99_s": round(pct(lags, 99), 1),
+        "worst_lag_s": round(max(max(s.lags) for s in samples), 1),
+        # Steady means these do not grow: the worst lag and the due-but-unclaimed backlog per 10 s.
+        "worst_lag_by_10s": _by_10s(samples, lambda s: max(s.lags)),
+        "backlog_by_10s": _by_10s(samples, lambda s: s.backlog),
+        "events": last.events,
         "load_average": [round(x, 1) for x in load],
         # CPU per poll over the measured window: what 333 polls/s would need on an idle host.
-        "cpu_ms_per_poll": {
-            k: round(1000 * v / max(1, polls_after - polls_before), 2) for k, v in cpu.items()
-        },
+        "cpu_ms_per_poll": {k: round(1000 * v / max(1, polls), 2) for k, v in cpu.items()},
         "worker_exit_codes": [proc.returncode for proc in procs],
     }
+
+
+def _by_10s(samples: list[ScaleSample], value: Callable[[ScaleSample], float]) -> list[float]:
+    """The largest ``value`` of the samples in each 10 s of the measured window."""
+    buckets: dict[int, float] = {}
+    for sample in samples:
+        bucket = int(sample.at // 10)
+        buckets[bucket] = max(buckets.get(bucket, value(sample)), value(sample))
+    return [round(buckets[b], 1) for b in sorted(buckets)]
+
+
+def run_scale(args: argparse.Namespace) -> None:
+    """The scale part; with ``--before REV``, REV's workers and this tree's alternate, REV first."""
+    rows: list[tuple[str, Path | None]] = [("after", None)]
+    with contextlib.ExitStack() as stack:
+        if args.before:
+            before = stack.enter_context(before_worktree(args.before)) / "src"
+            rows = [(f"before ({args.before})", before), ("after", None)]
+        results: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(args.scale_rounds):
+            for label, src in rows:
+                result = bench_scale(
+                    args.integrations,
+                    args.scale_seconds,
+                    args.scale_warmup,
+                    args.pg_url,
+                    src=src,
+                    first_polls_within=args.scale_first_polls_within,
+                    fake_keep_alive=args.fake_keep_alive,
+                )
+                results.setdefault(label, []).append(result)
+                print("scale", label, json.dumps(result), flush=True)
+    if len(rows) == 2:
+        (b_label, _), (a_label, _) = rows
+        for key in ("polls_per_s", "worst_lag_s"):
+            b = statistics.median(r[key] for r in results[b_label])
+            a = statistics.median(r[key] for r in results[a_label])
+            print(f"scale {key}: before {b}, after {a}, after/before {a / b:.2f}x", flush=True)
 
 
 # --------------------------------------------------------------------------- main
@@ -532,6 +653,20 @@ def main() -> None:
     parser.add_argument("--integrations", type=int, default=1000, help="scale: integrations")
     parser.add_argument("--scale-seconds", type=float, default=60.0, help="scale: measured seconds")
     parser.add_argument("--scale-warmup", type=float, default=30.0, help="scale: seconds before measuring")
+    parser.add_argument(
+        "--scale-first-polls-within",
+        type=float,
+        default=0.0,
+        help="scale: wait up to this many seconds for every integration's first poll before measuring",
+    )
+    parser.add_argument("--scale-rounds", type=int, default=1, help="scale: runs of each revision")
+    parser.add_argument("--before", help="scale: a git revision whose workers run first, for before/after")
+    parser.add_argument(
+        "--fake-keep-alive",
+        type=float,
+        default=FAKE_KEEP_ALIVE,
+        help="scale: the fake's idle keep-alive, seconds",
+    )
     parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -544,8 +679,7 @@ def main() -> None:
             fresh = bench_freshness(backend, args.fresh_records, args.fresh_span, args.pg_url)
             print("freshness", json.dumps(fresh), flush=True)
     if "scale" in parts:
-        scale = bench_scale(args.integrations, args.scale_seconds, args.scale_warmup, args.pg_url)
-        print("scale", json.dumps(scale), flush=True)
+        run_scale(args)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from replaylink import outbound
+from replaylink.importer import leases
 from replaylink.importer.worker import Importer
 from replaylink.integrations.settings import context
 from replaylink.runtime import Runtime
@@ -105,3 +106,31 @@ async def test_a_worker_keeps_each_provider_open_until_its_settings_change_or_a_
 
         await importer.providers.aclose()
         assert len(importer.providers) == 0
+
+
+async def test_a_worker_claims_a_batch_of_slots_at_a_time(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 8 slots the batch is 2: one free slot waits (here up to claim_wait, 600 s) for a second."""
+    importer = Importer(poll_context(rt), concurrency=8, claim_wait=600, idle_sleep=600)
+    loop = asyncio.get_running_loop()
+    limits: list[int] = []
+    claimed = asyncio.Event()
+
+    def claim_due(_sessions: Any, _owner: str, _now: Any, limit: int, _lease_for: Any) -> list[Any]:
+        limits.append(limit)
+        loop.call_soon_threadsafe(claimed.set)
+        return []
+
+    monkeypatch.setattr(leases, "claim_due", claim_due)
+    busy = {n: loop.create_future() for n in range(7)}  # seven polls in flight: one slot free
+    importer._running.update(busy)  # type: ignore[arg-type]
+    importer._next_purge = datetime.now(UTC) + timedelta(days=1)  # run() goes straight to its slots
+    running = asyncio.create_task(importer.run())
+    await asyncio.sleep(0)  # run() now waits for a second free slot
+    importer._running.pop(0)  # a second slot frees: a batch of two
+    busy[0].set_result(None)
+    await asyncio.wait_for(claimed.wait(), timeout=30)
+    importer.stop()
+    await asyncio.wait_for(running, timeout=30)
+    assert limits[0] == 2

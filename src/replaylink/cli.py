@@ -174,21 +174,25 @@ def http_url(host: str, port: int) -> str:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Polls in flight at once.")] = 16,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Polls in flight at once (default 64).")
+    ] = None,
 ) -> None:
     """Run the importer only (any number of workers can share one PostgreSQL database)."""
     import asyncio
     import logging
     import signal
 
-    from replaylink.importer.worker import Importer
+    from replaylink.importer.worker import Importer, tune_gc
     from replaylink.runtime_importer import poll_context
 
     with runtime(migrate_sqlite=True) as rt:
         logging.basicConfig(
             level=rt.settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        importer = Importer(poll_context(rt), concurrency=concurrency)
+        importer = (
+            Importer(poll_context(rt), concurrency=concurrency) if concurrency else Importer(poll_context(rt))
+        )
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
@@ -197,6 +201,7 @@ def worker(
             await importer.run()
 
         out.print(f"importer {importer.owner} running; SIGTERM or Ctrl-C stops it cleanly")
+        tune_gc()
         asyncio.run(main())
 
 

@@ -15,6 +15,9 @@ from replaylink.store.db import make_engine, make_read_sessionmaker, make_sessio
 from replaylink.tokens import TokenSigner
 from replaylink.vault import Vault
 
+IMPORTER_POOL = 20
+"""Connections the importer's PostgreSQL engine keeps (its database threads, plus renewals)."""
+
 
 @dataclass
 class Runtime:
@@ -29,6 +32,21 @@ class Runtime:
         self.engine = make_engine(self.settings.sqlalchemy_url)
         self.sessions = make_sessionmaker(self.engine)
         self.read_sessions = make_read_sessionmaker(self.engine)
+
+    @cached_property
+    def importer_engine(self) -> Engine:
+        """The importer's engine. On PostgreSQL its own, without the pool's pre-ping: a poll's
+        transactions are one or a few statements, and a ping per checkout was a round trip more
+        for each (a dead connection fails that poll, which is retried, and the pool replaces it).
+        On SQLite the runtime's engine (in process: nothing to ping)."""
+        if self.engine.dialect.name != "postgresql":
+            return self.engine
+        return make_engine(self.settings.sqlalchemy_url, pool_pre_ping=False, pool_size=IMPORTER_POOL)
+
+    @cached_property
+    def importer_sessions(self) -> sessionmaker[Session]:
+        """Write sessions of :attr:`importer_engine`."""
+        return make_sessionmaker(self.importer_engine)
 
     @cached_property
     def signer(self) -> TokenSigner:
@@ -53,4 +71,6 @@ class Runtime:
     def close(self) -> None:
         if "ingestor" in self.__dict__:
             self.ingestor.close()
+        if "importer_engine" in self.__dict__:
+            self.importer_engine.dispose()
         self.engine.dispose()

@@ -9,7 +9,7 @@ from replaylink.runtime import Runtime
 
 def poll_context(rt: Runtime) -> PollContext:
     return PollContext(
-        sessions=rt.sessions,
+        sessions=rt.importer_sessions,
         settings=rt.settings,
         signer=rt.signer,
         vault=rt.vault,

@@ -3,7 +3,8 @@
 Claiming is one ``UPDATE ... RETURNING`` of the due rows a locking subquery picks
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock serialises claimers), which
 also bumps each row's lease version. Every later write of the poll names the version it
-claimed, so a worker whose lease was taken over cannot commit.
+claimed, so a worker whose lease was taken over cannot commit. Claims, renewals and releases
+are single statements (:func:`~replaylink.importer.one_statement.one_statement`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Delete,
+    Executable,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
+from replaylink.importer.one_statement import one_statement
 from replaylink.store.models import Integration
 
 
@@ -94,10 +108,9 @@ def claim_due(
             lease_owner=owner, lease_expires_at=now + lease_for, lease_version=Integration.lease_version + 1
         )
         .returning(*_LEASE_COLUMNS)
-        .execution_options(synchronize_session=False)
     )
-    with sessions() as db, db.begin():
-        return [_lease(row, owner) for row in db.execute(claim)]
+    with one_statement(sessions) as conn:
+        return [_lease(row, owner) for row in conn.execute(claim)]
 
 
 def _lease(row: Any, owner: str) -> Lease:
@@ -123,27 +136,54 @@ def held(lease: Lease) -> Any:
     return (Integration.id == lease.integration_id) & (Integration.lease_version == lease.version)
 
 
-def lock_for_commit(db: Session, lease: Lease, values: dict[str, Any]) -> None:
-    """Update our row only if the lease is still ours, else raise LeaseLost (the caller's
-    transaction then rolls back whatever it wrote)."""
+def held_update(values: dict[str, Any], *, then: Delete | None = None) -> Executable:
+    """An UPDATE of the integration whose lease the bind parameters ``lease_id`` and
+    ``held_version`` name; ``values`` may be bind parameters too, so that a statement is built
+    (and its cache key made) once; no bind parameter may be named like a column (Core would add
+    it to the SET clause). Run it with :func:`execute_held`.
+
+    ``then`` (PostgreSQL): a DELETE that runs in the same statement, only if the update did (it
+    is limited to the updated row's id), so it needs no transaction of its own to be undone; the
+    statement then answers how many rows were updated.
+    """
+    lease_id, version = bindparam("lease_id", type_=Integer()), bindparam("held_version", type_=BigInteger())
+    statement = update(Integration).where(Integration.id == lease_id, Integration.lease_version == version)
+    statement = statement.values(**values)
+    if then is None:
+        return statement.execution_options(synchronize_session=False)
+    changed = statement.returning(Integration.id).cte("changed")
+    dependent = then.where(then.table.c.integration_id.in_(select(changed.c.id))).cte("dependent")
+    return select(func.count()).select_from(changed).add_cte(dependent)
+
+
+def execute_held(
+    db: Session | Connection, lease: Lease, statement: Executable, params: dict[str, Any] | None = None
+) -> None:
+    """Run a :func:`held_update` for ``lease``; raise LeaseLost if the lease is no longer ours
+    (the caller's transaction then rolls back whatever it wrote)."""
     result = db.execute(
-        update(Integration).where(held(lease)).values(**values).execution_options(synchronize_session=False)
+        statement, {"lease_id": lease.integration_id, "held_version": lease.version, **(params or {})}
     )
-    if getattr(result, "rowcount", 0) != 1:
+    updated = result.scalar_one() if isinstance(statement, Select) else getattr(result, "rowcount", 0)
+    if updated != 1:
         raise LeaseLost(lease.label)
 
 
+def lock_for_commit(db: Session | Connection, lease: Lease, values: dict[str, Any]) -> None:
+    """Update our row only if the lease is still ours, else raise LeaseLost."""
+    execute_held(db, lease, held_update(values))
+
+
 def renew(sessions: sessionmaker[Session], lease: Lease, until: datetime) -> None:
-    with sessions() as db, db.begin():
-        lock_for_commit(db, lease, {"lease_expires_at": until})
+    with one_statement(sessions) as conn:
+        lock_for_commit(conn, lease, {"lease_expires_at": until})
 
 
 def release(sessions: sessionmaker[Session], lease: Lease, now: datetime) -> None:
     """Give the lease back early (a stopped or failed poll); no progress is written."""
-    with sessions() as db, db.begin():
-        db.execute(
+    with one_statement(sessions) as conn:
+        conn.execute(
             update(Integration)
             .where(held(lease))
             .values(lease_owner=None, lease_expires_at=None, next_poll_at=now)
-            .execution_options(synchronize_session=False)
         )

@@ -4,32 +4,38 @@ The window is ``[checkpoint - overlap - settle, now)``, cut into chunks of at mo
 ``max_window``. Each chunk's events, the new checkpoint (the chunk's end) and the health
 counters are committed in one transaction whose last statement re-checks the lease (a lost
 lease rolls the chunk back), so a crash or a stop repeats a chunk and never skips one, and the
-unique key makes repeats harmless.
+unique key makes repeats harmless. A chunk with nothing new to store (most polls: nothing found,
+or only records the worker already committed) commits one statement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import Connection, Executable, Integer, bindparam
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
 from replaylink.importer import metrics
 from replaylink.importer.correlate import MAX_SAMPLES, Correlation, Verifier, attach, verify_records
-from replaylink.importer.leases import Lease, LeaseLost, lock_for_commit
+from replaylink.importer.leases import Lease, LeaseLost, execute_held, held_update, lock_for_commit
+from replaylink.importer.one_statement import one_statement
 from replaylink.importer.open_providers import OpenProviders
+from replaylink.importer.seen_records import SeenRecords
 from replaylink.integrations.connect import open_stored
 from replaylink.integrations.failures import describe, provider_label
 from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import Provider, ProviderError, Query, Record
 from replaylink.replay.store import ReplayStore
-from replaylink.store.counted_records import first_counts, forget_before
+from replaylink.store.counted_records import first_counts, forgetting
 from replaylink.store.events import insert_events, session_windows
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
@@ -38,6 +44,8 @@ from replaylink.vault import Vault, VaultError
 log = logging.getLogger("replaylink.importer")
 
 Clock = Callable[[], datetime]
+P = ParamSpec("P")
+T = TypeVar("T")
 MAX_WINDOW = timedelta(hours=1)
 PAGE_SIZE = 1000
 
@@ -58,6 +66,18 @@ class PollContext:
     max_window: timedelta = MAX_WINDOW
     replay_store: ReplayStore | None = None
     """Where recordings live: retention deletes their blobs, the hourly sweep their orphans."""
+    executor: Executor | None = None
+    """The threads that run the database work (a worker's own pool; None: the loop's default)."""
+
+    async def in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking (database) work on :attr:`executor`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    @property
+    def behind(self) -> timedelta:
+        """How far behind its checkpoint a poll reads again: ``overlap + settle``."""
+        return timedelta(seconds=self.settings.overlap_seconds + self.settings.settle_seconds)
 
 
 @dataclass
@@ -82,8 +102,7 @@ def window(lease: Lease, ctx: PollContext, now: datetime) -> tuple[datetime, dat
     if lease.checkpoint is None:
         start = now - timedelta(seconds=s.initial_lookback_seconds)
     else:
-        behind = timedelta(seconds=s.overlap_seconds + s.settle_seconds)
-        start = max(lease.checkpoint - behind, now - timedelta(days=s.retention_days))
+        start = max(lease.checkpoint - ctx.behind, now - timedelta(days=s.retention_days))
     return start, now
 
 
@@ -171,9 +190,13 @@ def store_chunk(
     (committing nothing) if the lease is gone.
 
     The events go first and the integration's row last, in one UPDATE that re-checks the
-    lease: a lost lease rolls the whole chunk back.
+    lease: a lost lease rolls the whole chunk back. Without records, that UPDATE is all.
     """
     counts = counts if counts is not None else HealthCounts.of(lease)
+    if not records:
+        with one_statement(ctx.sessions) as conn:
+            _commit_chunk(conn, ctx, lease, checkpoint, finished, now)
+        return Correlation()
     with ctx.sessions() as db, db.begin():
         result, imported = store_records(
             db,
@@ -185,31 +208,93 @@ def store_chunk(
             now=now,
             count_once=True,
         )
-        values: dict[str, Any] = {"checkpoint": checkpoint, "last_success_at": now}
-        if finished:
-            values.update(
-                lease_owner=None,
-                lease_expires_at=None,
-                next_poll_at=now + timedelta(seconds=lease.poll_interval),
-                consecutive_failures=0,
-                needs_attention=False,
-            )
         outcomes, samples = _counted(counts, result)
+        counters: dict[str, Any] = {}
         if result.scanned:
-            values["records_scanned"] = Integration.records_scanned + result.scanned
+            counters["scanned"] = result.scanned
         if imported:
-            values["events_imported"] = Integration.events_imported + imported
+            counters["imported"] = imported
         if result.outcomes:
-            values["outcomes"] = outcomes
+            counters["new_outcomes"] = outcomes
         if result.samples:
-            values["rejected_samples"] = samples
-        # The next window starts at checkpoint - overlap - settle at the earliest: older records
-        # are never read again, so nothing needs to remember them.
-        behind = timedelta(seconds=ctx.settings.overlap_seconds + ctx.settings.settle_seconds)
-        forget_before(db, lease.integration_id, checkpoint - behind)
-        lock_for_commit(db, lease, values)
+            counters["new_samples"] = samples
+        _commit_chunk(db, ctx, lease, checkpoint, finished, now, counters)
     counts.outcomes, counts.samples = outcomes, samples
     return result
+
+
+def _commit_chunk(
+    db: Session | Connection,
+    ctx: PollContext,
+    lease: Lease,
+    checkpoint: datetime,
+    finished: bool,
+    now: datetime,
+    counters: dict[str, Any] | None = None,
+) -> None:
+    """The chunk's last statement: checkpoint, ``counters`` (names of :data:`_COUNTERS`) and, when
+    ``finished``, the release and the next poll's time, only while the lease is ours (else
+    LeaseLost).
+
+    The next window starts at ``checkpoint - overlap - settle`` at the earliest: older records
+    are never read again, so the integration's counted records before it are dropped, on
+    PostgreSQL in the same statement.
+    """
+    counters = counters or {}
+    conn = db.connection() if isinstance(db, Session) else db
+    update_, forget = _chunk_end(finished, tuple(sorted(counters)), conn.dialect.name == "postgresql")
+    params = {
+        "new_checkpoint": checkpoint,
+        "now": now,
+        "forget_before": checkpoint - ctx.behind,
+        **counters,
+    }
+    if finished:
+        params["next_poll"] = now + timedelta(seconds=lease.poll_interval)
+    if forget is not None:
+        db.execute(forget, {"lease_id": lease.integration_id, "forget_before": params["forget_before"]})
+    execute_held(db, lease, update_, params)
+
+
+_COUNTERS: dict[str, tuple[str, Any]] = {
+    "scanned": ("records_scanned", Integration.records_scanned + bindparam("scanned", type_=Integer())),
+    "imported": ("events_imported", Integration.events_imported + bindparam("imported", type_=Integer())),
+    "new_outcomes": ("outcomes", bindparam("new_outcomes", type_=Integration.__table__.c.outcomes.type)),
+    "new_samples": (
+        "rejected_samples",
+        bindparam("new_samples", type_=Integration.__table__.c.rejected_samples.type),
+    ),
+}
+"""A chunk's counters: bind parameter name (never a column's) -> (column, new value)."""
+
+
+@functools.cache
+def _chunk_end(
+    finished: bool, counters: tuple[str, ...], postgres: bool
+) -> tuple[Executable, Executable | None]:
+    """The statements that end a chunk (its UPDATE, and on SQLite the DELETE run before it), built
+    once per shape with bind parameters: building a statement and its cache key for every poll was
+    a tenth of a worker's CPU."""
+    table = Integration.__table__.c
+    values: dict[str, Any] = {
+        "checkpoint": bindparam("new_checkpoint", type_=table.checkpoint.type),
+        "last_success_at": bindparam("now", type_=table.last_success_at.type),
+    }
+    if finished:
+        values.update(
+            lease_owner=None,
+            lease_expires_at=None,
+            next_poll_at=bindparam("next_poll", type_=table.next_poll_at.type),
+            consecutive_failures=0,
+            needs_attention=False,
+        )
+    values.update(_COUNTERS[name] for name in counters)
+    forget = forgetting(
+        bindparam("lease_id", type_=Integer()), bindparam("forget_before", type_=table.checkpoint.type)
+    )
+    if postgres:
+        return held_update(values, then=forget), None
+    return held_update(values), forget
 
 
 def _counted(counts: HealthCounts, result: Correlation) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -256,18 +341,21 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
         "last_error_kind": kind,
     }
     try:
-        with ctx.sessions() as db, db.begin():
-            lock_for_commit(db, lease, values)
+        with one_statement(ctx.sessions) as conn:
+            lock_for_commit(conn, lease, values)
     except LeaseLost:
         return PollResult("lease_lost", error=message)
     return PollResult(outcome, error=message)
 
 
-async def poll_once(ctx: PollContext, lease: Lease, providers: OpenProviders | None = None) -> PollResult:
+async def poll_once(
+    ctx: PollContext, lease: Lease, providers: OpenProviders | None = None, seen: SeenRecords | None = None
+) -> PollResult:
     """Poll one claimed integration up to now; returns what happened.
 
     With a worker's ``providers``, the integration's provider stays open for its next poll
-    unless this one failed; without, it is opened and closed here.
+    unless this one failed; without, it is opened and closed here. With a worker's ``seen``,
+    records it already committed for this integration are not stored again.
     """
     now = ctx.clock()
     start, end = window(lease, ctx, now)
@@ -275,15 +363,19 @@ async def poll_once(ctx: PollContext, lease: Lease, providers: OpenProviders | N
     try:
         provider = await providers.acquire(lease) if providers is not None else open_provider(ctx, lease)
     except (VaultError, InvalidSettings) as exc:
-        return await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+        return await ctx.in_thread(store_failure, ctx, lease, exc, now)
     healthy = False
     try:
         parts = chunks(start, end, ctx.max_window) or [(end, end)]
         counts = HealthCounts.of(lease)
         for index, (a, b) in enumerate(parts):
             records = await fetch(provider, a, b) if a < b else []
+            if seen is not None:
+                records = seen.fresh(lease.integration_id, records)
             finished = index == len(parts) - 1
-            result = await asyncio.to_thread(store_chunk, ctx, lease, records, b, finished, now, counts)
+            result = await ctx.in_thread(store_chunk, ctx, lease, records, b, finished, now, counts)
+            if seen is not None:
+                seen.remember(lease.integration_id, records, since=b - ctx.behind)
             scanned += result.scanned
             imported += len(result.rows)
         healthy = True
@@ -294,13 +386,13 @@ async def poll_once(ctx: PollContext, lease: Lease, providers: OpenProviders | N
         return PollResult("lease_lost", scanned, imported)
     except ProviderError as exc:
         log.info("poll of %s failed: %s", lease.label, exc.message)
-        outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+        outcome = await ctx.in_thread(store_failure, ctx, lease, exc, now)
     except asyncio.CancelledError:
         healthy = True  # a stopping worker closes every provider itself
         raise
     except Exception as exc:
         log.exception("unexpected error polling %s", lease.label)
-        outcome = await asyncio.to_thread(store_failure, ctx, lease, exc, now)
+        outcome = await ctx.in_thread(store_failure, ctx, lease, exc, now)
     else:
         outcome = PollResult("ok", scanned, imported)
     finally:

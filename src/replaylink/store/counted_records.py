@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, delete
+from sqlalchemy import ColumnElement, Connection, Delete, Table, delete
 from sqlalchemy.orm import Session
 
 from replaylink.store.events import bound_values, json_text
@@ -95,8 +95,14 @@ through psycopg's list dumper in Python, a row per new pair through the result m
 
 def forget_before(db: Session, integration_id: int, before: datetime) -> None:
     """Drop what no window will read again (records older than ``before``)."""
-    db.execute(
-        delete(CountedRecord).where(
-            CountedRecord.integration_id == integration_id, CountedRecord.record_at < before
-        )
+    db.execute(forgetting(integration_id, before))
+
+
+def forgetting(
+    integration_id: int | ColumnElement[int], before: datetime | ColumnElement[datetime]
+) -> Delete:
+    """The statement of :func:`forget_before` (the importer runs it inside its chunk's UPDATE on
+    PostgreSQL)."""
+    return delete(CountedRecord).where(
+        CountedRecord.integration_id == integration_id, CountedRecord.record_at < before
     )
