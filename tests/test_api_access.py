@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from replaylink.api.errors import NOT_A_JSON_OBJECT
 from tests.conftest import Seeded
 
 
@@ -42,3 +43,17 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["database"] == "ok"
+
+
+def test_a_form_encoded_body_is_told_to_send_json(client: TestClient, seeded: Seeded) -> None:
+    """``curl -d`` sends form-encoded bodies: the answer says how to send JSON instead."""
+    answer = client.post(
+        "/api/v1/projects",
+        content=b'{"name": "shop"}',
+        headers={**seeded.auth(), "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["details"] == [{"field": "body", "message": NOT_A_JSON_OBJECT}]
+    assert "application/json" in error["message"]

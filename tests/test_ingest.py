@@ -7,6 +7,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from replaylink.api.errors import NOT_A_JSON_OBJECT
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import Project, RecordedSession
@@ -157,7 +158,7 @@ def test_a_body_must_be_sent_as_json(client: TestClient, seeded: Seeded, rt: Run
     for headers in ({"content-type": "text/plain"}, {}):
         answer = client.post(URL, content=body, headers=headers)
         assert answer.status_code == 422
-        assert answer.json()["error"]["details"][0]["field"] == "body"
+        assert answer.json()["error"]["details"] == [{"field": "body", "message": NOT_A_JSON_OBJECT}]
     empty = client.post(URL, content=b"", headers={"content-type": "application/json"})
     assert empty.status_code == 422
     assert empty.json()["error"]["details"] == [{"field": "body", "message": "Field required"}]

@@ -55,9 +55,20 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+NOT_A_JSON_OBJECT = "The body must be a JSON object, sent with Content-Type: application/json."
+"""Said instead of pydantic's "Input should be a valid dictionary or object to extract fields
+from", which is what a body sent without a JSON content type (curl's -d default) gets."""
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "model_attributes_type" and tuple(error.get("loc", ())) == ("body",):
+        return NOT_A_JSON_OBJECT
+    return str(error.get("msg", "invalid"))
+
+
 def validation_details(errors: list[Any]) -> list[dict[str, str]]:
     """One ``{"field", "message"}`` per problem; never echoes the submitted value."""
-    return [{"field": _field_path(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
+    return [{"field": _field_path(e.get("loc", ())), "message": _message(e)} for e in errors]
 
 
 def api_error_response(exc: ApiError) -> JSONResponse:
