@@ -167,6 +167,9 @@ def test_keyboard_reaches_every_control(page: Any, dashboard: Dashboard) -> None
     ):
         page.goto(dashboard.url + path)
         page.locator("table, [data-testid=current-time]").first.wait_for()
+        # The controls are compared by their HTML: let the page's requests (filter choices,
+        # backend errors) finish first, or a control may change between the list and the tabbing.
+        page.wait_for_load_state("networkidle")
         controls = page.evaluate(
             """() => [...document.querySelectorAll(
                     'a[href], button, input, select, textarea, [tabindex="0"]')]
