@@ -24,6 +24,8 @@ from replaylink.runtime import Runtime
 from replaylink.store import accounts, migrate, text_search
 from replaylink.store.db import make_engine, transaction
 from replaylink.store.models import Base
+from tests.importer_support import Clock
+from tests.peers import datadog_fake
 
 PG_ADMIN_URL = os.environ.get("REPLAYLINK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -117,6 +119,19 @@ def rt(settings: Settings) -> Iterator[Runtime]:
     runtime = Runtime(settings)
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand (pass it to the importer as its ``now``)."""
+    return Clock()
+
+
+@pytest.fixture
+def datadog() -> Iterator[datadog_fake.RunningDatadog]:
+    """The Datadog contract fake, running on a free port."""
+    with datadog_fake.running() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from replaylink.config import Settings
 from replaylink.importer.poll import PollContext, PollResult
 from replaylink.importer.worker import Importer
 from replaylink.integrations.settings import context, split, validate
@@ -17,6 +20,15 @@ from replaylink.store import integrations as store
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, Integration
 from replaylink.store.sessions import start_session
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Overrides conftest's: the importer reads exactly what a test places (no settle delay, a
+    5 min overlap, no retries). Import it into an importer test module by name."""
+    from tests.conftest import make_settings  # here: conftest imports this module
+
+    return make_settings(tmp_path / "data", db_url, settle_seconds=0, overlap_seconds=300, provider_retries=0)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,6 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLAYLINK_ENCRYPTION_KEY", TEST_ENCRYPTION)
     monkeypatch.setenv("REPLAYLINK_PROVIDER_RETRIES", "0")
     monkeypatch.setenv("COLUMNS", "200")
-
-
-@pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as fake:
-        yield fake
 
 
 @pytest.fixture

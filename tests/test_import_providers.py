@@ -27,7 +27,7 @@ from replaylink.importer.worker import Importer
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import Integration
-from tests.conftest import Seeded, make_settings
+from tests.conftest import Seeded
 from tests.importer_support import (
     Clock,
     add_integration,
@@ -36,6 +36,7 @@ from tests.importer_support import (
     integration,
     new_session,
     one_round,
+    settings,  # noqa: F401 (the fixture)
 )
 from tests.peers import cloudwatch_peer, datadog_fake, sentry_fake, sumologic_fake
 from tests.peers.osmem_peer import KIBANA_LOGS_MAPPING, OsmemCluster, fresh_cluster, running_osmem
@@ -257,20 +258,6 @@ def adapter(request: pytest.FixtureRequest, peers: Any) -> Iterator[Adapter]:
         return
     build = {"datadog": _datadog, "cloudwatch": _cloudwatch, "sentry": _sentry, "sumologic": _sumologic}
     yield build[name](peers(name))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
-    runtime = Runtime(
-        make_settings(tmp_path / "data", db_url, settle_seconds=0, provider_retries=0, overlap_seconds=300)
-    )
-    yield runtime
-    runtime.close()
 
 
 @dataclass

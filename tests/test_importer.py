@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from replaylink.importer.poll import store_chunk
 from replaylink.importer.worker import Importer
 from replaylink.runtime import Runtime
 from replaylink.tokens import TokenSigner
-from tests.conftest import Seeded, make_settings
+from tests.conftest import Seeded
 from tests.importer_support import (
     Clock,
     add_integration,
@@ -26,29 +25,10 @@ from tests.importer_support import (
     integration,
     new_session,
     one_round,
+    settings,  # noqa: F401 (the fixture)
 )
 from tests.peers import datadog_fake
 from tests.peers.datadog_fake import make_log
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
-    runtime = Runtime(
-        make_settings(tmp_path / "data", db_url, settle_seconds=0, overlap_seconds=300, provider_retries=0)
-    )
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -18,32 +18,20 @@ from replaylink.providers.base import Record
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import CountedRecord
-from tests.conftest import Seeded, make_settings
-from tests.importer_support import Clock, add_integration, context_for, event_count, integration, new_session
+from tests.conftest import Seeded
+from tests.importer_support import (
+    Clock,
+    add_integration,
+    context_for,
+    event_count,
+    integration,
+    new_session,
+    settings,  # noqa: F401 (the fixture)
+)
 from tests.peers import datadog_fake
 from tests.peers.datadog_fake import make_log
 
 LEASE_FOR = timedelta(seconds=120)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
-    runtime = Runtime(
-        make_settings(tmp_path / "data", db_url, settle_seconds=0, overlap_seconds=300, provider_retries=0)
-    )
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ the provider indexes late is still imported (once). And the health counters each
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from replaylink.config import Settings
 from replaylink.importer.worker import Importer
 from replaylink.runtime import Runtime
 from replaylink.tokens import TokenSigner
@@ -28,25 +29,9 @@ from tests.peers.datadog_fake import make_log
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
+def settings(db_url: str, tmp_path: Path) -> Settings:
     # No overlap: only the settle window is read again, so this test sees what settle does alone.
-    settings = make_settings(
-        tmp_path / "data", db_url, settle_seconds=10, overlap_seconds=0, provider_retries=0
-    )
-    runtime = Runtime(settings)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as fake:
-        yield fake
+    return make_settings(tmp_path / "data", db_url, settle_seconds=10, overlap_seconds=0, provider_retries=0)
 
 
 def _line(token: str, log_id: str, at: Any) -> dict[str, Any]:

@@ -38,12 +38,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as peer:
-        yield peer
-
-
-@pytest.fixture
 def sentry() -> Iterator[sentry_fake.RunningSentry]:
     with sentry_fake.running() as peer:
         yield peer

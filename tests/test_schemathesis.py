@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +97,6 @@ def seed(client: TestClient, rt: Runtime, seeded: Seeded, datadog_url: str) -> R
             "key_id": [k["id"] for k in keys if k["prefix"] != seeded.admin_key[:12]],
         },
     )
-
-
-@pytest.fixture
-def datadog() -> Iterator[datadog_fake.RunningDatadog]:
-    with datadog_fake.running() as fake:
-        yield fake
 
 
 @pytest.fixture
