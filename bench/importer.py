@@ -46,7 +46,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from bench.support import before_worktree, process_cpu_seconds, scratch_database
-from replaylink.config import Settings
+from replaylink.config import Settings, environment_without_settings
 from replaylink.importer.correlate import Correlation, Verifier, attach, verify_records
 from replaylink.importer.poll import PollContext, store_records
 from replaylink.importer.worker import Importer
@@ -477,7 +477,7 @@ def _scale_sample(rt: Runtime, began: float) -> ScaleSample:
 
 
 def _worker_env(url: str, src: Path | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(
         # Named, so their PostgreSQL backends can be found and their CPU read.
         REPLAYLINK_DATABASE_URL=f"{url}&application_name={WORKER_APP}",

@@ -43,7 +43,7 @@ import aiohttp
 import httpx
 
 from bench.support import before_worktree, process_cpu_seconds, scratch_database
-from replaylink.config import Settings
+from replaylink.config import Settings, environment_without_settings
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, migrate
 from replaylink.store.db import transaction
@@ -214,7 +214,7 @@ def replaylink_target(
     with scratch_database(kind, data_dir, args.pg_url, "rl_bench_starts") as url:
         project_key = prepare(url, data_dir)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+        env = environment_without_settings()
         env.update(
             REPLAYLINK_DATA_DIR=str(data_dir),
             REPLAYLINK_DATABASE_URL=url,

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from replaylink.config import environment_without_settings
 from replaylink.demo.processes import alive, descendants
 
 BIN = Path(sys.executable).with_name("replaylink")
@@ -77,7 +78,7 @@ def _cmdline(pid: int) -> str:
 
 
 def demo_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env["COLUMNS"] = "200"
     return env
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import sqlite3
 import subprocess
@@ -35,6 +34,7 @@ from sqlalchemy import create_engine, func, select, text, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from replaylink.api.app import create_app
+from replaylink.config import environment_without_settings
 from replaylink.runtime import Runtime
 from replaylink.store.db import ReadOnlySessionError, transaction
 from replaylink.store.models import ApiKey, Project, RecordedSession
@@ -76,7 +76,7 @@ def forget_key_use(rt: Runtime) -> None:
 def served(rt: Runtime, seeded: Seeded, tmp_path: Path) -> Iterator[str]:
     """``replaylink serve`` on the test's database (SQLite file or PostgreSQL schema)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(
         REPLAYLINK_DATA_DIR=str(tmp_path / "serve-data"),
         REPLAYLINK_DATABASE_URL=rt.settings.sqlalchemy_url,

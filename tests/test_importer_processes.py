@@ -10,7 +10,6 @@ No timing assertions: the tests wait for database states with generous deadlines
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from replaylink.config import environment_without_settings
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, Integration
@@ -56,7 +56,7 @@ class Worker:
 def spawn(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Worker]]:
     """Start ``replaylink worker`` processes on the test's database; kill leftovers at the end."""
     started: list[Worker] = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(
         REPLAYLINK_DATABASE_URL=db_url,
         REPLAYLINK_DATA_DIR=str(tmp_path / "worker-data"),

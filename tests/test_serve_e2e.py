@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from replaylink.config import environment_without_settings
 from tests.peers.common import free_port
 
 BIN = Path(sys.executable).with_name("replaylink")
@@ -22,7 +22,7 @@ BIN = Path(sys.executable).with_name("replaylink")
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(REPLAYLINK_DATA_DIR=str(tmp_path / "data"), REPLAYLINK_PORT=str(port), COLUMNS="200")
     log = tmp_path / "serve.log"
     with log.open("w") as handle:
@@ -71,7 +71,7 @@ def test_fresh_serve_bootstraps_and_issues_valid_tokens(server: tuple[str, str, 
 
 def test_serve_with_workers_shares_one_port_on_sqlite(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(REPLAYLINK_DATA_DIR=str(tmp_path / "data"), REPLAYLINK_PORT=str(port), COLUMNS="200")
     log = tmp_path / "serve.log"
     with log.open("w") as handle:
@@ -120,7 +120,7 @@ def test_serve_with_workers_shares_one_port_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_serve_with_workers_refuses_to_run_the_importer_in_each(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(REPLAYLINK_DATA_DIR=str(tmp_path / "data"), COLUMNS="200")
     done = subprocess.run(
         [str(BIN), "serve", "--workers", "2"], env=env, capture_output=True, text=True, timeout=60

@@ -35,6 +35,12 @@ class BadSettings(ConfigError):
 ENV_PREFIX = "REPLAYLINK_"
 
 
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without any ``REPLAYLINK_*`` variable: for starting a
+    ``replaylink`` process that must see only the settings its caller adds."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+
+
 def env_name(field: str) -> str:
     """``port`` -> ``REPLAYLINK_PORT``."""
     return f"{ENV_PREFIX}{field.upper()}"

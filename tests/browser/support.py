@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from replaylink.config import environment_without_settings
 from replaylink.demo.simulate import CHROMIUM_ARGS as CHROMIUM_ARGS  # one launch flag list (re-exported)
 from tests.peers.common import free_port
 
@@ -55,7 +56,7 @@ def start_replaylink(
 ) -> tuple[subprocess.Popen[bytes], ReplayLinkServer]:
     """Start `replaylink serve --no-importer` on a free port with its data in ``tmp``; wait until healthy."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(REPLAYLINK_DATA_DIR=str(tmp / "data"), REPLAYLINK_PORT=str(port), COLUMNS="200")
     env.update(extra_env or {})
     log = tmp / "serve.log"

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
+from replaylink.config import environment_without_settings
 from replaylink.demo import bootstrap, logstore
 from replaylink.demo.bootstrap import DemoError
 from replaylink.demo.ports import HOST, PortInUse, claim_port
@@ -122,7 +123,7 @@ def preflight(options: DemoOptions) -> None:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without any REPLAYLINK_* setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+    env = environment_without_settings()
     env.update(extra)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from replaylink.config import environment_without_settings
 from replaylink.demo.simulate import CHROMIUM_ARGS
 
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYLINK_")}
+        env = environment_without_settings()
         demo = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-c", "from replaylink.cli import main; main()", "demo", "--data-dir", str(data),
              "--simulate", "1", "--snippet-mode", args.snippet_mode, "--chromium", args.chromium],
