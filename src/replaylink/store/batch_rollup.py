@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 DEFERRALS = "rollup_deferrals"
 """The marker table of migration 0012 (SQLite only; not a model, like the FTS5 table)."""
 
-_BATCH = f"backend_events WHERE id > (SELECT after_id FROM {DEFERRALS})"
+_BATCH = f"backend_events NOT INDEXED WHERE id > (SELECT after_id FROM {DEFERRALS})"
+"""The batch's rows: a range of ids (``NOT INDEXED``: no index scan in the order of a ``GROUP BY``)."""
 _HOUR = "substr(timestamp, 1, 13) || ':00:00.000000'"
 _DAY = "substr(timestamp, 1, 10) || ' 00:00:00.000000'"
 _SEEN = "first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)"
