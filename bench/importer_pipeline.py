@@ -1,7 +1,7 @@
 """Import pipeline throughput on the records providers really return.
 
 Run: ``python -m bench.importer_pipeline [--backends sqlite,postgres] [--seconds 10]
-[--before REV] [--mix realistic|sparse] [--count-once] [--pg-url URL]``. SQLite in
+[--before REV] [--mix realistic|sparse] [--times poll|spread] [--count-once] [--pg-url URL]``. SQLite in
 ``/tmp/replaylink-bench-pipeline``, PostgreSQL in schema ``rl_bench_pipeline`` of ``--pg-url``.
 
 Every record carries a token (provider queries only return records with the marker) of one of
@@ -10,6 +10,10 @@ one user's burst to one session per record); a third of the records each use the
 ``[openReplaySessionToken=...]`` prefix, an exception (type, stack, the SDK's PEP 678 note in the
 message) and a JSON attribute (``openReplaySessionToken`` in the record's attributes, as a JSON
 formatter or structlog emits it). ``--mix sparse`` is round 1's mix (one record in ten tokened).
+Timestamps are a poll's (``--times poll``): pages advance through the hour as a service logging
+500 errors a second would fill them, each page's records from the last poll interval but for 5 %
+the provider indexed late (up to the 5-minute overlap); ``--times spread`` (rounds 1-3) spreads
+every page uniformly over the same hour, so that every page lands all over every time index.
 
 Each page goes through ``store_records`` (extraction, verification, session windows, insert) in
 one transaction, one thread, for at least ``--seconds`` after a warm-up; only those calls are
@@ -58,6 +62,11 @@ PG_SCHEMA = "rl_bench_pipeline"
 """Its own SQLite directory and PostgreSQL schema: ``bench.importer``'s may be in use by its other parts."""
 SESSIONS = 2000
 SESSIONS_PER_PAGE = (1, 3, 10, 50, 200, 1000)
+PAGE_SECONDS = 2
+"""Pages follow a service logging 500 errors/s: page n's records end 2n s into the hour."""
+POLL_INTERVAL, OVERLAP, LATE_SHARE = 15, 300, 0.05
+"""A poll's new records are from its last interval (the default 15 s), but for the few (5 %) the
+provider indexed late, which the overlap (5 minutes) re-reads."""
 FRAMES = [
     StackFrame(filename="app/payments.py", function="charge", lineno=88, in_app=True),
     StackFrame(filename="app/orders.py", function="checkout", lineno=214, in_app=True),
@@ -65,13 +74,21 @@ FRAMES = [
 ]
 
 
-def page_records(tokens: list[str], number: int, now: datetime, rng: random.Random, mix: str) -> list[Record]:
-    """Page ``number`` (1,000 records with ids unique to it) of the chosen mix."""
+def page_records(
+    tokens: list[str], number: int, now: datetime, rng: random.Random, mix: str, times: str = "poll"
+) -> list[Record]:
+    """Page ``number`` (1,000 records with ids unique to it) of the chosen mix, timed as a poll
+    returns them (``times`` "poll") or uniformly over the hour before ``now`` ("spread")."""
     sessions = rng.sample(tokens, rng.choice(SESSIONS_PER_PAGE))
     page = []
     for n in range(number * PAGE, (number + 1) * PAGE):
         token = sessions[rng.randrange(len(sessions))]
-        at = now - timedelta(seconds=rng.uniform(0, 3600))
+        if times == "spread":
+            at = now - timedelta(seconds=rng.uniform(0, 3600))
+        else:
+            late = rng.random() < LATE_SHARE
+            age = rng.uniform(POLL_INTERVAL, OVERLAP) if late else rng.uniform(0, POLL_INTERVAL)
+            at = now - timedelta(hours=1) + timedelta(seconds=number * PAGE_SECONDS - age)
         attributes: dict[str, Any] = {
             "http": {"method": "POST", "status_code": 500, "url_details": {"path": f"/cart/{n % 97}"}},
             "usr": {"id": f"user-{rng.randrange(20000)}"},
@@ -120,7 +137,7 @@ def floor_seconds(pages: list[list[Record]]) -> float:
 
 
 def run_backend(
-    backend: str, seconds: float, mix: str, pg_url: str, count_once: bool = False
+    backend: str, seconds: float, mix: str, pg_url: str, count_once: bool = False, times: str = "poll"
 ) -> dict[str, Any]:
     rt = fresh_runtime(backend, pg_url, data_dir=DATA_DIR, schema=PG_SCHEMA)
     try:
@@ -150,14 +167,14 @@ def run_backend(
                 return new
 
         for _ in range(20):  # warm-up: caches, prepared statements, the first B-tree pages
-            store(page_records(tokens, next(numbers), now, rng, mix))
+            store(page_records(tokens, next(numbers), now, rng, mix, times))
         server_before = {pid: process_cpu_seconds(pid) for pid in servers}
         load = os.getloadavg()[0]
         wall = cpu = 0.0
         imported = records = 0
         pages: list[list[Record]] = []
         while wall < seconds:
-            page = page_records(tokens, next(numbers), now, rng, mix)
+            page = page_records(tokens, next(numbers), now, rng, mix, times)
             began_wall, began_cpu = time.perf_counter(), time.process_time()
             imported += store(page)
             wall += time.perf_counter() - began_wall
@@ -176,6 +193,7 @@ def run_backend(
     return {
         "backend": backend,
         "mix": mix,
+        "times": times,
         "count_once": count_once,
         "load_average": round(load, 1),
         "records": records,
@@ -196,7 +214,8 @@ def run_before(path: Path, backend: str, args: argparse.Namespace) -> dict[str, 
     """This module, run with the code of ``path`` (its ``src`` first on the path)."""
     env = {**os.environ, "PYTHONPATH": f"{path / 'src'}{os.pathsep}{Path.cwd()}"}
     command = [sys.executable, "-m", "bench.importer_pipeline", "--json", "--backends", backend]
-    command += ["--seconds", str(args.seconds), "--mix", args.mix, "--pg-url", args.pg_url]
+    command += ["--seconds", str(args.seconds), "--mix", args.mix, "--times", args.times]
+    command += ["--pg-url", args.pg_url]
     command += ["--count-once"] if args.count_once else []
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
@@ -207,6 +226,12 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per backend")
     parser.add_argument("--mix", choices=["realistic", "sparse"], default="realistic")
+    parser.add_argument(
+        "--times",
+        choices=["poll", "spread"],
+        default="poll",
+        help="record timestamps as a poll returns them (default) or uniform over an hour (round 3)",
+    )
     parser.add_argument("--before", help="a git revision to measure first, in its own worktree")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--json", action="store_true", help="one JSON line per backend, nothing else")
@@ -218,14 +243,15 @@ def main() -> None:
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if args.json:
-            row = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once)
+            row = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
             print(json.dumps(row), flush=True)
             continue
         rows = []
         if args.before:
             with before_worktree(args.before) as path:
                 rows.append((f"before ({args.before})", run_before(path, backend, args)))
-        rows.append(("after", run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once)))
+        after = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
+        rows.append(("after", after))
         for label, row in rows:
             print(f"{backend} {label}: {json.dumps(row)}", flush=True)
         if len(rows) == 2:
