@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from replaylink import ids
 from replaylink.api import ingest
 from replaylink.api.app import create_app
 from replaylink.runtime import Runtime
@@ -187,3 +188,22 @@ def test_a_changed_origin_is_seen_by_the_next_batch(rt: Runtime, seeded: Seeded)
     refused = asyncio.run(starts_at_once(rt, [start_body(seeded.project_key, i) for i in range(5)]))
     assert {a.json()["error"]["code"] for a in refused} == {"origin_not_allowed"}
     assert all("access-control-allow-origin" not in a.headers for a in refused)
+
+
+def test_an_id_already_taken_in_the_same_millisecond_is_drawn_again(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are the millisecond and 22 random bits: another batch or process may have stored the
+    same one. The start still succeeds, with another id."""
+    bits = iter([7, 7, 9])
+    monkeypatch.setattr(ids.secrets, "randbits", lambda _n: next(bits))
+    at = datetime.now(UTC)
+    with transaction(rt.sessions) as db:
+        (first,) = start_sessions(db, rt.signer, LIFETIME, [new_start(seeded.project_id, at=at)])
+    with transaction(rt.sessions) as db:  # the next batch draws the same id first
+        (second,) = start_sessions(db, rt.signer, LIFETIME, [new_start(seeded.project_id, at=at)])
+    assert first.id != second.id
+    assert first.id & 0x3FFFFF == 7 and second.id & 0x3FFFFF == 9
+    assert rt.signer.verify(second.token, now=at.timestamp()).data.session_id == second.id  # type: ignore[union-attr]
+    with transaction(rt.sessions) as db:
+        assert set(db.scalars(select(RecordedSession.id))) >= {first.id, second.id}
