@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select, update
 
 from replaylink import outbound
 from replaylink.importer import leases
@@ -24,6 +24,7 @@ from replaylink.store.models import Integration
 from tests.conftest import Seeded, make_settings
 from tests.importer_support import Clock, add_integration, context_for, one_round
 from tests.peers import datadog_fake
+from tests.peers.tcp_proxy import proxying
 
 
 @pytest.fixture
@@ -134,3 +135,59 @@ async def test_a_worker_claims_a_batch_of_slots_at_a_time(
     importer.stop()
     await asyncio.wait_for(running, timeout=30)
     assert limits[0] == 2
+
+
+CLAIM_FAILED = "claiming due integrations failed"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_worker_outlives_a_database_restart(
+    rt: Runtime, seeded: Seeded, db_url: str, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database goes away (every connection drops, new ones are refused) and comes back: the
+    worker keeps retrying its claims, backing off, and imports again once it can, instead of
+    exiting."""
+    raw_key = {"api_key": datadog_fake.API_KEY, "application_key": datadog_fake.APPLICATION_KEY}
+
+    def last_success() -> datetime | None:
+        with transaction(rt.sessions) as db:
+            return db.scalar(select(Integration.last_success_at))
+
+    def claims_failed() -> int:
+        return sum(CLAIM_FAILED in r.getMessage() for r in caplog.records)
+
+    async def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not condition() and time.monotonic() < deadline and not running.done():
+            await asyncio.sleep(0.1)
+
+    url = make_url(db_url)
+    with datadog_fake.running() as fake, proxying((url.host or "", url.port or 5432)) as database:
+        proxied = url.set(port=database.port).render_as_string(hide_password=False)
+        # A short lease: a poll the outage cut off keeps its lease until it runs out.
+        settings = make_settings(
+            tmp_path / "w", proxied, settle_seconds=0, provider_retries=0, lease_seconds=6
+        )
+        worker_rt = Runtime(settings)
+        add_integration(rt, seeded.project_id, "datadog", {**raw_key, "base_url": fake.url}, Clock())
+        importer = Importer(poll_context(worker_rt), idle_sleep=0.1)
+        running = asyncio.create_task(importer.run())
+        try:
+            await until(lambda: last_success() is not None)
+            first = last_success()
+            database.down()
+            with transaction(rt.sessions) as db:
+                db.execute(update(Integration).values(next_poll_at=datetime.now(UTC)))  # due now
+            await until(lambda: claims_failed() >= 3)
+            failed_while_down = claims_failed()
+            database.up()
+            await until(lambda: (last_success() or first) > first)  # type: ignore[operator]
+            again = last_success()
+            alive = not running.done()
+        finally:
+            importer.stop()
+            await asyncio.wait_for(running, timeout=30)
+            worker_rt.close()
+
+    assert failed_while_down >= 3
+    assert alive and first is not None and again is not None and again > first

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Executable, Integer, bindparam
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
@@ -36,6 +37,7 @@ from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import Provider, ProviderError, Query, Record
 from replaylink.replay.store import ReplayStore
 from replaylink.store.counted_records import first_counts, forgetting
+from replaylink.store.db import error_reason
 from replaylink.store.events import insert_events, session_windows
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
@@ -345,6 +347,12 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
             lock_for_commit(conn, lease, values)
     except LeaseLost:
         return PollResult("lease_lost", error=message)
+    except SQLAlchemyError as db_error:  # the database itself is away: the lease runs out instead
+        log.warning(
+            "could not record the failed poll of %s (%s); it is polled again when its lease expires",
+            lease.label,
+            error_reason(db_error),
+        )
     return PollResult(outcome, error=message)
 
 

@@ -15,12 +15,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from replaylink.importer import leases
 from replaylink.importer.open_providers import OpenProviders
 from replaylink.importer.poll import PollContext, PollResult, open_provider, poll_once
 from replaylink.importer.seen_records import SeenRecords
 from replaylink.replay.sweep import sweep
 from replaylink.retention import purge
+from replaylink.store.db import error_reason
 
 log = logging.getLogger("replaylink.importer")
 PURGE_EVERY = timedelta(hours=1)
@@ -29,6 +32,8 @@ CONCURRENCY = 64
 DB_THREADS = 16
 """Threads per worker for the database work (at most this many of its connections in use)."""
 CLAIM_WAIT = 0.25
+CLAIM_RETRY_MAX = 30.0
+"""Most seconds between claims while the database refuses them (from ``idle_sleep``, doubling)."""
 """Seconds a worker with free slots waits for more to free before claiming (batches claims)."""
 
 
@@ -91,9 +96,19 @@ class Importer:
         """Each integration's provider, open between its polls (its HTTP client and connections)."""
         self.seen = SeenRecords()
         """The records this worker committed that later polls' windows read again."""
+        self._claim_failures = 0
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _claim_failed(self, exc: SQLAlchemyError) -> float:
+        """Log a claim the database refused (restarting, a dropped connection, a failover) and
+        return the seconds to wait before the next: polls in flight go on, and the pool replaces
+        dead connections at the next checkout."""
+        self._claim_failures += 1
+        delay = min(CLAIM_RETRY_MAX, self.idle_sleep * 2 ** (self._claim_failures - 1))
+        log.warning("claiming due integrations failed (%s); retrying in %.1f s", error_reason(exc), delay)
+        return delay
 
     async def run(self) -> None:
         log.info("importer %s started", self.owner)
@@ -112,7 +127,12 @@ class Importer:
                         await self._slot_freed(self.claim_wait - waited if free else self.idle_sleep)
                         continue
                 freed_at = None
-                started = await self.claim()
+                try:
+                    started = await self.claim()
+                except SQLAlchemyError as exc:
+                    await self._pause(self._claim_failed(exc))
+                    continue
+                self._claim_failures = 0
                 if not started:
                     await self._pause(self.idle_sleep)
         finally:

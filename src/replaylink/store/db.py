@@ -129,3 +129,9 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A read-only session (``Runtime.read_sessions``) reading one snapshot."""
     with factory() as session, session.begin():
         yield session
+
+
+def error_reason(exc: Exception) -> str:
+    """A database error in one line for a log: the driver's first line (no SQL, no parameters)."""
+    reason = str(getattr(exc, "orig", None) or type(exc).__name__).strip()
+    return (reason.splitlines() or [type(exc).__name__])[0][:200]
