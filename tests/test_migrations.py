@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
@@ -100,5 +101,28 @@ def test_text_search_uses_its_index(db_url: str) -> None:
                 conn.exec_driver_sql("SET enable_seqscan = off")
                 plan = str(conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all())
                 assert PG_TEXT_INDEX in plan
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_counters_updated_by_every_import_leave_room_for_in_place_updates(db_url: str) -> None:
+    """0012: the per-session counters are created with room on their pages (fillfactor 50), and
+    lose it again on downgrade."""
+    engine = make_engine(db_url)
+    query = (
+        "SELECT relname, reloptions FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+        " AND relname IN ('session_event_counts', 'error_group_sessions') ORDER BY relname"
+    )
+    try:
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.exec_driver_sql(query)] == [
+                ("error_group_sessions", ["fillfactor=50"]),
+                ("session_event_counts", ["fillfactor=50"]),
+            ]
+        migrate.downgrade(engine, "0011")
+        with engine.connect() as conn:
+            assert [r.reloptions for r in conn.exec_driver_sql(query)] == [None, None]
+        migrate.upgrade(engine)
     finally:
         engine.dispose()

@@ -16,7 +16,6 @@ from sqlalchemy import JSON, Column, Dialect, Table, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from replaylink.store.batch_rollup import rolled_up_per_batch
 from replaylink.store.models import BackendEvent, RecordedSession
 from replaylink.store.sqlite_inserts import insert_sliced
 
@@ -85,13 +84,11 @@ def insert_events(db: Session, rows: Sequence[EventRow]) -> int:
 def _insert_sqlite(db: Session, rows: Sequence[EventRow]) -> int:
     """Multi-row statements rather than an executemany of one row per statement: FTS5 writes out
     what its trigger indexed at the end of every statement, and that per-row flush was 40 % of the
-    pipeline's CPU on SQLite. The rollup tables are kept per batch, not per row
-    (``batch_rollup``)."""
+    pipeline's CPU on SQLite."""
     connection = db.connection()
     values = list(itertools.chain.from_iterable(zip(*_column_values(connection.dialect, rows), strict=True)))
-    with rolled_up_per_batch(db):
-        results = insert_sliced(connection, _SQLITE_HEAD, len(_COLUMNS), values, _SQLITE_TAIL)
-        return sum(result.rowcount for result in results)
+    results = insert_sliced(connection, _SQLITE_HEAD, len(_COLUMNS), values, _SQLITE_TAIL)
+    return sum(result.rowcount for result in results)
 
 
 _NAMES = ", ".join(f'"{column.name}"' for column in _COLUMNS)

@@ -59,7 +59,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from replaylink.store.batch_rollup import DEFERRALS
 from replaylink.store.models import BackendEvent
 
 MESSAGE_CHARS = 4096
@@ -106,12 +105,11 @@ _FTS = table(FTS_TABLE, column("rowid", Integer))
 
 
 def in_models(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
-    """Alembic ``include_object``: False for the objects that are not models: the text-search
-    objects of migration 0005 and SQLite's batch-rollup marker table of 0012."""
+    """Alembic ``include_object``: False for the text-search objects of migration 0005 (not in the models)."""
     if name is None:
         return True
     if type_ == "table":
-        return not name.startswith(FTS_TABLE) and name != DEFERRALS
+        return not name.startswith(FTS_TABLE)
     return not (type_ == "index" and name == PG_TEXT_INDEX)
 
 
