@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +26,8 @@ from replaylink.store.accounts import projects_by_keys
 from replaylink.store.db import write_transaction
 from replaylink.store.sessions import SessionStart as NewSession
 from replaylink.store.sessions import StartedSession, start_sessions
+
+log = logging.getLogger("replaylink.ingest")
 
 router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
@@ -190,7 +194,22 @@ def _batch_settings(rt: Runtime) -> dict[str, Any]:
     }
 
 
+ID_DRAWS = 3
+"""Transactions a batch of starts may take: new session ids are 22 random bits per millisecond, and
+another batch or process may have stored the same one (the insert then fails as a whole)."""
+
+
 def _write_starts(rt: Runtime, requests: Sequence[StartRequest]) -> list[StartedSession | Exception]:
+    """Record a batch of starts; drawn again (with new ids) when the database refuses its ids."""
+    for _ in range(ID_DRAWS - 1):
+        try:
+            return _write_starts_once(rt, requests)
+        except IntegrityError:
+            log.info("a new session id was taken meanwhile; writing the batch again with new ids")
+    return _write_starts_once(rt, requests)
+
+
+def _write_starts_once(rt: Runtime, requests: Sequence[StartRequest]) -> list[StartedSession | Exception]:
     """One transaction: look up every project key, refuse what must be refused, record the rest."""
     lifetime = timedelta(seconds=rt.settings.session_lifetime_seconds)
     with write_transaction(rt.sessions) as db:

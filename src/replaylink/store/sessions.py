@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from replaylink.ids import new_session_id
@@ -36,13 +35,7 @@ _CONTINUE = (
     .where(_sessions.id == bindparam("session_id"))
     .values({name: bindparam(f"new_{name}") for name in _CHANGED})
 )
-_INSERT = {
-    name: dialect_insert(_table).on_conflict_do_nothing(index_elements=[_sessions.id]).returning(_sessions.id)
-    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
-}
-"""New sessions; an id another process or batch took in the same millisecond is skipped (and
-drawn again): it answers which ids were stored."""
-DRAWS = 5
+_INSERT = insert(_table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +69,9 @@ def start_sessions(
     existing: dict[int, dict[str, Any]] = {}
     if wanted:
         existing = {row.id: dict(row._mapping) for row in db.execute(_CONTINUED, {"ids": wanted})}
-    answers: list[StartedSession | None] = []
-    fresh: dict[int, SessionStart] = {}  # answer index -> start of a new session
+    answers: list[StartedSession] = []
+    new_rows: list[dict[str, Any]] = []
+    new_ids: set[int] = set()
     changed: dict[int, dict[str, Any]] = {}
     for start, session_id in zip(starts, claimed, strict=True):
         row = existing.get(session_id) if session_id is not None else None
@@ -86,41 +80,18 @@ def start_sessions(
             changed[row["id"]] = row
             answers.append(StartedSession(row["id"], start.project_id, start.token, row["token_expires_at"]))
             continue
-        fresh[len(answers)] = start
-        answers.append(None)
+        new = _new_row(signer, lifetime, start, taken=new_ids)
+        new_ids.add(new["id"])
+        new_rows.append(new)
+        answers.append(StartedSession(new["id"], start.project_id, new["token"], new["token_expires_at"]))
     if changed:
         params = [
             {"session_id": sid, **{f"new_{n}": row[n] for n in _CHANGED}} for sid, row in changed.items()
         ]
         db.execute(_CONTINUE, params)
-    _insert_new(db, signer, lifetime, fresh, answers)
-    return cast(list[StartedSession], answers)
-
-
-def _insert_new(
-    db: Session,
-    signer: TokenSigner,
-    lifetime: timedelta,
-    fresh: dict[int, SessionStart],
-    answers: list[StartedSession | None],
-) -> None:
-    """Insert a new session for each start of ``fresh`` and fill its answer. Ids are 22 random
-    bits per millisecond: one already stored (by another batch or process) is drawn again."""
-    statement = _INSERT[db.get_bind().dialect.name]
-    taken: set[int] = set()
-    for _ in range(DRAWS):
-        if not fresh:
-            return
-        rows = {index: _new_row(signer, lifetime, start, taken) for index, start in fresh.items()}
-        taken.update(row["id"] for row in rows.values())
-        stored = set(db.scalars(statement, list(rows.values())))
-        for index, row in rows.items():
-            if row["id"] in stored:
-                start = fresh.pop(index)
-                answers[index] = StartedSession(
-                    row["id"], start.project_id, row["token"], row["token_expires_at"]
-                )
-    raise RuntimeError(f"no free session id in {DRAWS} draws")
+    if new_rows:
+        db.execute(_INSERT, new_rows)
+    return answers
 
 
 def _claimed_session(signer: TokenSigner, start: SessionStart) -> int | None:
