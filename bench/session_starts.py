@@ -223,14 +223,15 @@ def replaylink_target(
         if src is not None:
             env["PYTHONPATH"] = f"{src / 'src'}{os.pathsep}{Path.cwd()}"
         # Migrated by the code it serves: REV does not know this code's newer migrations.
-        script = f"from bench.session_starts import prepare; from pathlib import Path; print(prepare({url!r}, Path({str(data_dir)!r})))"
-        project_key = (
-            subprocess.run(
-                [sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        script = "import sys; from pathlib import Path; from bench.session_starts import prepare; "
+        script += "print(prepare(sys.argv[1], Path(sys.argv[2])))"
+        project_key = subprocess.run(
+            [sys.executable, "-c", script, url, str(data_dir)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()[-1]
         command = [sys.executable, "-c", "from replaylink.cli import main; main()"]
         command += ["serve", "--port", str(port)]
         log = tmp / f"{label.replace(' ', '-')}.log"
