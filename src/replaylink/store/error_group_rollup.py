@@ -2,15 +2,20 @@
 
 All time: ``error_group_totals``. A window ``[start, end)`` is cut into whole UTC days (day
 buckets), whole hours at its edges (hour buckets) and at most two partial hours (read from the
-events), so a request reads at most a day bucket per group and day, 46 hour buckets per group and
-two hours of events, whatever the window. Distinct sessions do not add up across buckets: for the
-groups of the page they come from the totals when the window holds every event of the group, and
-otherwise from the group's events in the window (one ``IN`` over the covering index
-``ix_backend_events_groups``).
+events' group index). Ranking a window does not sum every group's buckets: a cheap upper bound of
+each group's count (its day buckets over the days the window touches, or its all-time total for
+a window of many days) orders the candidates, and exact counts are read for the most likely ones,
+a batch at a time, until no group left can rank on the page (``_rank``). A window of a few hours
+reads its few buckets and events for every group at once (``_rank_all``).
+
+Distinct sessions do not add up across buckets: for the groups of the page they come from the
+totals when the window holds every event of the group, and otherwise from the group's events in the
+window (one ``IN`` over the covering index ``ix_backend_events_groups``), as do first and last seen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +27,10 @@ from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupTo
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+SHORT_WINDOW = 6 * HOUR
+"""Windows up to this long are ranked from all groups' buckets and events at once."""
+BOUND_DAYS = 8
+"""Windows touching more UTC days take each group's all-time total as its bound."""
 
 
 @dataclass(frozen=True)
@@ -83,26 +92,39 @@ def _nonempty(items: list[Piece]) -> list[Piece]:
     return [p for p in items if p.lo is None or p.hi is None or p.lo < p.hi]
 
 
-def _piece_query(project_id: int, piece: Piece) -> Select[str, int, datetime, datetime]:
+def _starts(piece: Piece) -> list[datetime]:
+    """The bucket starts of a bounded bucket piece."""
+    assert piece.lo is not None and piece.hi is not None
+    width = DAY if piece.period == "d" else HOUR
+    count = (piece.hi - piece.lo) // width
+    return [piece.lo + i * width for i in range(count)]
+
+
+def _piece_counts(project_id: int, piece: Piece, fingerprints: Sequence[str] | None) -> Select[str, int]:
+    """Events per group in a bounded piece, of ``fingerprints`` only unless ``None``: bucket rows
+    by their keys, or events through the group index."""
     if piece.period == "e":
         e = BackendEvent
-        conditions: list[ColumnElement[bool]] = [e.project_id == project_id]
-        if piece.lo is not None:
-            conditions.append(e.timestamp >= piece.lo)
-        if piece.hi is not None:
-            conditions.append(e.timestamp < piece.hi)
-        return (
-            select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp))
-            .where(*conditions)
-            .group_by(e.fingerprint)
-        )
+        assert piece.lo is not None and piece.hi is not None
+        conditions = [e.project_id == project_id, e.timestamp >= piece.lo, e.timestamp < piece.hi]
+        if fingerprints is not None:
+            conditions.append(e.fingerprint.in_(fingerprints))
+        return select(e.fingerprint, func.count()).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
-    conditions = [b.project_id == project_id, b.period == piece.period]
-    if piece.lo is not None:
-        conditions.append(b.start >= piece.lo)
-    if piece.hi is not None:
-        conditions.append(b.start < piece.hi)
-    return select(b.fingerprint, b.events, b.first_seen, b.last_seen).where(*conditions)
+    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(_starts(piece))]
+    if fingerprints is not None:
+        conditions.append(b.fingerprint.in_(fingerprints))
+    return select(b.fingerprint, b.events).where(*conditions)
+
+
+def _counts_query(
+    project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
+) -> Select[str, int]:
+    """Events per group in the window made of ``parts``."""
+    queries = [_piece_counts(project_id, p, fingerprints) for p in parts]
+    union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
+    fingerprint, events = union.c
+    return select(fingerprint, func.sum(events).label("n")).group_by(fingerprint)
 
 
 def _after(
@@ -110,6 +132,11 @@ def _after(
 ) -> ColumnElement[bool]:
     last_count, last_fingerprint = cursor
     return or_(count < last_count, and_(count == last_count, fingerprint > last_fingerprint))
+
+
+def _follows(count: int, fingerprint: str, cursor: tuple[int, str] | None) -> bool:
+    """Whether a group ranks after ``cursor`` (the Python twin of ``_after``)."""
+    return cursor is None or count < cursor[0] or (count == cursor[0] and fingerprint > cursor[1])
 
 
 def all_time(db: Session, project_id: int, *, limit: int, cursor: tuple[int, str] | None) -> list[Aggregate]:
@@ -134,58 +161,106 @@ def window(
     cursor: tuple[int, str] | None,
 ) -> list[Aggregate]:
     """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
+    t = ErrorGroupTotal
+    first, last = db.execute(
+        select(func.min(t.first_seen), func.max(t.last_seen)).where(t.project_id == project_id)
+    ).one()
+    if first is None or last is None:
+        return []
+    # Bounded by the stored events' days, so that every piece is a list of bucket keys.
+    start = _floor(first, DAY) if start is None else max(start, _floor(first, DAY))
+    end = _floor(last, DAY) + DAY if end is None else min(end, _floor(last, DAY) + DAY)
     parts = pieces(start, end)
     if not parts:
         return []
-    queries = [_piece_query(project_id, p) for p in parts]
-    union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
-    fingerprint, events, first, last = union.c
-    count = func.sum(events).label("n")
-    query = select(fingerprint, count, func.min(first), func.max(last)).group_by(fingerprint)
+    if end - start <= SHORT_WINDOW:
+        ranked = _rank_all(db, project_id, parts, limit, cursor)
+    else:
+        ranked = _rank(db, project_id, parts, _bounds(db, project_id, start, end), limit, cursor)
+    return _complete(db, project_id, ranked, start, end)
+
+
+def _rank_all(
+    db: Session, project_id: int, parts: list[Piece], limit: int, cursor: tuple[int, str] | None
+) -> list[tuple[str, int]]:
+    """The page's groups and counts, from every group's buckets and events in the window."""
+    query = _counts_query(project_id, parts, None).subquery()
+    fingerprint, count = query.c
+    ranked = select(fingerprint, count)
     if cursor is not None:
-        query = query.having(_after(func.sum(events), fingerprint, cursor))
-    rows = db.execute(query.order_by(count.desc(), fingerprint).limit(limit)).all()
-    groups = [Aggregate(fp, int(n), 0, lo, hi) for fp, n, lo, hi in rows]
-    _count_sessions(db, project_id, groups, start, end)
-    return groups
+        ranked = ranked.where(_after(count, fingerprint, cursor))
+    rows = db.execute(ranked.order_by(count.desc(), fingerprint).limit(limit))
+    return [(fp, int(n)) for fp, n in rows]
 
 
-def _count_sessions(
-    db: Session, project_id: int, groups: list[Aggregate], start: datetime | None, end: datetime | None
-) -> None:
-    """Distinct sessions of each group in the window: the totals' when the window holds all the
-    group's events, else counted from its events (one index range per group, one statement)."""
-    if not groups:
-        return
+def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """Every group with events near the window and an upper bound of its count in it, largest
+    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
+    lo, hi = _floor(start, DAY), _ceil(end, DAY)
+    query: Select[str, int]
+    if hi - lo > BOUND_DAYS * DAY:
+        t = ErrorGroupTotal
+        query = select(t.fingerprint, t.events).where(t.project_id == project_id)
+    else:
+        query = _counts_query(project_id, [Piece("d", lo, hi)], None)
+    return sorted(((fp, int(n)) for fp, n in db.execute(query)), key=lambda g: (-g[1], g[0]))
+
+
+def _rank(
+    db: Session,
+    project_id: int,
+    parts: list[Piece],
+    bounds: list[tuple[str, int]],
+    limit: int,
+    cursor: tuple[int, str] | None,
+) -> list[tuple[str, int]]:
+    """The page's groups and counts: exact counts of the groups in ``bounds`` order, a growing
+    batch at a time, until the next group's bound is below the page's last count (no group left
+    can rank on the page)."""
+    page: list[tuple[int, str]] = []
+    done, batch = 0, 2 * limit
+    while done < len(bounds):
+        chunk = [fp for fp, _ in bounds[done : done + batch]]
+        done += len(chunk)
+        counts = db.execute(_counts_query(project_id, parts, chunk))
+        page += [(int(n), fp) for fp, n in counts if n and _follows(int(n), fp, cursor)]
+        page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
+        if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
+            break
+        batch *= 2
+    return [(fp, n) for n, fp in page]
+
+
+def _complete(
+    db: Session, project_id: int, ranked: list[tuple[str, int]], start: datetime, end: datetime
+) -> list[Aggregate]:
+    """The page's groups with distinct sessions, first and last seen in the window: the totals'
+    when the window holds all the group's events, else from its events there (one index range
+    per group, one statement)."""
+    if not ranked:
+        return []
     t = ErrorGroupTotal
-    totals = {
-        fp: (sessions, lo, hi)
-        for fp, sessions, lo, hi in db.execute(
-            select(t.fingerprint, t.sessions, t.first_seen, t.last_seen).where(
-                t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
-            )
+    wanted = [fp for fp, _ in ranked]
+    totals = db.execute(
+        select(t.fingerprint, t.sessions, t.first_seen, t.last_seen).where(
+            t.project_id == project_id, t.fingerprint.in_(wanted)
         )
-    }
-    counted = []
-    for group in groups:
-        sessions, lo, hi = totals.get(group.fingerprint, (0, None, None))
-        if lo is not None and hi is not None and (start is None or start <= lo) and (end is None or hi < end):
-            group.sessions = int(sessions)
-        else:
-            counted.append(group)
-    if not counted:
-        return
-    e = BackendEvent
-    conditions: list[ColumnElement[bool]] = [e.project_id == project_id]
-    if start is not None:
-        conditions.append(e.timestamp >= start)
-    if end is not None:
-        conditions.append(e.timestamp < end)
-    query = (
-        select(e.fingerprint, func.count(func.distinct(e.session_id)))
-        .where(*conditions, e.fingerprint.in_([g.fingerprint for g in counted]))
-        .group_by(e.fingerprint)
     )
-    found = {fingerprint: n for fingerprint, n in db.execute(query)}
-    for group in counted:
-        group.sessions = int(found.get(group.fingerprint, 0))
+    found = {fp: (sessions, lo, hi) for fp, sessions, lo, hi in totals if start <= lo and hi < end}
+    rest = [fp for fp in wanted if fp not in found]
+    if rest:
+        e = BackendEvent
+        query = (
+            select(
+                e.fingerprint,
+                func.count(func.distinct(e.session_id)),
+                func.min(e.timestamp),
+                func.max(e.timestamp),
+            )
+            .where(
+                e.project_id == project_id, e.timestamp >= start, e.timestamp < end, e.fingerprint.in_(rest)
+            )
+            .group_by(e.fingerprint)
+        )
+        found.update((fp, (sessions, lo, hi)) for fp, sessions, lo, hi in db.execute(query))
+    return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]

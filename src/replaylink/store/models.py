@@ -335,6 +335,8 @@ class ErrorGroupBucket(Base):
     """An error group's events in one UTC hour (``period`` 'h') or day ('d')."""
 
     __tablename__ = "error_group_buckets"
+    # 0012: on SQLite the rows are the key's b-tree (a window's range is one sequential read).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     # Key in this order: a window reads one range of it.
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
