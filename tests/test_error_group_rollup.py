@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
-from replaylink import retention
+from replaylink import ids, retention
 from replaylink.runtime import Runtime
 from replaylink.store import error_group_rollup, error_groups, integrations, migrate
 from replaylink.store.db import transaction
@@ -86,7 +86,9 @@ def stored(rt: Runtime) -> dict[str, Any]:
         return {
             "totals": {
                 (r.project_id, r.fingerprint): (r.events, r.sessions, r.first_seen, r.last_seen)
-                for r in db.scalars(select(t))
+                for r in db.execute(
+                    select(t.project_id, t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen)
+                )
             },
             "sessions": {
                 (r.project_id, r.fingerprint, r.session_id): r.events for r in db.scalars(select(s))
@@ -101,12 +103,32 @@ def stored(rt: Runtime) -> dict[str, Any]:
         }
 
 
-def assert_consistent(rt: Runtime) -> None:
+def assert_consistent(rt: Runtime, *, offsets: bool = True) -> None:
     want, got = expected(rt), stored(rt)
     assert got["totals"] == want["totals"]
     assert got["sessions"] == want["sessions"]
     assert got["buckets"] == want["buckets"]
     assert got["providers"] == want["providers"]
+    if offsets:
+        assert_offsets_bound_the_events(rt)
+
+
+def assert_offsets_bound_the_events(rt: Runtime) -> None:
+    """0012: each group's offsets hold every event's time minus its session id's start (ms, to
+    the millisecond the databases round to)."""
+    e, t = BackendEvent, ErrorGroupTotal
+    with transaction(rt.sessions) as db:
+        bounds = {
+            (p, fp): (lo, hi)
+            for p, fp, lo, hi in db.execute(
+                select(t.project_id, t.fingerprint, t.min_offset_ms, t.max_offset_ms)
+            )
+        }
+        events = db.execute(select(e.project_id, e.fingerprint, e.session_id, e.timestamp)).all()
+    for project_id, fingerprint, session_id, ts in events:
+        offset = (ts - ids.EPOCH) // timedelta(milliseconds=1) - (session_id >> ids.RANDOM_BITS)
+        lo, hi = bounds[(project_id, fingerprint)]
+        assert lo - 1 <= offset <= hi + 1, (fingerprint, session_id, ts)
 
 
 def event_row(
@@ -280,7 +302,7 @@ def test_buckets_keep_their_rows_and_triggers_across_0012(rt: Runtime, seeded: S
     for revision in ("0011", "head"):
         (migrate.downgrade if revision == "0011" else migrate.upgrade)(rt.engine, revision)
         add_event(rt, sessions[0], timedelta(seconds=len(revision)), title=f"Error at {revision}")
-        assert_consistent(rt)
+        assert_consistent(rt, offsets=revision == "head")
     if rt.engine.dialect.name == "sqlite":
         with rt.engine.connect() as conn:
             sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'error_group_buckets'")
