@@ -9,8 +9,10 @@ a batch at a time, until no group left can rank on the page (``_rank``). A windo
 reads its few buckets and events for every group at once (``_rank_all``).
 
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
-totals when the window holds every event of the group, and otherwise from the group's events in the
-window (one ``IN`` over the covering index ``ix_backend_events_groups``), as do first and last seen.
+totals when the window holds every event of the group; otherwise sessions that started well inside
+the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
+only those that started near an edge from their events there (``_sessions``, migration 0012).
+First and last seen are two probes of the group index per group.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupTotal
+from replaylink.ids import EPOCH, RANDOM_BITS
+from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -31,6 +34,9 @@ SHORT_WINDOW = 6 * HOUR
 """Windows up to this long are ranked from all groups' buckets and events at once."""
 BOUND_DAYS = 8
 """Windows touching more UTC days take each group's all-time total as its bound."""
+MILLISECOND = timedelta(milliseconds=1)
+OFFSET_SLACK_MS = 1000
+"""The groups' event offsets widened by this much: the databases round event times to ms."""
 
 
 @dataclass(frozen=True)
@@ -235,32 +241,127 @@ def _complete(
     db: Session, project_id: int, ranked: list[tuple[str, int]], start: datetime, end: datetime
 ) -> list[Aggregate]:
     """The page's groups with distinct sessions, first and last seen in the window: the totals'
-    when the window holds all the group's events, else from its events there (one index range
-    per group, one statement)."""
+    when the window holds all the group's events, else counted (``_sessions``) and probed."""
     if not ranked:
         return []
     t = ErrorGroupTotal
     wanted = [fp for fp, _ in ranked]
     totals = db.execute(
-        select(t.fingerprint, t.sessions, t.first_seen, t.last_seen).where(
+        select(t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms).where(
             t.project_id == project_id, t.fingerprint.in_(wanted)
         )
-    )
-    found = {fp: (sessions, lo, hi) for fp, sessions, lo, hi in totals if start <= lo and hi < end}
+    ).all()
+    found = {fp: (sessions, lo, hi) for fp, sessions, lo, hi, _, _ in totals if start <= lo and hi < end}
     rest = [fp for fp in wanted if fp not in found]
     if rest:
-        e = BackendEvent
-        query = (
-            select(
-                e.fingerprint,
-                func.count(func.distinct(e.session_id)),
-                func.min(e.timestamp),
-                func.max(e.timestamp),
-            )
-            .where(
-                e.project_id == project_id, e.timestamp >= start, e.timestamp < end, e.fingerprint.in_(rest)
-            )
-            .group_by(e.fingerprint)
-        )
-        found.update((fp, (sessions, lo, hi)) for fp, sessions, lo, hi in db.execute(query))
+        offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
+        sessions = _sessions(db, project_id, rest, offsets, start, end)
+        for fp, first, last in db.execute(_seen(project_id, rest, start, end)):
+            found[fp] = (sessions.get(fp, 0), first, last)
     return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
+
+
+def _seen(
+    project_id: int, fingerprints: list[str], start: datetime, end: datetime
+) -> Select[str, datetime, datetime]:
+    """First and last event of each group in the window: two probes of the group index each."""
+    e, t = BackendEvent, ErrorGroupTotal
+    inside = [
+        e.project_id == t.project_id,
+        e.fingerprint == t.fingerprint,
+        e.timestamp >= start,
+        e.timestamp < end,
+    ]
+    first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
+    last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
+    return select(t.fingerprint, first, last).where(
+        t.project_id == project_id, t.fingerprint.in_(fingerprints)
+    )
+
+
+def _sessions(
+    db: Session,
+    project_id: int,
+    fingerprints: list[str],
+    offsets: list[tuple[int | None, int | None]],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    """Distinct sessions of each group in the window.
+
+    Every event lies ``[lo, hi]`` ms after the start its session id encodes (the groups' offsets,
+    widened by ``OFFSET_SLACK_MS``). Sessions that started in ``[start - lo, end - hi)`` have all
+    their events in the window: counted from ``error_group_sessions`` by a key range. Those that
+    started within ``hi - lo`` before either of these edges are counted from their events near that
+    edge; no other session has events in the window. A window shorter than ``hi - lo`` is counted
+    from all its events."""
+    known = [(lo, hi) for lo, hi in offsets if lo is not None and hi is not None]
+    if len(known) < len(fingerprints):
+        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
+    lo = min(b[0] for b in known) - OFFSET_SLACK_MS
+    hi = max(b[1] for b in known) + OFFSET_SLACK_MS
+    a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
+    c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
+    if b > c:
+        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
+    m = ErrorGroupSession
+    inner = db.execute(
+        select(m.fingerprint, func.count())
+        .where(
+            m.project_id == project_id,
+            m.fingerprint.in_(fingerprints),
+            m.session_id >= b << RANDOM_BITS,
+            m.session_id < c << RANDOM_BITS,
+        )
+        .group_by(m.fingerprint)
+    )
+    counts = {fp: int(n) for fp, n in inner}
+    edges = [
+        (start, min(end, _at(b + hi)), (a << RANDOM_BITS, b << RANDOM_BITS)),
+        (max(start, _at(c + lo)), end, (c << RANDOM_BITS, d << RANDOM_BITS)),
+    ]
+    for edge_start, edge_end, session_ids in edges:
+        for fp, n in _distinct_sessions(
+            db, project_id, fingerprints, edge_start, edge_end, session_ids
+        ).items():
+            counts[fp] = counts.get(fp, 0) + n
+    return counts
+
+
+def _distinct_sessions(
+    db: Session,
+    project_id: int,
+    fingerprints: list[str],
+    start: datetime,
+    end: datetime,
+    session_ids: tuple[int, int] | None,
+) -> dict[str, int]:
+    """Distinct sessions of each group's events in ``[start, end)``, of sessions with ids in
+    ``[session_ids)`` only unless ``None`` (one index range per group, one statement)."""
+    if start >= end:
+        return {}
+    e = BackendEvent
+    conditions = [
+        e.project_id == project_id,
+        e.timestamp >= start,
+        e.timestamp < end,
+        e.fingerprint.in_(fingerprints),
+    ]
+    if session_ids is not None:
+        conditions += [e.session_id >= session_ids[0], e.session_id < session_ids[1]]
+    query = (
+        select(e.fingerprint, func.count(func.distinct(e.session_id)))
+        .where(*conditions)
+        .group_by(e.fingerprint)
+    )
+    return {fp: int(n) for fp, n in db.execute(query)}
+
+
+def _ms(t: datetime, *, floor: bool) -> int:
+    """Milliseconds from the session ids' epoch to ``t``, rounded down or up."""
+    ms = MILLISECOND
+    return (t - EPOCH) // ms if floor else -((EPOCH - t) // ms)
+
+
+def _at(ms: int) -> datetime:
+    return EPOCH + ms * MILLISECOND
