@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
@@ -56,6 +56,11 @@ class Aggregate:
     sessions: int
     first_seen: datetime
     last_seen: datetime
+
+
+def _core(db: Session) -> Connection:
+    """The session's connection: these statements return plain rows, without the ORM's row handling."""
+    return db.connection()
 
 
 def _floor(t: datetime, width: timedelta) -> datetime:
@@ -168,9 +173,11 @@ def window(
 ) -> list[Aggregate]:
     """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
     t = ErrorGroupTotal
-    first, last = db.execute(
-        select(func.min(t.first_seen), func.max(t.last_seen)).where(t.project_id == project_id)
-    ).one()
+    first, last = (
+        _core(db)
+        .execute(select(func.min(t.first_seen), func.max(t.last_seen)).where(t.project_id == project_id))
+        .one()
+    )
     if first is None or last is None:
         return []
     # Bounded by the stored events' days, so that every piece is a list of bucket keys.
@@ -195,7 +202,7 @@ def _rank_all(
     ranked = select(fingerprint, count)
     if cursor is not None:
         ranked = ranked.where(_after(count, fingerprint, cursor))
-    rows = db.execute(ranked.order_by(count.desc(), fingerprint).limit(limit))
+    rows = _core(db).execute(ranked.order_by(count.desc(), fingerprint).limit(limit))
     return [(fp, int(n)) for fp, n in rows]
 
 
@@ -203,13 +210,14 @@ def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> lis
     """Every group with events near the window and an upper bound of its count in it, largest
     first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
     lo, hi = _floor(start, DAY), _ceil(end, DAY)
-    query: Select[str, int]
     if hi - lo > BOUND_DAYS * DAY:
         t = ErrorGroupTotal
-        query = select(t.fingerprint, t.events).where(t.project_id == project_id)
+        query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
     else:
-        query = _counts_query(project_id, [Piece("d", lo, hi)], None)
-    return sorted(((fp, int(n)) for fp, n in db.execute(query)), key=lambda g: (-g[1], g[0]))
+        query = _counts_query(project_id, [Piece("d", lo, hi)], None).subquery()
+    fingerprint, bound = query.c
+    ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
+    return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
 
 
 def _rank(
@@ -228,7 +236,7 @@ def _rank(
     while done < len(bounds):
         chunk = [fp for fp, _ in bounds[done : done + batch]]
         done += len(chunk)
-        counts = db.execute(_counts_query(project_id, parts, chunk))
+        counts = _core(db).execute(_counts_query(project_id, parts, chunk))
         page += [(int(n), fp) for fp, n in counts if n and _follows(int(n), fp, cursor)]
         page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
         if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
@@ -246,17 +254,21 @@ def _complete(
         return []
     t = ErrorGroupTotal
     wanted = [fp for fp, _ in ranked]
-    totals = db.execute(
-        select(t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms).where(
-            t.project_id == project_id, t.fingerprint.in_(wanted)
+    totals = (
+        _core(db)
+        .execute(
+            select(
+                t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms
+            ).where(t.project_id == project_id, t.fingerprint.in_(wanted))
         )
-    ).all()
+        .all()
+    )
     found = {fp: (sessions, lo, hi) for fp, sessions, lo, hi, _, _ in totals if start <= lo and hi < end}
     rest = [fp for fp in wanted if fp not in found]
     if rest:
         offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
         sessions = _sessions(db, project_id, rest, offsets, start, end)
-        for fp, first, last in db.execute(_seen(project_id, rest, start, end)):
+        for fp, first, last in _core(db).execute(_seen(project_id, rest, start, end)):
             found[fp] = (sessions.get(fp, 0), first, last)
     return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
 
@@ -305,7 +317,7 @@ def _sessions(
     if b > c:
         return _distinct_sessions(db, project_id, fingerprints, start, end, None)
     m = ErrorGroupSession
-    inner = db.execute(
+    inner = _core(db).execute(
         select(m.fingerprint, func.count())
         .where(
             m.project_id == project_id,
@@ -354,7 +366,7 @@ def _distinct_sessions(
         .where(*conditions)
         .group_by(e.fingerprint)
     )
-    return {fp: int(n) for fp, n in db.execute(query)}
+    return {fp: int(n) for fp, n in _core(db).execute(query)}
 
 
 def _ms(t: datetime, *, floor: bool) -> int:
