@@ -1,4 +1,4 @@
-"""error groups over a window: event offsets from session starts; rollup rows in key order (SQLite)
+"""error groups: each group's event offsets from their sessions' start; buckets in key order on SQLite
 
 Revision ID: 0012
 Revises: 0011
@@ -8,11 +8,10 @@ A window's error groups read the bucket rows of a range of ``(project_id, period
 a list of ``(start, fingerprint)`` keys. On SQLite ``error_group_buckets`` was a rowid table:
 each row read through the primary key cost a second lookup in the table, on another page. As a
 ``WITHOUT ROWID`` table the rows are the key's b-tree, so a range is one sequential read (2-3x
-less CPU for the day buckets of a week). ``error_group_sessions`` likewise: the insert trigger's
-upsert per event touches one b-tree instead of two.
+less CPU for the day buckets of a week) and the triggers' upserts touch one b-tree instead of two.
 
-SQLite cannot change a table to ``WITHOUT ROWID``: the tables are copied into new ones. The
-triggers that name them (0008's, on ``backend_events``) are dropped for the copy and created again
+SQLite cannot change a table to ``WITHOUT ROWID``: the table is copied into a new one. The
+triggers that name it (0008's, on ``backend_events``) are dropped for the copy and created again
 from their stored text.
 
 Distinct sessions of a group in a window were counted from all its events there (most of a wide
@@ -116,45 +115,35 @@ def _backfill(dialect: str) -> str:
     return f"UPDATE error_group_totals AS t SET min_offset_ms = {lo}, max_offset_ms = {hi}"
 
 
-FK = "FOREIGN KEY(project_id) REFERENCES projects (id) ON DELETE CASCADE"
-CLUSTERED = {
-    # table: (columns, definition)
-    "error_group_buckets": (
-        "project_id, period, start, fingerprint, events, first_seen, last_seen",
-        "(project_id INTEGER NOT NULL, period VARCHAR(1) NOT NULL, start DATETIME NOT NULL, "
-        "fingerprint VARCHAR(64) NOT NULL, events BIGINT NOT NULL, first_seen DATETIME NOT NULL, "
-        "last_seen DATETIME NOT NULL, "
-        "CONSTRAINT pk_error_group_buckets PRIMARY KEY (project_id, period, start, fingerprint), "
-        f"CONSTRAINT fk_error_group_buckets_project_id_projects {FK})",
-    ),
-    "error_group_sessions": (
-        "project_id, fingerprint, session_id, events",
-        "(project_id INTEGER NOT NULL, fingerprint VARCHAR(64) NOT NULL, session_id BIGINT NOT NULL, "
-        "events BIGINT NOT NULL, "
-        "CONSTRAINT pk_error_group_sessions PRIMARY KEY (project_id, fingerprint, session_id), "
-        f"CONSTRAINT fk_error_group_sessions_project_id_projects {FK})",
-    ),
-}
+TABLE = "error_group_buckets"
+COLUMNS = "project_id, period, start, fingerprint, events, first_seen, last_seen"
+DEFINITION = (
+    "(project_id INTEGER NOT NULL, period VARCHAR(1) NOT NULL, start DATETIME NOT NULL, "
+    "fingerprint VARCHAR(64) NOT NULL, events BIGINT NOT NULL, first_seen DATETIME NOT NULL, "
+    "last_seen DATETIME NOT NULL, "
+    "CONSTRAINT pk_error_group_buckets PRIMARY KEY (project_id, period, start, fingerprint), "
+    "CONSTRAINT fk_error_group_buckets_project_id_projects FOREIGN KEY(project_id) "
+    "REFERENCES projects (id) ON DELETE CASCADE)"
+)
 
 
 def _rebuild(options: str) -> None:
-    """SQLite: the ``CLUSTERED`` tables copied into tables created with ``options``."""
+    """SQLite: ``error_group_buckets`` copied into a table created with ``options``."""
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
     triggers = bind.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%error_group_%'"
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%{TABLE}%'"
     ).all()
     for name, _ in triggers:
         op.execute(f'DROP TRIGGER "{name}"')
-    for table, (columns, definition) in CLUSTERED.items():
-        op.execute(f"CREATE TABLE {table}_copy {definition}{options}")
-        op.execute(f"INSERT INTO {table}_copy ({columns}) SELECT {columns} FROM {table} ORDER BY 1, 2, 3")
-        op.execute(f"DROP TABLE {table}")
-        op.execute(f"ALTER TABLE {table}_copy RENAME TO {table}")
-        op.execute(f"ANALYZE {table}")
+    op.execute(f"CREATE TABLE {TABLE}_copy {DEFINITION}{options}")
+    op.execute(f"INSERT INTO {TABLE}_copy ({COLUMNS}) SELECT {COLUMNS} FROM {TABLE} ORDER BY 1, 2, 3, 4")
+    op.execute(f"DROP TABLE {TABLE}")
+    op.execute(f"ALTER TABLE {TABLE}_copy RENAME TO {TABLE}")
     for _, sql in triggers:
         op.execute(sql)
+    op.execute(f"ANALYZE {TABLE}")
 
 
 def upgrade() -> None:
