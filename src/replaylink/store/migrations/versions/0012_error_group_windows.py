@@ -1,4 +1,4 @@
-"""error groups: each group's event offsets from their sessions' start; buckets in key order on SQLite
+"""error groups over a window: event offsets from session starts; buckets in key order (SQLite)
 
 Revision ID: 0012
 Revises: 0011
