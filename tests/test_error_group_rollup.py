@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
-from replaylink import retention
+from replaylink import ids, retention
 from replaylink.runtime import Runtime
-from replaylink.store import error_groups, integrations, migrate
+from replaylink.store import error_group_rollup, error_groups, integrations, migrate
 from replaylink.store.db import transaction
 from replaylink.store.events import EventRow, insert_events
 from replaylink.store.models import (
@@ -86,7 +86,9 @@ def stored(rt: Runtime) -> dict[str, Any]:
         return {
             "totals": {
                 (r.project_id, r.fingerprint): (r.events, r.sessions, r.first_seen, r.last_seen)
-                for r in db.scalars(select(t))
+                for r in db.execute(
+                    select(t.project_id, t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen)
+                )
             },
             "sessions": {
                 (r.project_id, r.fingerprint, r.session_id): r.events for r in db.scalars(select(s))
@@ -101,12 +103,32 @@ def stored(rt: Runtime) -> dict[str, Any]:
         }
 
 
-def assert_consistent(rt: Runtime) -> None:
+def assert_consistent(rt: Runtime, *, offsets: bool = True) -> None:
     want, got = expected(rt), stored(rt)
     assert got["totals"] == want["totals"]
     assert got["sessions"] == want["sessions"]
     assert got["buckets"] == want["buckets"]
     assert got["providers"] == want["providers"]
+    if offsets:
+        assert_offsets_bound_the_events(rt)
+
+
+def assert_offsets_bound_the_events(rt: Runtime) -> None:
+    """0012: each group's offsets hold every event's time minus its session id's start (ms, to
+    the millisecond the databases round to)."""
+    e, t = BackendEvent, ErrorGroupTotal
+    with transaction(rt.sessions) as db:
+        bounds = {
+            (p, fp): (lo, hi)
+            for p, fp, lo, hi in db.execute(
+                select(t.project_id, t.fingerprint, t.min_offset_ms, t.max_offset_ms)
+            )
+        }
+        events = db.execute(select(e.project_id, e.fingerprint, e.session_id, e.timestamp)).all()
+    for project_id, fingerprint, session_id, ts in events:
+        offset = (ts - ids.EPOCH) // timedelta(milliseconds=1) - (session_id >> ids.RANDOM_BITS)
+        lo, hi = bounds[(project_id, fingerprint)]
+        assert lo - 1 <= offset <= hi + 1, (fingerprint, session_id, ts)
 
 
 def event_row(
@@ -271,6 +293,22 @@ def test_migration_fills_the_rollup_from_stored_events(rt: Runtime, seeded: Seed
     assert_consistent(rt)
 
 
+def test_buckets_keep_their_rows_and_triggers_across_0012(rt: Runtime, seeded: Seeded) -> None:
+    """0012 copies the buckets into a WITHOUT ROWID table on SQLite (and back on downgrade); the
+    triggers that keep them are created again."""
+    sessions = [add_session(rt, seeded.project_id, NOW - timedelta(hours=h)) for h in (1, 30)]
+    for n, s in enumerate(sessions):
+        add_event(rt, s, timedelta(minutes=n), title=f"Error {n}")
+    for revision in ("0011", "head"):
+        (migrate.downgrade if revision == "0011" else migrate.upgrade)(rt.engine, revision)
+        add_event(rt, sessions[0], timedelta(seconds=len(revision)), title=f"Error at {revision}")
+        assert_consistent(rt, offsets=revision == "head")
+    if rt.engine.dialect.name == "sqlite":
+        with rt.engine.connect() as conn:
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'error_group_buckets'")
+            assert sql.scalar_one().endswith("WITHOUT ROWID")
+
+
 def _groups_from_events(
     rt: Runtime, project_id: int, start: datetime | None, end: datetime | None
 ) -> list[Any]:
@@ -325,16 +363,81 @@ def test_groups_over_any_window_equal_the_events(rt: Runtime, seeded: Seeded) ->
         a, b = sorted(NOW - timedelta(seconds=rng.uniform(0, 7 * 86400)) for _ in range(2))
         windows.append((a, b))
     for start, end in windows:
+        assert _paged_groups(rt, seeded.project_id, start, end, 2) == _groups_from_events(
+            rt, seeded.project_id, start, end
+        ), (start, end)
+
+
+def _paged_groups(
+    rt: Runtime, project_id: int, start: datetime | None, end: datetime | None, limit: int
+) -> list[Any]:
+    """Every group of the window through ``list_groups``, ``limit`` a page, with their samples."""
+    got: list[Any] = []
+    cursor = None
+    with transaction(rt.sessions) as db:
+        while True:
+            filters = error_groups.GroupFilters(start=start, end=end)
+            page = error_groups.list_groups(db, project_id, filters, limit=limit, cursor=cursor)
+            got += [(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in page.items]
+            assert all(g.sample is not None for g in page.items)
+            if page.next_cursor is None:
+                return got
+            cursor = page.next_cursor
+
+
+def test_ranked_windows_equal_the_events_with_ties_and_long_spans(rt: Runtime, seeded: Seeded) -> None:
+    """Windows ranked from bounds (day buckets; totals past 8 days) or from every group (a few
+    hours), over 12 days of 40 groups whose counts often tie, paged 1 and 3 at a time."""
+    rng = random.Random(17)
+    sessions = [
+        add_session(rt, seeded.project_id, NOW - timedelta(hours=rng.uniform(0, 24 * 12))) for _ in range(40)
+    ]
+    rows = [
+        event_row(
+            seeded.project_id,
+            s.id,
+            f"fp{rng.choice([rng.randrange(40), rng.randrange(4)])}",
+            s.started_at + timedelta(seconds=rng.uniform(-600, 3 * 3600)),
+            f"t{n}",
+        )
+        for n, s in enumerate(rng.choice(sessions) for _ in range(900))
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    windows: list[tuple[datetime | None, datetime | None]] = [
+        (NOW - timedelta(days=10, minutes=7), NOW - timedelta(minutes=3)),
+        (NOW - timedelta(days=3, hours=5), NOW - timedelta(hours=2, minutes=30)),
+        (None, NOW - timedelta(days=9, minutes=1)),
+        (NOW - timedelta(days=2, seconds=1), None),
+        (NOW - timedelta(days=30), NOW + timedelta(days=30)),
+        (NOW + timedelta(days=1), NOW + timedelta(days=2)),
+    ]
+    for hours in (1.5, 5.9, 6, 6.1, 7, 25, 49):
+        end = NOW - timedelta(seconds=rng.uniform(0, 10 * 86400))
+        windows.append((end - timedelta(hours=hours), end))
+    for start, end in windows:
         want = _groups_from_events(rt, seeded.project_id, start, end)
-        got: list[Any] = []
-        cursor = None
-        with transaction(rt.sessions) as db:
-            while True:
-                filters = error_groups.GroupFilters(start=start, end=end)
-                page = error_groups.list_groups(db, seeded.project_id, filters, limit=2, cursor=cursor)
-                got += [(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in page.items]
-                assert all(g.sample is not None for g in page.items)
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
-        assert got == want, (start, end)
+        for limit in (1, 3):
+            assert _paged_groups(rt, seeded.project_id, start, end, limit) == want, (start, end, limit)
+
+
+def test_ranking_reads_on_while_a_bound_can_still_tie(rt: Runtime, seeded: Seeded) -> None:
+    """A group whose bound equals the page's last count can tie it and come first by fingerprint."""
+    day = NOW.replace(hour=0)
+    session = add_session(rt, seeded.project_id, day)
+    outside, inside = day + timedelta(hours=1), day + timedelta(hours=7)
+    plan = {"fp_x": (5, 5), "fp_z": (8, 1), "fp_a": (0, 5)}  # events before the window, in it
+    rows = [
+        event_row(seeded.project_id, session.id, fp, at + timedelta(seconds=i), f"{fp}-{at.hour}-{i}")
+        for fp, counts in plan.items()
+        for at, n in zip((outside, inside), counts, strict=True)
+        for i in range(n)
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    start, end = day + timedelta(hours=6), day + timedelta(hours=30)
+    with transaction(rt.sessions) as db:
+        first = error_group_rollup.window(db, seeded.project_id, start, end, limit=1, cursor=None)
+        rest = error_group_rollup.window(db, seeded.project_id, start, end, limit=5, cursor=(5, "fp_a"))
+    assert [(g.fingerprint, g.count) for g in first] == [("fp_a", 5)]
+    assert [(g.fingerprint, g.count) for g in rest] == [("fp_x", 5), ("fp_z", 1)]

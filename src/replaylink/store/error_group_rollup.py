@@ -2,26 +2,41 @@
 
 All time: ``error_group_totals``. A window ``[start, end)`` is cut into whole UTC days (day
 buckets), whole hours at its edges (hour buckets) and at most two partial hours (read from the
-events), so a request reads at most a day bucket per group and day, 46 hour buckets per group and
-two hours of events, whatever the window. Distinct sessions do not add up across buckets: for the
-groups of the page they come from the totals when the window holds every event of the group, and
-otherwise from the group's events in the window (one ``IN`` over the covering index
-``ix_backend_events_groups``).
+events' group index). Ranking a window does not sum every group's buckets: a cheap upper bound of
+each group's count (its day buckets over the days the window touches, or its all-time total for
+a window of many days) orders the candidates, and exact counts are read for the most likely ones,
+a batch at a time, until no group left can rank on the page (``_rank``). A window of a few hours
+reads its few buckets and events for every group at once (``_rank_all``).
+
+Distinct sessions do not add up across buckets: for the groups of the page they come from the
+totals when the window holds every event of the group; otherwise sessions that started well inside
+the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
+only those that started near an edge from their events there (``_sessions``, migration 0012).
+First and last seen are two probes of the group index per group.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupTotal
+from replaylink.ids import EPOCH, RANDOM_BITS
+from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+SHORT_WINDOW = 6 * HOUR
+"""Windows up to this long are ranked from all groups' buckets and events at once."""
+BOUND_DAYS = 8
+"""Windows touching more UTC days take each group's all-time total as its bound."""
+MILLISECOND = timedelta(milliseconds=1)
+OFFSET_SLACK_MS = 1000
+"""The groups' event offsets widened by this much: the databases round event times to ms."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,11 @@ class Aggregate:
     sessions: int
     first_seen: datetime
     last_seen: datetime
+
+
+def _core(db: Session) -> Connection:
+    """The session's connection: these statements return plain rows, without the ORM's row handling."""
+    return db.connection()
 
 
 def _floor(t: datetime, width: timedelta) -> datetime:
@@ -83,26 +103,39 @@ def _nonempty(items: list[Piece]) -> list[Piece]:
     return [p for p in items if p.lo is None or p.hi is None or p.lo < p.hi]
 
 
-def _piece_query(project_id: int, piece: Piece) -> Select[str, int, datetime, datetime]:
+def _starts(piece: Piece) -> list[datetime]:
+    """The bucket starts of a bounded bucket piece."""
+    assert piece.lo is not None and piece.hi is not None
+    width = DAY if piece.period == "d" else HOUR
+    count = (piece.hi - piece.lo) // width
+    return [piece.lo + i * width for i in range(count)]
+
+
+def _piece_counts(project_id: int, piece: Piece, fingerprints: Sequence[str] | None) -> Select[str, int]:
+    """Events per group in a bounded piece, of ``fingerprints`` only unless ``None``: bucket rows
+    by their keys, or events through the group index."""
     if piece.period == "e":
         e = BackendEvent
-        conditions: list[ColumnElement[bool]] = [e.project_id == project_id]
-        if piece.lo is not None:
-            conditions.append(e.timestamp >= piece.lo)
-        if piece.hi is not None:
-            conditions.append(e.timestamp < piece.hi)
-        return (
-            select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp))
-            .where(*conditions)
-            .group_by(e.fingerprint)
-        )
+        assert piece.lo is not None and piece.hi is not None
+        conditions = [e.project_id == project_id, e.timestamp >= piece.lo, e.timestamp < piece.hi]
+        if fingerprints is not None:
+            conditions.append(e.fingerprint.in_(fingerprints))
+        return select(e.fingerprint, func.count()).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
-    conditions = [b.project_id == project_id, b.period == piece.period]
-    if piece.lo is not None:
-        conditions.append(b.start >= piece.lo)
-    if piece.hi is not None:
-        conditions.append(b.start < piece.hi)
-    return select(b.fingerprint, b.events, b.first_seen, b.last_seen).where(*conditions)
+    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(_starts(piece))]
+    if fingerprints is not None:
+        conditions.append(b.fingerprint.in_(fingerprints))
+    return select(b.fingerprint, b.events).where(*conditions)
+
+
+def _counts_query(
+    project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
+) -> Select[str, int]:
+    """Events per group in the window made of ``parts``."""
+    queries = [_piece_counts(project_id, p, fingerprints) for p in parts]
+    union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
+    fingerprint, events = union.c
+    return select(fingerprint, func.sum(events).label("n")).group_by(fingerprint)
 
 
 def _after(
@@ -110,6 +143,11 @@ def _after(
 ) -> ColumnElement[bool]:
     last_count, last_fingerprint = cursor
     return or_(count < last_count, and_(count == last_count, fingerprint > last_fingerprint))
+
+
+def _follows(count: int, fingerprint: str, cursor: tuple[int, str] | None) -> bool:
+    """Whether a group ranks after ``cursor`` (the Python twin of ``_after``)."""
+    return cursor is None or count < cursor[0] or (count == cursor[0] and fingerprint > cursor[1])
 
 
 def all_time(db: Session, project_id: int, *, limit: int, cursor: tuple[int, str] | None) -> list[Aggregate]:
@@ -134,58 +172,208 @@ def window(
     cursor: tuple[int, str] | None,
 ) -> list[Aggregate]:
     """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
+    t = ErrorGroupTotal
+    first, last = (
+        _core(db)
+        .execute(select(func.min(t.first_seen), func.max(t.last_seen)).where(t.project_id == project_id))
+        .one()
+    )
+    if first is None or last is None:
+        return []
+    # Bounded by the stored events' days, so that every piece is a list of bucket keys.
+    start = _floor(first, DAY) if start is None else max(start, _floor(first, DAY))
+    end = _floor(last, DAY) + DAY if end is None else min(end, _floor(last, DAY) + DAY)
     parts = pieces(start, end)
     if not parts:
         return []
-    queries = [_piece_query(project_id, p) for p in parts]
-    union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
-    fingerprint, events, first, last = union.c
-    count = func.sum(events).label("n")
-    query = select(fingerprint, count, func.min(first), func.max(last)).group_by(fingerprint)
+    if end - start <= SHORT_WINDOW:
+        ranked = _rank_all(db, project_id, parts, limit, cursor)
+    else:
+        ranked = _rank(db, project_id, parts, _bounds(db, project_id, start, end), limit, cursor)
+    return _complete(db, project_id, ranked, start, end)
+
+
+def _rank_all(
+    db: Session, project_id: int, parts: list[Piece], limit: int, cursor: tuple[int, str] | None
+) -> list[tuple[str, int]]:
+    """The page's groups and counts, from every group's buckets and events in the window."""
+    query = _counts_query(project_id, parts, None).subquery()
+    fingerprint, count = query.c
+    ranked = select(fingerprint, count)
     if cursor is not None:
-        query = query.having(_after(func.sum(events), fingerprint, cursor))
-    rows = db.execute(query.order_by(count.desc(), fingerprint).limit(limit)).all()
-    groups = [Aggregate(fp, int(n), 0, lo, hi) for fp, n, lo, hi in rows]
-    _count_sessions(db, project_id, groups, start, end)
-    return groups
+        ranked = ranked.where(_after(count, fingerprint, cursor))
+    rows = _core(db).execute(ranked.order_by(count.desc(), fingerprint).limit(limit))
+    return [(fp, int(n)) for fp, n in rows]
 
 
-def _count_sessions(
-    db: Session, project_id: int, groups: list[Aggregate], start: datetime | None, end: datetime | None
-) -> None:
-    """Distinct sessions of each group in the window: the totals' when the window holds all the
-    group's events, else counted from its events (one index range per group, one statement)."""
-    if not groups:
-        return
+def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """Every group with events near the window and an upper bound of its count in it, largest
+    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
+    lo, hi = _floor(start, DAY), _ceil(end, DAY)
+    if hi - lo > BOUND_DAYS * DAY:
+        t = ErrorGroupTotal
+        query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
+    else:
+        query = _counts_query(project_id, [Piece("d", lo, hi)], None).subquery()
+    fingerprint, bound = query.c
+    ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
+    return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
+
+
+def _rank(
+    db: Session,
+    project_id: int,
+    parts: list[Piece],
+    bounds: list[tuple[str, int]],
+    limit: int,
+    cursor: tuple[int, str] | None,
+) -> list[tuple[str, int]]:
+    """The page's groups and counts: exact counts of the groups in ``bounds`` order, a growing
+    batch at a time, until the next group's bound is below the page's last count (no group left
+    can rank on the page)."""
+    page: list[tuple[int, str]] = []
+    done, batch = 0, 2 * limit
+    while done < len(bounds):
+        chunk = [fp for fp, _ in bounds[done : done + batch]]
+        done += len(chunk)
+        counts = _core(db).execute(_counts_query(project_id, parts, chunk))
+        page += [(int(n), fp) for fp, n in counts if n and _follows(int(n), fp, cursor)]
+        page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
+        if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
+            break
+        batch *= 2
+    return [(fp, n) for n, fp in page]
+
+
+def _complete(
+    db: Session, project_id: int, ranked: list[tuple[str, int]], start: datetime, end: datetime
+) -> list[Aggregate]:
+    """The page's groups with distinct sessions, first and last seen in the window: the totals'
+    when the window holds all the group's events, else counted (``_sessions``) and probed."""
+    if not ranked:
+        return []
     t = ErrorGroupTotal
-    totals = {
-        fp: (sessions, lo, hi)
-        for fp, sessions, lo, hi in db.execute(
-            select(t.fingerprint, t.sessions, t.first_seen, t.last_seen).where(
-                t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
-            )
+    wanted = [fp for fp, _ in ranked]
+    totals = (
+        _core(db)
+        .execute(
+            select(
+                t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms
+            ).where(t.project_id == project_id, t.fingerprint.in_(wanted))
         )
-    }
-    counted = []
-    for group in groups:
-        sessions, lo, hi = totals.get(group.fingerprint, (0, None, None))
-        if lo is not None and hi is not None and (start is None or start <= lo) and (end is None or hi < end):
-            group.sessions = int(sessions)
-        else:
-            counted.append(group)
-    if not counted:
-        return
+        .all()
+    )
+    found = {fp: (sessions, lo, hi) for fp, sessions, lo, hi, _, _ in totals if start <= lo and hi < end}
+    rest = [fp for fp in wanted if fp not in found]
+    if rest:
+        offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
+        sessions = _sessions(db, project_id, rest, offsets, start, end)
+        for fp, first, last in _core(db).execute(_seen(project_id, rest, start, end)):
+            found[fp] = (sessions.get(fp, 0), first, last)
+    return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
+
+
+def _seen(
+    project_id: int, fingerprints: list[str], start: datetime, end: datetime
+) -> Select[str, datetime, datetime]:
+    """First and last event of each group in the window: two probes of the group index each."""
+    e, t = BackendEvent, ErrorGroupTotal
+    inside = [
+        e.project_id == t.project_id,
+        e.fingerprint == t.fingerprint,
+        e.timestamp >= start,
+        e.timestamp < end,
+    ]
+    first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
+    last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
+    return select(t.fingerprint, first, last).where(
+        t.project_id == project_id, t.fingerprint.in_(fingerprints)
+    )
+
+
+def _sessions(
+    db: Session,
+    project_id: int,
+    fingerprints: list[str],
+    offsets: list[tuple[int | None, int | None]],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    """Distinct sessions of each group in the window.
+
+    Every event lies ``[lo, hi]`` ms after the start its session id encodes (the groups' offsets,
+    widened by ``OFFSET_SLACK_MS``). Sessions that started in ``[start - lo, end - hi)`` have all
+    their events in the window: counted from ``error_group_sessions`` by a key range. Those that
+    started within ``hi - lo`` before either of these edges are counted from their events near that
+    edge; no other session has events in the window. A window shorter than ``hi - lo`` is counted
+    from all its events."""
+    known = [(lo, hi) for lo, hi in offsets if lo is not None and hi is not None]
+    if len(known) < len(fingerprints):
+        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
+    lo = min(b[0] for b in known) - OFFSET_SLACK_MS
+    hi = max(b[1] for b in known) + OFFSET_SLACK_MS
+    a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
+    c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
+    if b > c:
+        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
+    m = ErrorGroupSession
+    inner = _core(db).execute(
+        select(m.fingerprint, func.count())
+        .where(
+            m.project_id == project_id,
+            m.fingerprint.in_(fingerprints),
+            m.session_id >= b << RANDOM_BITS,
+            m.session_id < c << RANDOM_BITS,
+        )
+        .group_by(m.fingerprint)
+    )
+    counts = {fp: int(n) for fp, n in inner}
+    edges = [
+        (start, min(end, _at(b + hi)), (a << RANDOM_BITS, b << RANDOM_BITS)),
+        (max(start, _at(c + lo)), end, (c << RANDOM_BITS, d << RANDOM_BITS)),
+    ]
+    for edge_start, edge_end, session_ids in edges:
+        for fp, n in _distinct_sessions(
+            db, project_id, fingerprints, edge_start, edge_end, session_ids
+        ).items():
+            counts[fp] = counts.get(fp, 0) + n
+    return counts
+
+
+def _distinct_sessions(
+    db: Session,
+    project_id: int,
+    fingerprints: list[str],
+    start: datetime,
+    end: datetime,
+    session_ids: tuple[int, int] | None,
+) -> dict[str, int]:
+    """Distinct sessions of each group's events in ``[start, end)``, of sessions with ids in
+    ``[session_ids)`` only unless ``None`` (one index range per group, one statement)."""
+    if start >= end:
+        return {}
     e = BackendEvent
-    conditions: list[ColumnElement[bool]] = [e.project_id == project_id]
-    if start is not None:
-        conditions.append(e.timestamp >= start)
-    if end is not None:
-        conditions.append(e.timestamp < end)
+    conditions = [
+        e.project_id == project_id,
+        e.timestamp >= start,
+        e.timestamp < end,
+        e.fingerprint.in_(fingerprints),
+    ]
+    if session_ids is not None:
+        conditions += [e.session_id >= session_ids[0], e.session_id < session_ids[1]]
     query = (
         select(e.fingerprint, func.count(func.distinct(e.session_id)))
-        .where(*conditions, e.fingerprint.in_([g.fingerprint for g in counted]))
+        .where(*conditions)
         .group_by(e.fingerprint)
     )
-    found = {fingerprint: n for fingerprint, n in db.execute(query)}
-    for group in counted:
-        group.sessions = int(found.get(group.fingerprint, 0))
+    return {fp: int(n) for fp, n in _core(db).execute(query)}
+
+
+def _ms(t: datetime, *, floor: bool) -> int:
+    """Milliseconds from the session ids' epoch to ``t``, rounded down or up."""
+    ms = MILLISECOND
+    return (t - EPOCH) // ms if floor else -((EPOCH - t) // ms)
+
+
+def _at(ms: int) -> datetime:
+    return EPOCH + ms * MILLISECOND

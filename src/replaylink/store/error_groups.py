@@ -12,11 +12,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, keyset
-from replaylink.store.models import BackendEvent
+from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import search_text
 
@@ -120,29 +120,32 @@ def _page(
     """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples."""
     more = len(groups) > limit
     groups = groups[:limit]
-    attach_samples(db, groups, _conditions(project_id, filters, text))
+    attach_samples(db, project_id, groups, _conditions(project_id, filters, text))
     next_cursor = keyset.encode(GROUPS_CURSOR, groups[-1].count, groups[-1].fingerprint) if more else None
     return Page(groups, next_cursor)
 
 
-def attach_samples(db: Session, groups: Sequence[ErrorGroup], conditions: list[ColumnElement[bool]]) -> None:
-    """The latest matching event of each group: one index probe per group, all in one statement.
+def attach_samples(
+    db: Session, project_id: int, groups: Sequence[ErrorGroup], conditions: list[ColumnElement[bool]]
+) -> None:
+    """The latest matching event of each group: one index probe per group, all in one statement
+    driven by the groups' totals (one ``IN`` parameter list, whatever the page's size).
 
     One statement, so that a text filter's lookup (an ``IN`` list on SQLite) is evaluated once.
     """
     if not groups:
         return
-    e = BackendEvent
-    names = [select(literal(g.fingerprint, String).label("fingerprint")) for g in groups]
-    wanted = union_all(*names).subquery()
+    e, t = BackendEvent, ErrorGroupTotal
     latest = (
         select(e.id)
-        .where(*conditions, e.fingerprint == wanted.c.fingerprint)
+        .where(*conditions, e.fingerprint == t.fingerprint)
         .order_by(e.timestamp.desc(), e.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    query = select(wanted.c.fingerprint, latest)
+    query = select(t.fingerprint, latest).where(
+        t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
+    )
     sample_ids: dict[str, int | None] = {fingerprint: event_id for fingerprint, event_id in db.execute(query)}
     found = [event_id for event_id in sample_ids.values() if event_id is not None]
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_(found)))} if found else {}

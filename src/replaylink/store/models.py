@@ -329,12 +329,18 @@ class ErrorGroupTotal(Base):
     """Distinct sessions: rows of ``error_group_sessions``."""
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 0012: least and greatest event time minus the session start in its id (ms), over every
+    # event ever inserted (deletes leave them as they are: still bounds).
+    min_offset_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_offset_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ErrorGroupBucket(Base):
     """An error group's events in one UTC hour (``period`` 'h') or day ('d')."""
 
     __tablename__ = "error_group_buckets"
+    # 0012: on SQLite the rows are the key's b-tree (a window's range is one sequential read).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     # Key in this order: a window reads one range of it.
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
