@@ -114,7 +114,7 @@ def assert_consistent(rt: Runtime, *, offsets: bool = True) -> None:
 
 
 def assert_offsets_bound_the_events(rt: Runtime) -> None:
-    """0012: each group's offsets hold every event's time minus its session id's start (ms, to
+    """0013: each group's offsets hold every event's time minus its session id's start (ms, to
     the millisecond the databases round to)."""
     e, t = BackendEvent, ErrorGroupTotal
     with transaction(rt.sessions) as db:
@@ -293,14 +293,14 @@ def test_migration_fills_the_rollup_from_stored_events(rt: Runtime, seeded: Seed
     assert_consistent(rt)
 
 
-def test_buckets_keep_their_rows_and_triggers_across_0012(rt: Runtime, seeded: Seeded) -> None:
-    """0012 copies the buckets into a WITHOUT ROWID table on SQLite (and back on downgrade); the
+def test_buckets_keep_their_rows_and_triggers_across_0013(rt: Runtime, seeded: Seeded) -> None:
+    """0013 copies the buckets into a WITHOUT ROWID table on SQLite (and back on downgrade); the
     triggers that keep them are created again."""
     sessions = [add_session(rt, seeded.project_id, NOW - timedelta(hours=h)) for h in (1, 30)]
     for n, s in enumerate(sessions):
         add_event(rt, s, timedelta(minutes=n), title=f"Error {n}")
-    for revision in ("0011", "head"):
-        (migrate.downgrade if revision == "0011" else migrate.upgrade)(rt.engine, revision)
+    for revision in ("0012", "head"):
+        (migrate.downgrade if revision == "0012" else migrate.upgrade)(rt.engine, revision)
         add_event(rt, sessions[0], timedelta(seconds=len(revision)), title=f"Error at {revision}")
         assert_consistent(rt, offsets=revision == "head")
     if rt.engine.dialect.name == "sqlite":

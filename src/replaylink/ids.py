@@ -10,7 +10,7 @@ _EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 _RANDOM_BITS = 22
 EPOCH = datetime.fromtimestamp(_EPOCH_MS / 1000, UTC)
 """Session ids count milliseconds from here: ``session_id >> RANDOM_BITS`` is the session's start
-(the error-group rollup relies on it, migration 0012)."""
+(the error-group rollup relies on it, migration 0013)."""
 RANDOM_BITS = _RANDOM_BITS
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX = {char: value for value, char in enumerate(_ALPHABET)}

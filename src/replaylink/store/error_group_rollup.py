@@ -11,7 +11,7 @@ reads its few buckets and events for every group at once (``_rank_all``).
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
 totals when the window holds every event of the group; otherwise sessions that started well inside
 the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
-only those that started near an edge from their events there (``_sessions``, migration 0012).
+only those that started near an edge from their events there (``_sessions``, migration 0013).
 First and last seen are two probes of the group index per group.
 """
 

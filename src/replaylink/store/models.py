@@ -329,7 +329,7 @@ class ErrorGroupTotal(Base):
     """Distinct sessions: rows of ``error_group_sessions``."""
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    # 0012: least and greatest event time minus the session start in its id (ms), over every
+    # 0013: least and greatest event time minus the session start in its id (ms), over every
     # event ever inserted (deletes leave them as they are: still bounds).
     min_offset_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_offset_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

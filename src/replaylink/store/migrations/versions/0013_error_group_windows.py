@@ -1,7 +1,7 @@
 """error groups over a window: event offsets from session starts; buckets in key order (SQLite)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 12:00:00.000000
 
 A window's error groups read the bucket rows of a range of ``(project_id, period, start)``, or of
@@ -32,8 +32,8 @@ import importlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
