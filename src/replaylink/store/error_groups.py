@@ -12,15 +12,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, keyset
+from replaylink.store import error_group_rollup, group_words, keyset
 from replaylink.store.models import BackendEvent
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import search_text
 
 GROUPS_CURSOR = "g"
+MAX_WHOLE_GROUPS = 20_000
+"""With a text filter, the most frequent groups checked for words all their events have."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,16 @@ def list_groups(
         return _page(db, project_id, filters, groups, limit, None)
     e = BackendEvent
     search = search_text(db, filters.text) if filters.text else None
+    whole: list[ErrorGroup] = []
+    counted: ColumnElement[bool] | None = None
+    if search is not None and search.words and not search.few and filters == GroupFilters(text=filters.text):
+        whole, counted = _whole_groups(db, project_id, search.words, limit, position)
+        if counted is None:
+            return _page(db, project_id, filters, whole, limit, search.condition(index_first=False))
     with search.all_matches(db) if search else nullcontext(None) as text:
         conditions = _conditions(project_id, filters, text)
+        if counted is not None:
+            conditions.append(counted)
         count = func.count().label("n")
         query = (
             select(
@@ -98,9 +108,38 @@ def list_groups(
                 )
             )
         rows = db.execute(query.order_by(count.desc(), e.fingerprint).limit(limit + 1)).all()
+    groups = sorted([*whole, *(ErrorGroup(*row) for row in rows)], key=lambda g: (-g.count, g.fingerprint))
+    if search is not None and search.few:
+        return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
     # Each group's newest matching event: walk the group's index, check the text on the way.
     text = search.condition(index_first=False) if search else None
-    return _page(db, project_id, filters, [ErrorGroup(*row) for row in rows], limit, text)
+    return _page(db, project_id, filters, groups[: limit + 1], limit, text)
+
+
+def _whole_groups(
+    db: Session, project_id: int, words: list[str], limit: int, position: tuple[int, str] | None
+) -> tuple[list[ErrorGroup], ColumnElement[bool] | None]:
+    """All time, text only: the groups every event of which has the words (``store.group_words``),
+    with the rollup's counts, most frequent first (at most ``limit + 1`` after ``position``), and
+    the condition on the fingerprint of the events still to count (None: no other group can rank).
+    """
+    totals = error_group_rollup.all_time(db, project_id, limit=MAX_WHOLE_GROUPS, cursor=position)
+    known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
+    whole = [
+        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen)
+        for g in totals
+        if g.fingerprint in known and group_words.matches_all(known[g.fingerprint], words)
+    ][: limit + 1]
+    e = BackendEvent
+    if not whole:
+        return [], true() if totals else None
+    counted = {g.fingerprint for g in whole}
+    if len(whole) <= limit or len(totals) == MAX_WHOLE_GROUPS:
+        return whole, e.fingerprint.not_in(counted)
+    # The page is full of whole groups: only a group with as many events could rank too.
+    floor = whole[-1].count
+    others = [g.fingerprint for g in totals if g.count >= floor and g.fingerprint not in counted]
+    return whole, e.fingerprint.in_(others) if others else None
 
 
 def _position(cursor: str) -> tuple[int, str]:
@@ -116,33 +155,56 @@ def _page(
     groups: list[ErrorGroup],
     limit: int,
     text: ColumnElement[bool] | None,
+    *,
+    from_matches: bool = False,
 ) -> Page[ErrorGroup]:
     """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples."""
     more = len(groups) > limit
     groups = groups[:limit]
-    attach_samples(db, groups, _conditions(project_id, filters, text))
+    attach_samples(db, groups, _conditions(project_id, filters, text), from_matches=from_matches)
     next_cursor = keyset.encode(GROUPS_CURSOR, groups[-1].count, groups[-1].fingerprint) if more else None
     return Page(groups, next_cursor)
 
 
-def attach_samples(db: Session, groups: Sequence[ErrorGroup], conditions: list[ColumnElement[bool]]) -> None:
-    """The latest matching event of each group: one index probe per group, all in one statement.
+def attach_samples(
+    db: Session,
+    groups: Sequence[ErrorGroup],
+    conditions: list[ColumnElement[bool]],
+    *,
+    from_matches: bool = False,
+) -> None:
+    """The latest matching event of each group.
 
-    One statement, so that a text filter's lookup (an ``IN`` list on SQLite) is evaluated once.
+    ``from_matches``: the conditions name few events (a rare text's ids): they are read once and
+    ranked per group. Otherwise one index probe per group, all in one statement, so that a text
+    filter's lookup (an ``IN`` list on SQLite) is evaluated once.
     """
     if not groups:
         return
     e = BackendEvent
-    names = [select(literal(g.fingerprint, String).label("fingerprint")) for g in groups]
-    wanted = union_all(*names).subquery()
-    latest = (
-        select(e.id)
-        .where(*conditions, e.fingerprint == wanted.c.fingerprint)
-        .order_by(e.timestamp.desc(), e.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = select(wanted.c.fingerprint, latest)
+    if from_matches:
+        newest = (
+            func.row_number()
+            .over(partition_by=e.fingerprint, order_by=(e.timestamp.desc(), e.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            select(e.fingerprint, e.id, newest)
+            .where(*conditions, e.fingerprint.in_([g.fingerprint for g in groups]))
+            .subquery()
+        )
+        query = select(ranked.c.fingerprint, ranked.c.id).where(ranked.c.rank == 1)
+    else:
+        names = [select(literal(g.fingerprint, String).label("fingerprint")) for g in groups]
+        wanted = union_all(*names).subquery()
+        latest = (
+            select(e.id)
+            .where(*conditions, e.fingerprint == wanted.c.fingerprint)
+            .order_by(e.timestamp.desc(), e.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(wanted.c.fingerprint, latest)
     sample_ids: dict[str, int | None] = {fingerprint: event_id for fingerprint, event_id in db.execute(query)}
     found = [event_id for event_id in sample_ids.values() if event_id is not None]
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_(found)))} if found else {}
