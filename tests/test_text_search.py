@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -156,3 +158,23 @@ def test_pages_of_a_common_word_in_each_plan(rt: Runtime, seeded: Seeded, text_p
         groups = list_groups(db, seeded.project_id, GroupFilters(text="reset conn"), limit=50)
     assert listed == [s.id for s in reversed(sessions)]
     assert [(g.fingerprint, g.count, g.sessions) for g in groups.items] == [("g0", 3, 3), ("g1", 2, 2)]
+
+
+def test_a_stale_word_sample_is_taken_again_in_the_background(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = add_session(rt, seeded.project_id)
+    add_event(rt, session, title="Timeout", message="upstream said: connection reset")
+    with transaction(rt.sessions) as db:
+        key = str(db.get_bind().engine.url)
+        monkeypatch.setitem(text_search._samples, key, WordSample.of([("Other", "")], events=1))
+        monkeypatch.setattr(text_search, "SAMPLE_SECONDS", 60.0)
+        stale = text_search._samples[key] = replace(text_search._samples[key], taken_at=time.monotonic() - 90)
+        assert word_sample(db) is stale  # served while a thread takes the new one
+    deadline = time.monotonic() + 10
+    while text_search._samples[key] is stale and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with transaction(rt.sessions) as db:
+        assert word_sample(db).events_starting("conn") == 1
+        text_search._samples[key] = replace(text_search._samples[key], taken_at=time.monotonic() - 130)
+        assert word_sample(db).events_starting("timeout") == 1  # too old to serve: taken at once

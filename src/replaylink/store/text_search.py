@@ -26,8 +26,10 @@ The estimates only choose the plan: every plan gives the same rows.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +42,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Engine,
     Integer,
     Select,
     and_,
@@ -350,15 +353,43 @@ class WordSample:
 
 
 _samples: dict[str, WordSample] = {}
+_refreshing: set[str] = set()
+_refreshing_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def word_sample(db: Session) -> WordSample:
-    """This database's :class:`WordSample`, taken again when older than SAMPLE_SECONDS."""
-    key = str(db.get_bind().engine.url)
+    """This database's :class:`WordSample`. Older than SAMPLE_SECONDS, it is taken again in a
+    background thread (requests meanwhile use it as it is); a request takes it itself only when
+    there is none yet, or when it is older than twice SAMPLE_SECONDS."""
+    engine = db.get_bind().engine
+    key = str(engine.url)
     sample = _samples.get(key)
-    if sample is None or time.monotonic() - sample.taken_at > SAMPLE_SECONDS:
+    age = time.monotonic() - sample.taken_at if sample is not None else 0.0
+    if sample is None or age > 2 * SAMPLE_SECONDS:
         sample = _samples[key] = _take_sample(db)
+    elif age > SAMPLE_SECONDS:
+        _refresh_in_background(engine, key)
     return sample
+
+
+def _refresh_in_background(engine: Engine, key: str) -> None:
+    with _refreshing_lock:
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+
+    def refresh() -> None:
+        try:
+            with Session(engine) as db:
+                _samples[key] = _take_sample(db)
+        except Exception:  # the next request tries again; the old sample serves meanwhile
+            log.warning("text search: taking a word sample failed", exc_info=True)
+        finally:
+            with _refreshing_lock:
+                _refreshing.discard(key)
+
+    threading.Thread(target=refresh, name="replaylink-word-sample", daemon=True).start()
 
 
 def _take_sample(db: Session) -> WordSample:
