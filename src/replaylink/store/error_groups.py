@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from replaylink.store import error_group_rollup, group_words, keyset
 from replaylink.store.models import BackendEvent
 from replaylink.store.sessions_query import Page
-from replaylink.store.text_search import search_text
+from replaylink.store.text_search import TextSearch, search_text
 
 GROUPS_CURSOR = "g"
 MAX_WHOLE_GROUPS = 20_000
@@ -75,18 +75,34 @@ def list_groups(
             )
         groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
         return _page(db, project_id, filters, groups, limit, None)
-    e = BackendEvent
     search = search_text(db, filters.text) if filters.text else None
     whole: list[ErrorGroup] = []
-    counted: ColumnElement[bool] | None = None
+    rest: ColumnElement[bool] | None = true()
     if search is not None and search.words and not search.few and filters == GroupFilters(text=filters.text):
-        whole, counted = _whole_groups(db, project_id, search.words, limit, position)
-        if counted is None:
-            return _page(db, project_id, filters, whole, limit, search.condition(index_first=False))
+        whole, rest = _whole_groups(db, project_id, search.words, limit, position)
+    counted: list[ErrorGroup] = []
+    if rest is not None:  # None: no group but the whole ones can rank
+        counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
+    groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
+    if search is not None and search.few:
+        return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
+    # Each group's newest matching event: walk the group's index, check the text on the way.
+    text = search.condition(index_first=False) if search else None
+    return _page(db, project_id, filters, groups, limit, text)
+
+
+def _counted_groups(
+    db: Session,
+    project_id: int,
+    filters: GroupFilters,
+    search: TextSearch | None,
+    among: ColumnElement[bool],
+    limit: int,
+    position: tuple[int, str] | None,
+) -> list[ErrorGroup]:
+    """Up to ``limit + 1`` groups (of those ``among``) counted from their matching events."""
+    e = BackendEvent
     with search.all_matches(db) if search else nullcontext(None) as text:
-        conditions = _conditions(project_id, filters, text)
-        if counted is not None:
-            conditions.append(counted)
         count = func.count().label("n")
         query = (
             select(
@@ -96,7 +112,7 @@ def list_groups(
                 func.min(e.timestamp),
                 func.max(e.timestamp),
             )
-            .where(*conditions)
+            .where(*_conditions(project_id, filters, text), among)
             .group_by(e.fingerprint)
         )
         if position:
@@ -108,12 +124,7 @@ def list_groups(
                 )
             )
         rows = db.execute(query.order_by(count.desc(), e.fingerprint).limit(limit + 1)).all()
-    groups = sorted([*whole, *(ErrorGroup(*row) for row in rows)], key=lambda g: (-g.count, g.fingerprint))
-    if search is not None and search.few:
-        return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
-    # Each group's newest matching event: walk the group's index, check the text on the way.
-    text = search.condition(index_first=False) if search else None
-    return _page(db, project_id, filters, groups[: limit + 1], limit, text)
+    return [ErrorGroup(*row) for row in rows]
 
 
 def _whole_groups(
