@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select, 
 from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, group_words, keyset
-from replaylink.store.models import BackendEvent
+from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import TextSearch, search_text
 
@@ -134,22 +134,37 @@ def _whole_groups(
     with the rollup's counts, most frequent first (at most ``limit + 1`` after ``position``), and
     the condition on the fingerprint of the events still to count (None: no other group can rank).
     """
-    totals = error_group_rollup.all_time(db, project_id, limit=MAX_WHOLE_GROUPS, cursor=position)
+    t = ErrorGroupTotal
+    ranked = select(t.fingerprint, t.events).where(t.project_id == project_id)
+    # Core rows: thousands of them, without the ORM's per-row work.
+    totals = (
+        db.connection().execute(ranked.order_by(t.events.desc(), t.fingerprint).limit(MAX_WHOLE_GROUPS)).all()
+    )
+    examined_all = len(totals) < MAX_WHOLE_GROUPS
+    if position is not None:
+        last_count, last_fingerprint = position
+        totals = [g for g in totals if (-g.events, g.fingerprint) > (-last_count, last_fingerprint)]
     known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
-    whole = [
-        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen)
+    chosen = [
+        g.fingerprint
         for g in totals
         if g.fingerprint in known and group_words.matches_all(known[g.fingerprint], words)
     ][: limit + 1]
+    if not chosen:
+        return [], true() if totals or not examined_all else None
+    rows = db.execute(
+        select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
+            t.project_id == project_id, t.fingerprint.in_(chosen)
+        )
+    )
+    whole = sorted((ErrorGroup(*row) for row in rows), key=lambda g: (-g.count, g.fingerprint))
     e = BackendEvent
-    if not whole:
-        return [], true() if totals else None
-    counted = {g.fingerprint for g in whole}
-    if len(whole) <= limit or len(totals) == MAX_WHOLE_GROUPS:
-        return whole, e.fingerprint.not_in(counted)
+    if len(whole) <= limit or not examined_all:
+        return whole, e.fingerprint.not_in(chosen)
     # The page is full of whole groups: only a group with as many events could rank too.
     floor = whole[-1].count
-    others = [g.fingerprint for g in totals if g.count >= floor and g.fingerprint not in counted]
+    counted = set(chosen)
+    others = [g.fingerprint for g in totals if g.events >= floor and g.fingerprint not in counted]
     return whole, e.fingerprint.in_(others) if others else None
 
 
