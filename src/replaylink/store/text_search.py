@@ -19,7 +19,11 @@ a sample of the stored words (:class:`WordSample`):
   a few microseconds each. Up to FEW_MATCHES events found: the request works from their ids.
 - words in many events (together) are not looked up: the request walks sessions or groups newest
   first, checking each event it reads, and stops when its page is full (many matches, short walk).
+- words common alone but rare together (SQLite): the walk tests the rare word's list from the index
+  on the walked index's rowid (:func:`filter_words`), reading only that word's events.
 
+Estimates of several words together come from the sampled events that have them all (words of one
+title go together). A stale sample is taken again in a background thread.
 The estimates only choose the plan: every plan gives the same rows.
 """
 
@@ -240,7 +244,8 @@ class TextSearch:
         With few matches, ``id`` among their ids. Otherwise every word through the index
         (``index_first``), or every word checked on each event read: for a statement that walks
         another index and stops early (newest sessions, the newest event of a group), which
-        should not look every match up first.
+        should not look every match up first; a :attr:`filtered` walk tests the :attr:`rare`
+        words through their list (:meth:`listed`) and checks the others.
         """
         if not self.words or self.ids == []:
             return false()
