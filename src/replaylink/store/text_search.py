@@ -201,8 +201,8 @@ class TextSearch:
     """The words not looked up through the index (:attr:`rare` are): checked on the events read."""
     session_ids: list[int] = field(default_factory=list)
     """With ``ids``: their events' sessions (distinct)."""
-    filtered: bool = False
-    """Walks test the :attr:`rare` words through their list from the index (:func:`filter_words`)."""
+    walk_list: list[str] = field(default_factory=list)
+    """Words a walk along sessions tests through their list from the index (:func:`filter_words`)."""
 
     @property
     def few(self) -> bool:
@@ -244,18 +244,23 @@ class TextSearch:
         With few matches, ``id`` among their ids. Otherwise every word through the index
         (``index_first``), or every word checked on each event read: for a statement that walks
         another index and stops early (newest sessions, the newest event of a group), which
-        should not look every match up first; a :attr:`filtered` walk tests the :attr:`rare`
-        words through their list (:meth:`listed`) and checks the others.
+        should not look every match up first.
         """
         if not self.words or self.ids == []:
             return false()
         if self.ids is not None:
             return self.among(BackendEvent.id, self.ids)
-        if index_first:
-            return self.indexed()
-        if self.filtered and self.rare:
-            return and_(self.listed(self.rare), self.checked(self.common))
-        return self.checked()
+        return self.indexed() if index_first else self.checked()
+
+    def walked(self) -> ColumnElement[bool]:
+        """The test for one ``BackendEvent`` of a walk along sessions (newest first) that stops
+        when its page is full: :meth:`condition` without the index first, or the :attr:`walk_list`
+        words through their list (:meth:`listed`) and the others checked on their events."""
+        if not self.walk_list or self.few:
+            return self.condition(index_first=False)
+        return and_(
+            self.listed(self.walk_list), self.checked([w for w in self.words if w not in self.walk_list])
+        )
 
     def listed(self, words: Sequence[str]) -> ColumnElement[bool]:
         """Events with every one of ``words`` through the index, for a statement that walks another
@@ -521,15 +526,13 @@ def search_text(db: Session, text: str) -> TextSearch:
     estimates = {word: sample.events_starting(word) for word in words}
     joint = sample.events_with_all
     filtered = filter_words(dialect, estimates, sample.events, joint)
-    if filtered:
-        common = [word for word in words if word not in filtered]
-        return TextSearch(dialect, words, common=common, filtered=True)
-    lookup = lookup_words(dialect, estimates, sample.events, joint)
+    lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
     if lookup is None:
         # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
         rarest = min(words, key=estimates.__getitem__)
         rare = estimates[rarest] <= sample.events * DRIVING_SHARE
-        return TextSearch(dialect, words, common=[word for word in words if not rare or word != rarest])
+        common = [word for word in words if not rare or word != rarest]
+        return TextSearch(dialect, words, common=common, walk_list=filtered)
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
     probe = select(BackendEvent.id, BackendEvent.session_id).where(
