@@ -30,6 +30,9 @@ _CHUNK = 500
 _CACHE_LIMIT = 200_000
 _known: dict[str, frozenset[str]] = {}
 """Fingerprint -> its title's constant words: the same in every database (a hash of them)."""
+_unknown: set[str] = set()
+"""Fingerprints seen not to be their titles' hash (in some database): not read again until the
+caches are cleared; their groups are counted from their events (always exact)."""
 
 
 def title_words(provider: str, exception_type: str | None, title: str, group: str) -> frozenset[str] | None:
@@ -59,11 +62,6 @@ def known_words(db: Session, project_id: int, groups: Iterable[str]) -> dict[str
     if missing:
         _learn(db, project_id, missing)
     return {group: _known[group] for group in groups if _known.get(group)}
-
-
-_unknown: set[str] = set()
-"""Fingerprints seen not to be their titles' hash (in some database): read again only after
-the cache is cleared, so they are counted from their events (always exact)."""
 
 
 def _learn(db: Session, project_id: int, missing: list[str]) -> None:
