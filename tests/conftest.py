@@ -164,19 +164,24 @@ def seeded(rt: Runtime) -> Seeded:
     return Seeded(rt)
 
 
-@pytest.fixture(params=["few", "many", "candidates", "walk"])
+@pytest.fixture(params=["few", "many", "candidates", "walk", "filtered"])
 def text_plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each plan of a text search (``store.text_search``), whatever its estimates would pick: every
     word looked up and the few matches' ids; more than ``FEW_MATCHES`` found (here any): a walk
     along sessions or groups checking each event; the first word looked up, the others checked on
-    its events; a walk without any lookup.
+    its events; a walk without any lookup; a walk testing the first word through its list from
+    the index and checking the others.
     """
     if request.param == "many":
         monkeypatch.setattr(text_search, "FEW_MATCHES", 0)
     plan = request.param
 
-    def lookup_words(_dialect: str, estimates: dict[str, float], _events: int) -> list[str] | None:
+    def lookup_words(_dialect: str, estimates: dict[str, float], *_: object) -> list[str] | None:
         return None if plan == "walk" else list(estimates)[:1] if plan == "candidates" else list(estimates)
 
+    def filter_words(_dialect: str, estimates: dict[str, float], *_: object) -> list[str]:
+        return list(estimates)[:1] if plan == "filtered" else []
+
     monkeypatch.setattr(text_search, "lookup_words", lookup_words)
+    monkeypatch.setattr(text_search, "filter_words", filter_words)
     return str(request.param)

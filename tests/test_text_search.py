@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -75,6 +78,34 @@ def test_lookup_words_picks_rare_words_and_walks_common_ones() -> None:
     assert lookup_words("sqlite", {"timeout": 0}, n) == ["timeout"]
     # Common words rare together: the rarest one's events are the candidates.
     assert lookup_words("sqlite", {"handler": n, "error3": 20_000, "7": 200_000}, n) == ["error3"]
+
+
+def test_word_sample_estimates_words_together_from_its_events() -> None:
+    texts = [("Error36 handler 2", "x"), ("Error36 handler 3", "y"), ("Error7 handler 2", None), ("z", "")]
+    sample = WordSample.of(texts, events=400)
+    assert sample.events_with_all(["error36", "handler"]) == 200  # together, not 200 * 300 / 400
+    assert sample.events_with_all(["Error", "2"]) == 200
+    assert sample.events_with_all(["error36", "2"]) == 100
+    assert sample.events_with_all(["error7", "3"]) == 50  # none sampled: half an event
+    assert WordSample.of([], events=0).events_with_all(["x"]) == 0
+
+
+def test_filter_words_walks_with_a_rare_words_list_on_sqlite() -> None:
+    n = 1_000_000
+    estimates = {"handler": n, "error36": 10_000, "2": 250_000}
+    together = {("error36",): 10_000.0, ("error36", "2"): 4_000.0}
+
+    def joint(words: Sequence[str]) -> float:
+        return together.get(tuple(sorted(words, key=estimates.__getitem__)), 4_000.0)
+
+    # Common words rare together, several in each page's stretch of sessions: walk with the rare
+    # word's list, rather than read and check each of its 10,000 events.
+    assert text_search.filter_words("sqlite", estimates, n, joint) == ["error36"]
+    assert text_search.lookup_words("sqlite", estimates, n, joint) == ["error36"]
+    # Too rare together: the walk would be long; its candidates are checked instead.
+    assert text_search.filter_words("sqlite", estimates, n, lambda _: 50.0) == []
+    # PostgreSQL reads each walked event anyway.
+    assert text_search.filter_words("postgresql", estimates, n, joint) == []
 
 
 def test_word_sample_reads_stored_events(
@@ -156,3 +187,23 @@ def test_pages_of_a_common_word_in_each_plan(rt: Runtime, seeded: Seeded, text_p
         groups = list_groups(db, seeded.project_id, GroupFilters(text="reset conn"), limit=50)
     assert listed == [s.id for s in reversed(sessions)]
     assert [(g.fingerprint, g.count, g.sessions) for g in groups.items] == [("g0", 3, 3), ("g1", 2, 2)]
+
+
+def test_a_stale_word_sample_is_taken_again_in_the_background(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = add_session(rt, seeded.project_id)
+    add_event(rt, session, title="Timeout", message="upstream said: connection reset")
+    with transaction(rt.sessions) as db:
+        key = str(db.get_bind().engine.url)
+        monkeypatch.setitem(text_search._samples, key, WordSample.of([("Other", "")], events=1))
+        monkeypatch.setattr(text_search, "SAMPLE_SECONDS", 60.0)
+        stale = text_search._samples[key] = replace(text_search._samples[key], taken_at=time.monotonic() - 90)
+        assert word_sample(db) is stale  # served while a thread takes the new one
+    deadline = time.monotonic() + 10
+    while text_search._samples[key] is stale and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with transaction(rt.sessions) as db:
+        assert word_sample(db).events_starting("conn") == 1
+        text_search._samples[key] = replace(text_search._samples[key], taken_at=time.monotonic() - 130)
+        assert word_sample(db).events_starting("timeout") == 1  # too old to serve: taken at once

@@ -12,15 +12,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, keyset
+from replaylink.store import error_group_rollup, group_words, keyset
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.sessions_query import Page
-from replaylink.store.text_search import search_text
+from replaylink.store.text_search import TextSearch, search_text
 
 GROUPS_CURSOR = "g"
+MAX_WHOLE_GROUPS = 20_000
+"""With a text filter, the most frequent groups checked for words all their events have."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,34 @@ def list_groups(
             )
         groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
         return _page(db, project_id, filters, groups, limit, None)
-    e = BackendEvent
     search = search_text(db, filters.text) if filters.text else None
+    whole: list[ErrorGroup] = []
+    rest: ColumnElement[bool] | None = true()
+    if search is not None and search.words and not search.few and filters == GroupFilters(text=filters.text):
+        whole, rest = _whole_groups(db, project_id, search.words, limit, position)
+    counted: list[ErrorGroup] = []
+    if rest is not None:  # None: no group but the whole ones can rank
+        counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
+    groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
+    if search is not None and search.few:
+        return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
+    # Each group's newest matching event: walk the group's index, check the text on the way.
+    text = search.condition(index_first=False) if search else None
+    return _page(db, project_id, filters, groups, limit, text)
+
+
+def _counted_groups(
+    db: Session,
+    project_id: int,
+    filters: GroupFilters,
+    search: TextSearch | None,
+    among: ColumnElement[bool],
+    limit: int,
+    position: tuple[int, str] | None,
+) -> list[ErrorGroup]:
+    """Up to ``limit + 1`` groups (of those ``among``) counted from their matching events."""
+    e = BackendEvent
     with search.all_matches(db) if search else nullcontext(None) as text:
-        conditions = _conditions(project_id, filters, text)
         count = func.count().label("n")
         query = (
             select(
@@ -86,7 +112,7 @@ def list_groups(
                 func.min(e.timestamp),
                 func.max(e.timestamp),
             )
-            .where(*conditions)
+            .where(*_conditions(project_id, filters, text), among)
             .group_by(e.fingerprint)
         )
         if position:
@@ -98,9 +124,48 @@ def list_groups(
                 )
             )
         rows = db.execute(query.order_by(count.desc(), e.fingerprint).limit(limit + 1)).all()
-    # Each group's newest matching event: walk the group's index, check the text on the way.
-    text = search.condition(index_first=False) if search else None
-    return _page(db, project_id, filters, [ErrorGroup(*row) for row in rows], limit, text)
+    return [ErrorGroup(*row) for row in rows]
+
+
+def _whole_groups(
+    db: Session, project_id: int, words: list[str], limit: int, position: tuple[int, str] | None
+) -> tuple[list[ErrorGroup], ColumnElement[bool] | None]:
+    """All time, text only: the groups every event of which has the words (``store.group_words``),
+    with the rollup's counts, most frequent first (at most ``limit + 1`` after ``position``), and
+    the condition on the fingerprint of the events still to count (None: no other group can rank).
+    """
+    t = ErrorGroupTotal
+    ranked = select(t.fingerprint, t.events).where(t.project_id == project_id)
+    # Core rows: thousands of them, without the ORM's per-row work.
+    totals = (
+        db.connection().execute(ranked.order_by(t.events.desc(), t.fingerprint).limit(MAX_WHOLE_GROUPS)).all()
+    )
+    examined_all = len(totals) < MAX_WHOLE_GROUPS
+    if position is not None:
+        last_count, last_fingerprint = position
+        totals = [g for g in totals if (-g.events, g.fingerprint) > (-last_count, last_fingerprint)]
+    known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
+    chosen = [
+        g.fingerprint
+        for g in totals
+        if g.fingerprint in known and group_words.matches_all(known[g.fingerprint], words)
+    ][: limit + 1]
+    if not chosen:
+        return [], true() if totals or not examined_all else None
+    rows = db.execute(
+        select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
+            t.project_id == project_id, t.fingerprint.in_(chosen)
+        )
+    )
+    whole = sorted((ErrorGroup(*row) for row in rows), key=lambda g: (-g.count, g.fingerprint))
+    e = BackendEvent
+    if len(whole) <= limit or not examined_all:
+        return whole, e.fingerprint.not_in(chosen)
+    # The page is full of whole groups: only a group with as many events could rank too.
+    floor = whole[-1].count
+    counted = set(chosen)
+    others = [g.fingerprint for g in totals if g.events >= floor and g.fingerprint not in counted]
+    return whole, e.fingerprint.in_(others) if others else None
 
 
 def _position(cursor: str) -> tuple[int, str]:
@@ -116,36 +181,58 @@ def _page(
     groups: list[ErrorGroup],
     limit: int,
     text: ColumnElement[bool] | None,
+    *,
+    from_matches: bool = False,
 ) -> Page[ErrorGroup]:
     """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples."""
     more = len(groups) > limit
     groups = groups[:limit]
-    attach_samples(db, project_id, groups, _conditions(project_id, filters, text))
+    attach_samples(db, project_id, groups, _conditions(project_id, filters, text), from_matches=from_matches)
     next_cursor = keyset.encode(GROUPS_CURSOR, groups[-1].count, groups[-1].fingerprint) if more else None
     return Page(groups, next_cursor)
 
 
 def attach_samples(
-    db: Session, project_id: int, groups: Sequence[ErrorGroup], conditions: list[ColumnElement[bool]]
+    db: Session,
+    project_id: int,
+    groups: Sequence[ErrorGroup],
+    conditions: list[ColumnElement[bool]],
+    *,
+    from_matches: bool = False,
 ) -> None:
-    """The latest matching event of each group: one index probe per group, all in one statement
-    driven by the groups' totals (one ``IN`` parameter list, whatever the page's size).
+    """The latest matching event of each group.
 
-    One statement, so that a text filter's lookup (an ``IN`` list on SQLite) is evaluated once.
+    ``from_matches``: the conditions name few events (a rare text's ids): they are read once and
+    ranked per group. Otherwise one index probe per group, all in one statement driven by the
+    groups' totals (one ``IN`` parameter list, whatever the page's size), so that a text filter's
+    lookup (an ``IN`` list on SQLite) is evaluated once.
     """
     if not groups:
         return
     e, t = BackendEvent, ErrorGroupTotal
-    latest = (
-        select(e.id)
-        .where(*conditions, e.fingerprint == t.fingerprint)
-        .order_by(e.timestamp.desc(), e.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = select(t.fingerprint, latest).where(
-        t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
-    )
+    if from_matches:
+        newest = (
+            func.row_number()
+            .over(partition_by=e.fingerprint, order_by=(e.timestamp.desc(), e.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            select(e.fingerprint, e.id, newest)
+            .where(*conditions, e.fingerprint.in_([g.fingerprint for g in groups]))
+            .subquery()
+        )
+        query = select(ranked.c.fingerprint, ranked.c.id).where(ranked.c.rank == 1)
+    else:
+        latest = (
+            select(e.id)
+            .where(*conditions, e.fingerprint == t.fingerprint)
+            .order_by(e.timestamp.desc(), e.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(t.fingerprint, latest).where(
+            t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
+        )
     sample_ids: dict[str, int | None] = {fingerprint: event_id for fingerprint, event_id in db.execute(query)}
     found = [event_id for event_id in sample_ids.values() if event_id is not None]
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_(found)))} if found else {}

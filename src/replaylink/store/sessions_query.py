@@ -95,7 +95,7 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
         query = query.where(s.id.in_(select(e.session_id).where(e.project_id == project_id, *conditions)))
     else:
         if search is not None:
-            conditions.append(search.condition(index_first=False))
+            conditions.append(search.walked())
         if conditions or filters.has_backend_errors:
             events = select(e.id).where(e.session_id == s.id, *conditions)
             if search is not None:

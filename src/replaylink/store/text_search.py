@@ -19,19 +19,24 @@ a sample of the stored words (:class:`WordSample`):
   a few microseconds each. Up to FEW_MATCHES events found: the request works from their ids.
 - words in many events (together) are not looked up: the request walks sessions or groups newest
   first, checking each event it reads, and stops when its page is full (many matches, short walk).
+- words common alone but rare together (SQLite): the walk tests the rare word's list from the index
+  on the walked index's rowid (:func:`filter_words`), reading only that word's events.
 
+Estimates of several words together come from the sampled events that have them all (words of one
+title go together). A stale sample is taken again in a background thread.
 The estimates only choose the plan: every plan gives the same rows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
+import threading
 import time
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +46,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Engine,
     Integer,
     Select,
     and_,
@@ -85,10 +91,13 @@ class Costs:
     """Reading an event found and checking the other words on it (:meth:`TextSearch.checked`)."""
     walk: float
     """Reading an event in a walk and checking every word (most fail at once on PostgreSQL)."""
+    probe: float | None = None
+    """An event in a walk tested against the looked-up words' list from the walked index alone
+    (SQLite: its rowid; the row is read only for a candidate); None: not a plan (PostgreSQL)."""
 
 
 COSTS = {
-    "sqlite": Costs(lookup=1.2, check=8.0, walk=8.0),
+    "sqlite": Costs(lookup=1.2, check=8.0, walk=8.0, probe=0.4),
     "postgresql": Costs(lookup=0.3, check=25.0, walk=3.0),
 }
 SQLITE_FUNCTION = "replaylink_has_words"
@@ -192,6 +201,8 @@ class TextSearch:
     """The words not looked up through the index (:attr:`rare` are): checked on the events read."""
     session_ids: list[int] = field(default_factory=list)
     """With ``ids``: their events' sessions (distinct)."""
+    walk_list: list[str] = field(default_factory=list)
+    """Words a walk along sessions tests through their list from the index (:func:`filter_words`)."""
 
     @property
     def few(self) -> bool:
@@ -241,6 +252,24 @@ class TextSearch:
             return self.among(BackendEvent.id, self.ids)
         return self.indexed() if index_first else self.checked()
 
+    def walked(self) -> ColumnElement[bool]:
+        """The test for one ``BackendEvent`` of a walk along sessions (newest first) that stops
+        when its page is full: :meth:`condition` without the index first, or the :attr:`walk_list`
+        words through their list (:meth:`listed`) and the others checked on their events."""
+        if not self.walk_list or self.few:
+            return self.condition(index_first=False)
+        return and_(
+            self.listed(self.walk_list), self.checked([w for w in self.words if w not in self.walk_list])
+        )
+
+    def listed(self, words: Sequence[str]) -> ColumnElement[bool]:
+        """Events with every one of ``words`` through the index, for a statement that walks another
+        index: SQLite tests ``id + 0`` against the list the index gives (built once per statement,
+        tested on the walked index's rowid before any row is read)."""
+        if self.dialect == "postgresql":
+            return _pg_matches(words)
+        return (BackendEvent.id + literal_column("0")).in_(_fts_matches(words))
+
     def among(self, column: InstrumentedAttribute[int], values: list[int]) -> ColumnElement[bool]:
         """``column`` in ``values``, as one parameter (an array; a JSON list on SQLite)."""
         if self.dialect == "postgresql":
@@ -265,7 +294,7 @@ class TextSearch:
             yield and_(self.indexed(self.rare), self.checked(self.common))
             return
         if self.dialect != "postgresql":
-            yield (BackendEvent.id + literal_column("0")).in_(_fts_matches(self.words))
+            yield self.listed(self.words)
             return
         previous = db.scalar(select(func.current_setting("enable_seqscan")))
         db.execute(select(func.set_config("enable_seqscan", "off", True)))
@@ -290,34 +319,87 @@ class WordSample:
     running: list[int]
     """``running[i]``: sampled events having ``words[j]``, summed over ``j < i``."""
     taken_at: float
+    holders: list[int] = field(default_factory=list)
+    """``holders[i]``: the sampled events having ``words[i]``, as a bit set (bit ``k``: event ``k``)."""
 
     @classmethod
     def of(cls, texts: Sequence[tuple[str | None, str | None]], events: int) -> WordSample:
-        counts = Counter(word for title, message in texts for word in set(_tokens(title, message)))
-        words = sorted(counts)
-        return cls(events, len(texts), words, [0, *accumulate(counts[w] for w in words)], time.monotonic())
+        bits: dict[str, int] = {}
+        for k, (title, message) in enumerate(texts):
+            bit = 1 << k
+            for word in set(_tokens(title, message)):
+                bits[word] = bits.get(word, 0) | bit
+        words = sorted(bits)
+        holders = [bits[word] for word in words]
+        running = [0, *accumulate(holder.bit_count() for holder in holders)]
+        return cls(events, len(texts), words, running, time.monotonic(), holders)
+
+    def _range(self, word: str) -> tuple[int, int]:
+        start = word.lower()
+        return bisect_left(self.words, start), bisect_left(self.words, start + "\U0010ffff")
 
     def events_starting(self, word: str) -> float:
         """About how many events have a word starting with ``word`` (sums its words' events)."""
         if not self.sampled:
             return 0.0
-        start = word.lower()
-        first = bisect_left(self.words, start)
-        last = bisect_left(self.words, start + "\U0010ffff")
+        first, last = self._range(word)
         share = (self.running[last] - self.running[first]) / self.sampled
         return min(share, 1.0) * self.events
 
+    def events_with_all(self, words: Sequence[str]) -> float:
+        """About how many events have, for every one of ``words``, a word starting with it (the
+        sampled events that do; half of one when none does). Unlike a product of
+        :meth:`events_starting`, words that go together (a group's title) count once."""
+        if not self.sampled:
+            return 0.0
+        together = (1 << self.sampled) - 1
+        for word in words:
+            first, last = self._range(word)
+            having = 0
+            for holder in self.holders[first:last]:
+                having |= holder
+            together &= having
+        return max(together.bit_count(), 0.5) / self.sampled * self.events
+
 
 _samples: dict[str, WordSample] = {}
+_refreshing: set[str] = set()
+_refreshing_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def word_sample(db: Session) -> WordSample:
-    """This database's :class:`WordSample`, taken again when older than SAMPLE_SECONDS."""
-    key = str(db.get_bind().engine.url)
+    """This database's :class:`WordSample`. Older than SAMPLE_SECONDS, it is taken again in a
+    background thread (requests meanwhile use it as it is); a request takes it itself only when
+    there is none yet, or when it is older than twice SAMPLE_SECONDS."""
+    engine = db.get_bind().engine
+    key = str(engine.url)
     sample = _samples.get(key)
-    if sample is None or time.monotonic() - sample.taken_at > SAMPLE_SECONDS:
+    age = time.monotonic() - sample.taken_at if sample is not None else 0.0
+    if sample is None or age > 2 * SAMPLE_SECONDS:
         sample = _samples[key] = _take_sample(db)
+    elif age > SAMPLE_SECONDS:
+        _refresh_in_background(engine, key)
     return sample
+
+
+def _refresh_in_background(engine: Engine, key: str) -> None:
+    with _refreshing_lock:
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+
+    def refresh() -> None:
+        try:
+            with Session(engine) as db:
+                _samples[key] = _take_sample(db)
+        except Exception:  # the next request tries again; the old sample serves meanwhile
+            log.warning("text search: taking a word sample failed", exc_info=True)
+        finally:
+            with _refreshing_lock:
+                _refreshing.discard(key)
+
+    threading.Thread(target=refresh, name="replaylink-word-sample", daemon=True).start()
 
 
 def _take_sample(db: Session) -> WordSample:
@@ -343,34 +425,88 @@ def _take_sample(db: Session) -> WordSample:
     return WordSample.of([(title, message) for title, message in rows], events)
 
 
-def lookup_words(dialect: str, estimates: dict[str, float], events: int) -> list[str] | None:
+Joint = Callable[[Sequence[str]], float]
+"""About how many events have every one of some words (:meth:`WordSample.events_with_all`)."""
+
+
+def lookup_words(
+    dialect: str, estimates: dict[str, float], events: int, joint: Joint | None = None
+) -> list[str] | None:
     """The words to look up through the index (the others are checked on the events found), or
-    None for a walk; from each word's estimated events (:meth:`WordSample.events_starting`).
+    None for a walk; from each word's estimated events (:meth:`WordSample.events_starting`) and
+    of several together (``joint``; default: the words assumed independent).
 
     Words are added rarest first while that costs less: looking a word up reads its postings,
     and each event it leaves is read and checked. A walk reads about WALK_EVENTS_PER_PAGE events
-    per page over the share that matches (all words assumed independent). More than FEW_MATCHES
-    estimated matches always walk: a page comes before the end of the first few thousand.
+    per page over the share that matches. More than FEW_MATCHES estimated matches always walk:
+    a page comes before the end of the first few thousand.
+    """
+    return _best_lookup(COSTS.get(dialect, COSTS["sqlite"]), estimates, events, joint)[0]
+
+
+def filter_words(
+    dialect: str, estimates: dict[str, float], events: int, joint: Joint | None = None
+) -> list[str]:
+    """The words a walk tests through their list from the index (SQLite: the rowid in the walked
+    index, so that only their candidates are read and checked), when that costs less than the
+    plan of :func:`lookup_words`; else none.
+
+    Words common alone but rare together (``Error36 handler 2``): the rare word's list is cheap
+    to read, and the walk to a page is long but reads index entries, not events.
     """
     costs = COSTS.get(dialect, COSTS["sqlite"])
-    together = float(events)
-    for estimate in estimates.values():
-        together *= min(estimate / events, 1.0) if events else 0.0
-    if together > FEW_MATCHES:
-        return None
-    share = together / events if events else 0.0
-    best: list[str] | None = None
-    best_cost = costs.walk * min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
+    if costs.probe is None or not events:
+        return []
+    joint = joint or _independent(estimates, events)
+    best_cost = _best_lookup(costs, estimates, events, joint)[1]
+    walked = _walked(joint(list(estimates)), events)
+    best: list[str] = []
     chosen: list[str] = []
-    postings, candidates = 0.0, float(events)
+    postings = 0.0
     for word in sorted(estimates, key=estimates.__getitem__):
         chosen.append(word)
         postings += estimates[word]
-        candidates *= min(estimates[word] / events, 1.0) if events else 0.0
-        cost = postings * costs.lookup + candidates * costs.check
-        if cost <= best_cost:
+        cost = postings * costs.lookup + walked * (costs.probe + joint(chosen) / events * costs.check)
+        if cost < best_cost:
             best, best_cost = list(chosen), cost
     return best
+
+
+def _independent(estimates: dict[str, float], events: int) -> Joint:
+    def joint(words: Sequence[str]) -> float:
+        together = float(events)
+        for word in words:
+            together *= min(estimates[word] / events, 1.0) if events else 0.0
+        return together
+
+    return joint
+
+
+def _walked(together: float, events: int) -> float:
+    """About how many events a walk reads to fill a page when ``together`` of ``events`` match."""
+    share = together / events if events else 0.0
+    return min(float(events), WALK_EVENTS_PER_PAGE / share if share else float(events))
+
+
+def _best_lookup(
+    costs: Costs, estimates: dict[str, float], events: int, joint: Joint | None
+) -> tuple[list[str] | None, float]:
+    """:func:`lookup_words`'s plan (None: a walk) and its estimated cost in microseconds."""
+    joint = joint or _independent(estimates, events)
+    together = joint(list(estimates))
+    best: list[str] | None = None
+    best_cost = costs.walk * _walked(together, events)
+    if together > FEW_MATCHES:
+        return None, best_cost
+    chosen: list[str] = []
+    postings = 0.0
+    for word in sorted(estimates, key=estimates.__getitem__):
+        chosen.append(word)
+        postings += estimates[word]
+        cost = postings * costs.lookup + joint(chosen) * costs.check
+        if cost <= best_cost:
+            best, best_cost = list(chosen), cost
+    return best, best_cost
 
 
 def search_text(db: Session, text: str) -> TextSearch:
@@ -388,12 +524,15 @@ def search_text(db: Session, text: str) -> TextSearch:
         db.execute(select(func.set_config("work_mem", PG_SEARCH_WORK_MEM, True)))  # SET LOCAL
     sample = word_sample(db)
     estimates = {word: sample.events_starting(word) for word in words}
-    lookup = lookup_words(dialect, estimates, sample.events)
+    joint = sample.events_with_all
+    filtered = filter_words(dialect, estimates, sample.events, joint)
+    lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
     if lookup is None:
         # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
         rarest = min(words, key=estimates.__getitem__)
         rare = estimates[rarest] <= sample.events * DRIVING_SHARE
-        return TextSearch(dialect, words, common=[word for word in words if not rare or word != rarest])
+        common = [word for word in words if not rare or word != rarest]
+        return TextSearch(dialect, words, common=common, walk_list=filtered)
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
     probe = select(BackendEvent.id, BackendEvent.session_id).where(
