@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -330,24 +331,47 @@ def _groups_from_events(
     return sorted(out, key=lambda g: (-g[1], g[0]))
 
 
-def test_groups_over_any_window_equal_the_events(rt: Runtime, seeded: Seeded) -> None:
-    """Windows cut at days, hours and inside an hour, open on either side, paged two at a time."""
-    rng = random.Random(11)
-    sessions = [
-        add_session(rt, seeded.project_id, NOW - timedelta(hours=rng.uniform(0, 24 * 6))) for _ in range(15)
+def scatter_events(
+    rt: Runtime,
+    project_id: int,
+    rng: random.Random,
+    *,
+    sessions: int,
+    days: int,
+    events: int,
+    span: tuple[float, float],
+    prefix: str,
+    group: Callable[[], str],
+) -> None:
+    """``events`` events of ``sessions`` sessions started over the last ``days``, each ``span``
+    seconds around its session's start, in the groups ``group`` draws."""
+    started = [
+        add_session(rt, project_id, NOW - timedelta(hours=rng.uniform(0, 24 * days))) for _ in range(sessions)
     ]
     rows = [
         event_row(
-            seeded.project_id,
-            s.id,
-            f"fp{min(int(rng.paretovariate(1.2)), 9)}",
-            s.started_at + timedelta(seconds=rng.uniform(-3600, 5 * 3600)),
-            f"w{n}",
+            project_id, s.id, group(), s.started_at + timedelta(seconds=rng.uniform(*span)), f"{prefix}{n}"
         )
-        for n, s in enumerate(rng.choice(sessions) for _ in range(600))
+        for n, s in enumerate(rng.choice(started) for _ in range(events))
     ]
     with transaction(rt.sessions) as db:
         insert_events(db, rows)
+
+
+def test_groups_over_any_window_equal_the_events(rt: Runtime, seeded: Seeded) -> None:
+    """Windows cut at days, hours and inside an hour, open on either side, paged two at a time."""
+    rng = random.Random(11)
+    scatter_events(
+        rt,
+        seeded.project_id,
+        rng,
+        sessions=15,
+        days=6,
+        events=600,
+        span=(-3600, 5 * 3600),
+        prefix="w",
+        group=lambda: f"fp{min(int(rng.paretovariate(1.2)), 9)}",
+    )
     midnight = NOW.replace(hour=0)
     windows: list[tuple[datetime | None, datetime | None]] = [
         (None, None),
@@ -389,21 +413,17 @@ def test_ranked_windows_equal_the_events_with_ties_and_long_spans(rt: Runtime, s
     """Windows ranked from bounds (day buckets; totals past 8 days) or from every group (a few
     hours), over 12 days of 40 groups whose counts often tie, paged 1 and 3 at a time."""
     rng = random.Random(17)
-    sessions = [
-        add_session(rt, seeded.project_id, NOW - timedelta(hours=rng.uniform(0, 24 * 12))) for _ in range(40)
-    ]
-    rows = [
-        event_row(
-            seeded.project_id,
-            s.id,
-            f"fp{rng.choice([rng.randrange(40), rng.randrange(4)])}",
-            s.started_at + timedelta(seconds=rng.uniform(-600, 3 * 3600)),
-            f"t{n}",
-        )
-        for n, s in enumerate(rng.choice(sessions) for _ in range(900))
-    ]
-    with transaction(rt.sessions) as db:
-        insert_events(db, rows)
+    scatter_events(
+        rt,
+        seeded.project_id,
+        rng,
+        sessions=40,
+        days=12,
+        events=900,
+        span=(-600, 3 * 3600),
+        prefix="t",
+        group=lambda: f"fp{rng.choice([rng.randrange(40), rng.randrange(4)])}",
+    )
     windows: list[tuple[datetime | None, datetime | None]] = [
         (NOW - timedelta(days=10, minutes=7), NOW - timedelta(minutes=3)),
         (NOW - timedelta(days=3, hours=5), NOW - timedelta(hours=2, minutes=30)),
