@@ -255,9 +255,12 @@ Request = tuple[str, dict[str, Any]]
 
 
 def percentiles(samples: list[float], cpu: list[float] | None = None) -> dict[str, float | None]:
-    """p50 always; p99 only from at least 100 samples (None below); with ``cpu`` (CPU seconds per
-    sample of this process and of its PostgreSQL backends) its p50 and p99 too."""
+    """p50 from any sample (None without: ``--requests 0`` only generates the data); p99 only from
+    at least 100 samples (None below); with ``cpu`` (CPU seconds per sample of this process and of
+    its PostgreSQL backends) its p50 and p99 too."""
     ordered = sorted(samples)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None, "n": 0}
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if len(ordered) >= 100 else None
     out: dict[str, float | None] = {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
@@ -451,7 +454,8 @@ def table(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
         if not isinstance(figure, dict):
             continue
         old = (before or {}).get(name) or {}
-        ratio = f"{old['p50_ms'] / figure['p50_ms']:.1f}" if old else ""
+        measured = old.get("p50_ms") and figure["p50_ms"]
+        ratio = f"{old['p50_ms'] / figure['p50_ms']:.1f}" if measured else ""
         lines.append(
             f"{name:28} {old.get('p50_ms', ''):>10} {old.get('p99_ms', '')!s:>8} {old.get('n', ''):>4} "
             f"{figure['p50_ms']:>10} {figure['p99_ms']!s:>8} {figure['n']:>4} {ratio:>7}"
