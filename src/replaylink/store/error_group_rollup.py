@@ -138,15 +138,17 @@ def _counts_query(
     return select(fingerprint, func.sum(events).label("n")).group_by(fingerprint)
 
 
-def _after(
+def ranks_after(
     count: ColumnElement[int] | Any, fingerprint: ColumnElement[str] | Any, cursor: tuple[int, str]
 ) -> ColumnElement[bool]:
+    """SQL: a group of ``count`` and ``fingerprint`` comes after ``cursor`` in the groups' order
+    (most events first, then fingerprint)."""
     last_count, last_fingerprint = cursor
     return or_(count < last_count, and_(count == last_count, fingerprint > last_fingerprint))
 
 
-def _follows(count: int, fingerprint: str, cursor: tuple[int, str] | None) -> bool:
-    """Whether a group ranks after ``cursor`` (the Python twin of ``_after``)."""
+def follows(count: int, fingerprint: str, cursor: tuple[int, str] | None) -> bool:
+    """Whether a group ranks after ``cursor`` (the Python twin of ``ranks_after``)."""
     return cursor is None or count < cursor[0] or (count == cursor[0] and fingerprint > cursor[1])
 
 
@@ -157,7 +159,7 @@ def all_time(db: Session, project_id: int, *, limit: int, cursor: tuple[int, str
         t.project_id == project_id
     )
     if cursor is not None:
-        query = query.where(_after(t.events, t.fingerprint, cursor))
+        query = query.where(ranks_after(t.events, t.fingerprint, cursor))
     rows = db.execute(query.order_by(t.events.desc(), t.fingerprint).limit(limit)).all()
     return [Aggregate(*row) for row in rows]
 
@@ -201,7 +203,7 @@ def _rank_all(
     fingerprint, count = query.c
     ranked = select(fingerprint, count)
     if cursor is not None:
-        ranked = ranked.where(_after(count, fingerprint, cursor))
+        ranked = ranked.where(ranks_after(count, fingerprint, cursor))
     rows = _core(db).execute(ranked.order_by(count.desc(), fingerprint).limit(limit))
     return [(fp, int(n)) for fp, n in rows]
 
@@ -237,7 +239,7 @@ def _rank(
         chunk = [fp for fp, _ in bounds[done : done + batch]]
         done += len(chunk)
         counts = _core(db).execute(_counts_query(project_id, parts, chunk))
-        page += [(int(n), fp) for fp, n in counts if n and _follows(int(n), fp, cursor)]
+        page += [(int(n), fp) for fp, n in counts if n and follows(int(n), fp, cursor)]
         page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
         if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
             break

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, group_words, keyset
@@ -116,13 +116,7 @@ def _counted_groups(
             .group_by(e.fingerprint)
         )
         if position:
-            last_count, last_fingerprint = position
-            query = query.having(
-                or_(
-                    func.count() < last_count,
-                    and_(func.count() == last_count, e.fingerprint > last_fingerprint),
-                )
-            )
+            query = query.having(error_group_rollup.ranks_after(func.count(), e.fingerprint, position))
         rows = db.execute(query.order_by(count.desc(), e.fingerprint).limit(limit + 1)).all()
     return [ErrorGroup(*row) for row in rows]
 
@@ -141,9 +135,7 @@ def _whole_groups(
         db.connection().execute(ranked.order_by(t.events.desc(), t.fingerprint).limit(MAX_WHOLE_GROUPS)).all()
     )
     examined_all = len(totals) < MAX_WHOLE_GROUPS
-    if position is not None:
-        last_count, last_fingerprint = position
-        totals = [g for g in totals if (-g.events, g.fingerprint) > (-last_count, last_fingerprint)]
+    totals = [g for g in totals if error_group_rollup.follows(g.events, g.fingerprint, position)]
     known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
     chosen = [
         g.fingerprint
