@@ -34,6 +34,13 @@ def rt(db_url: str, tmp_path: Any) -> Iterator[Runtime]:
     runtime.close()
 
 
+async def until(condition: Callable[[], bool], running: asyncio.Task[None]) -> None:
+    """Wait (at most 60 s) for ``condition``, or for the worker's ``running`` task to end."""
+    deadline = time.monotonic() + 60
+    while not condition() and time.monotonic() < deadline and not running.done():
+        await asyncio.sleep(0.1)
+
+
 async def test_a_busy_worker_claims_again_when_a_poll_ends(rt: Runtime, seeded: Seeded) -> None:
     raw_key = {"api_key": datadog_fake.API_KEY, "application_key": datadog_fake.APPLICATION_KEY}
     with datadog_fake.running() as fake:
@@ -49,9 +56,7 @@ async def test_a_busy_worker_claims_again_when_a_poll_ends(rt: Runtime, seeded: 
                 query = select(func.count()).where(Integration.last_success_at.is_not(None))
                 return int(db.scalar(query) or 0)
 
-        deadline = time.monotonic() + 60
-        while polled() < 3 and time.monotonic() < deadline and not running.done():
-            await asyncio.sleep(0.1)
+        await until(lambda: polled() >= 3, running)
         done = polled()
         importer.stop()
         await asyncio.wait_for(running, timeout=30)
@@ -156,11 +161,6 @@ async def test_a_worker_outlives_a_database_restart(
     def claims_failed() -> int:
         return sum(CLAIM_FAILED in r.getMessage() for r in caplog.records)
 
-    async def until(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 60
-        while not condition() and time.monotonic() < deadline and not running.done():
-            await asyncio.sleep(0.1)
-
     url = make_url(db_url)
     with datadog_fake.running() as fake, proxying((url.host or "", url.port or 5432)) as database:
         proxied = url.set(port=database.port).render_as_string(hide_password=False)
@@ -173,15 +173,15 @@ async def test_a_worker_outlives_a_database_restart(
         importer = Importer(poll_context(worker_rt), idle_sleep=0.1)
         running = asyncio.create_task(importer.run())
         try:
-            await until(lambda: last_success() is not None)
+            await until(lambda: last_success() is not None, running)
             first = last_success()
             database.down()
             with transaction(rt.sessions) as db:
                 db.execute(update(Integration).values(next_poll_at=datetime.now(UTC)))  # due now
-            await until(lambda: claims_failed() >= 3)
+            await until(lambda: claims_failed() >= 3, running)
             failed_while_down = claims_failed()
             database.up()
-            await until(lambda: (last_success() or first) > first)  # type: ignore[operator]
+            await until(lambda: (last_success() or first) > first, running)  # type: ignore[operator]
             again = last_success()
             alive = not running.done()
         finally:
