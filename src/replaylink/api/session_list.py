@@ -98,9 +98,17 @@ class SessionRow(BaseModel):
         )
 
 
+SEARCHED_TO = (
+    "Set when a text search (`q`) stopped at its time budget before the page was full: the sessions "
+    "that started from this time on (down to the cursor's) were all searched, those listed are every "
+    "match among them, and `next_cursor` searches further back. Null otherwise."
+)
+
+
 class SessionList(BaseModel):
     sessions: list[SessionRow]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    searched_to: datetime | None = Field(default=None, description=SEARCHED_TO)
 
 
 def session_list(
@@ -110,4 +118,8 @@ def session_list(
         page = store.list_sessions(db, project_id, filters, limit=limit, cursor=cursor)
     except keyset.InvalidCursor:
         raise bad_cursor() from None
-    return SessionList(sessions=[SessionRow.of(s) for s in page.items], next_cursor=page.next_cursor)
+    return SessionList(
+        sessions=[SessionRow.of(s) for s in page.items],
+        next_cursor=page.next_cursor,
+        searched_to=page.searched_to,
+    )

@@ -4,10 +4,17 @@ Listings are newest first on ``(started_at, id)`` (the ``ix_sessions_project_sta
 event filters are ``EXISTS`` probes on ``ix_backend_events_session``, so a page reads about
 ``limit`` sessions, not the whole project. A rare error group or text (``q``, ``store.text_search``)
 drives the listing instead.
+
+A text search that walks sessions (its matches are many, or too costly to look up) does bounded
+work: it walks stretches of sessions newest first and stops after SEARCH_SECONDS even if its page
+is not full. Such a page holds the matches found so far (each a true match, in order), its
+``searched_to`` (where the walk stopped) and a ``next_cursor`` that resumes just past it, so
+following the cursors finds every match once.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +26,17 @@ from sqlalchemy.orm import Session
 
 from replaylink.store import keyset
 from replaylink.store.models import BackendEvent, RecordedSession, SessionEventCount
-from replaylink.store.text_search import search_text
+from replaylink.store.text_search import TextSearch, search_text
 
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
 EVENTS_CURSOR = "e"
+SEARCH_SECONDS = 0.025
+"""A text search walking sessions starts no new stretch after this long (its page may be short)."""
+FIRST_STRETCH = 256
+"""Sessions in such a walk's first stretch; the next ones are sized from the time left."""
+Position = tuple[datetime, int]
+"""A session's place in the listing: ``(started_at, id)``."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +74,26 @@ class SessionSummary:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+    searched_to: datetime | None = None
+    """Set when a text search stopped at its budget: sessions that started from then on (down to
+    the cursor's) were all searched; ``next_cursor`` resumes from there."""
 
 
-def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Select[RecordedSession]:
+def _in_time(query: Select[T], filters: SessionFilters) -> Select[T]:
     s = RecordedSession
-    e = BackendEvent
-    query = select(s).where(s.project_id == project_id)
     if filters.start is not None:
         query = query.where(s.started_at >= filters.start)
     if filters.end is not None:
         query = query.where(s.started_at < filters.end)
+    return query
+
+
+def _sessions_query(
+    project_id: int, filters: SessionFilters, search: TextSearch | None
+) -> Select[tuple[RecordedSession]]:
+    s = RecordedSession
+    e = BackendEvent
+    query = _in_time(select(s).where(s.project_id == project_id), filters)
     if filters.user_id is not None:
         query = query.where(s.user_id == filters.user_id)
     if filters.has_js_errors is not None:
@@ -80,7 +103,6 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
             (s.failed_requests > 0) if filters.has_failed_requests else (s.failed_requests == 0)
         )
     conditions: list[ColumnElement[bool]] = []
-    search = search_text(db, filters.text) if filters.text else None
     if filters.provider and search is None:
         # One primary-key probe per session (0010), not a walk through its events.
         c = SessionEventCount
@@ -120,18 +142,92 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
 def list_sessions(
     db: Session, project_id: int, filters: SessionFilters, *, limit: int, cursor: str | None = None
 ) -> Page[SessionSummary]:
-    """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``."""
-    s = RecordedSession
-    query = _sessions_query(db, project_id, filters)
+    """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``.
+
+    A text search that walks stops at its budget (:func:`_walk`): its page may then be short,
+    with ``searched_to`` and a cursor to go on from.
+    """
+    after: Position | None = None
     if cursor:
         started, session_id = keyset.decode(SESSIONS_CURSOR, cursor, datetime, int)
-        query = query.where(tuple_(s.started_at, s.id) < tuple_(started, session_id))
-    rows = list(db.scalars(query.order_by(s.started_at.desc(), s.id.desc()).limit(limit + 1)))
+        assert isinstance(started, datetime) and isinstance(session_id, int)
+        after = (started, session_id)
+    search = search_text(db, filters.text) if filters.text else None
+    query = _sessions_query(project_id, filters, search)
+    stopped: Position | None = None
+    if search is not None and search.words and not search.few:
+        rows, stopped = _walk(db, project_id, filters, query, after, limit)
+    else:
+        rows = _between(db, query, after, None, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     summaries = summarize(db, rows)
+    if stopped is not None:
+        return Page(summaries, keyset.encode(SESSIONS_CURSOR, *stopped), searched_to=stopped[0])
     next_cursor = keyset.encode(SESSIONS_CURSOR, rows[-1].started_at, rows[-1].id) if more else None
     return Page(summaries, next_cursor)
+
+
+def _between(
+    db: Session,
+    query: Select[tuple[RecordedSession]],
+    after: Position | None,
+    down_to: Position | None,
+    limit: int,
+) -> list[RecordedSession]:
+    """Up to ``limit`` sessions of ``query`` newest first, after ``after`` and down to ``down_to``
+    (included)."""
+    s = RecordedSession
+    if after is not None:
+        query = query.where(tuple_(s.started_at, s.id) < tuple_(*after))
+    if down_to is not None:
+        query = query.where(tuple_(s.started_at, s.id) >= tuple_(*down_to))
+    return list(db.scalars(query.order_by(s.started_at.desc(), s.id.desc()).limit(limit)))
+
+
+def _walk(
+    db: Session,
+    project_id: int,
+    filters: SessionFilters,
+    query: Select[tuple[RecordedSession]],
+    after: Position | None,
+    limit: int,
+) -> tuple[list[RecordedSession], Position | None]:
+    """Up to ``limit + 1`` sessions of ``query`` after ``after``, walked a stretch of sessions at a
+    time; and where the walk stopped (the last session it searched) when SEARCH_SECONDS ran out
+    first, else None (the page is full or no session is left).
+
+    Each stretch holds the next FIRST_STRETCH sessions at first, then as many as the time left
+    should allow at the pace so far (at most 8 times more).
+    """
+    found: list[RecordedSession] = []
+    stretch = FIRST_STRETCH
+    began = last = time.monotonic()
+    while True:
+        end = _nth_session(db, project_id, filters, after, stretch)
+        found += _between(db, query, after, end, limit + 1 - len(found))
+        if len(found) > limit or end is None:
+            return found, None
+        after = end
+        now = time.monotonic()
+        left = SEARCH_SECONDS - (now - began)
+        if left <= 0:
+            return found, end
+        stretch = max(16, min(8 * stretch, int(stretch * left / max(now - last, 1e-6))))
+        last = now
+
+
+def _nth_session(
+    db: Session, project_id: int, filters: SessionFilters, after: Position | None, n: int
+) -> Position | None:
+    """The place of the ``n``-th session after ``after`` in the listing's time range (None: fewer
+    are left), read from the listing's index alone."""
+    s = RecordedSession
+    query = _in_time(select(s.started_at, s.id).where(s.project_id == project_id), filters)
+    if after is not None:
+        query = query.where(tuple_(s.started_at, s.id) < tuple_(*after))
+    row = db.execute(query.order_by(s.started_at.desc(), s.id.desc()).offset(n - 1).limit(1)).first()
+    return None if row is None else (row[0], row[1])
 
 
 def summarize(db: Session, sessions: Sequence[RecordedSession]) -> list[SessionSummary]:

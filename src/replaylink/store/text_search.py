@@ -79,6 +79,10 @@ WALK_EVENTS_PER_PAGE = 100
 """A walk reads about this many events per page over the share of events that match."""
 DRIVING_SHARE = 0.1
 """SQLite, reading every match: from a word's events (by id) if it is in at most this share."""
+LOOKUP_BUDGET_US = 25_000.0
+"""A lookup estimated to cost more (postings read, candidates checked) is not done: the request
+walks instead, within its own budget (the session list stops and says how far it searched;
+error groups are counted from a sample, ``store.group_estimates``)."""
 
 
 @dataclass(frozen=True)
@@ -472,6 +476,14 @@ def filter_words(
     return best
 
 
+def lookup_cost(dialect: str, estimates: dict[str, float], lookup: Sequence[str], joint: Joint) -> float:
+    """The estimated cost (microseconds) of looking ``lookup`` up and checking the events it
+    leaves, as :func:`lookup_words` counts it."""
+    costs = COSTS.get(dialect, COSTS["sqlite"])
+    postings = sum(estimates[word] for word in lookup)
+    return postings * costs.lookup + joint(list(lookup)) * costs.check
+
+
 def _independent(estimates: dict[str, float], events: int) -> Joint:
     def joint(words: Sequence[str]) -> float:
         together = float(events)
@@ -527,6 +539,8 @@ def search_text(db: Session, text: str) -> TextSearch:
     joint = sample.events_with_all
     filtered = filter_words(dialect, estimates, sample.events, joint)
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
+    if lookup is not None and lookup_cost(dialect, estimates, lookup, joint) > LOOKUP_BUDGET_US:
+        lookup = None  # bounded work: a walk within the request's budget instead
     if lookup is None:
         # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
         rarest = min(words, key=estimates.__getitem__)
