@@ -40,6 +40,12 @@ class ErrorGroupOut(BaseModel):
     first_seen: datetime
     last_seen: datetime
     sample: EventOut | None = Field(description="The group's latest event.")
+    estimated: bool = Field(
+        default=False,
+        description="With a text search (`q`) matching many events: `count`, `sessions` and `first_seen` "
+        "are estimated from a fixed sample of the events (the groups are ranked by the estimate; a group "
+        "none of whose sampled events matches is not listed). False: exact.",
+    )
 
 
 class ErrorGroupList(BaseModel):
@@ -81,6 +87,7 @@ def list_groups(
                 first_seen=g.first_seen,
                 last_seen=g.last_seen,
                 sample=imported_event(g.sample, sessions.get(g.sample.session_id)) if g.sample else None,
+                estimated=g.estimated,
             )
             for g in page.items
         ],

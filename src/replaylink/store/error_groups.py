@@ -2,7 +2,9 @@
 
 Groups are ordered by event count (most frequent first), then fingerprint; the cursor is the
 last group's ``(count, fingerprint)``. Without a provider or text filter the groups come from the
-rollup (``store.error_group_rollup``); with one, from the matching events.
+rollup (``store.error_group_rollup``); with one, from the matching events; with a text whose
+matches are not few, from a sample of the events (``store.group_estimates``: flagged estimates,
+the sample's frame in the cursor).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, group_words, keyset
+from replaylink.store import error_group_rollup, group_estimates, group_words, keyset
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import TextSearch, search_text
@@ -43,6 +45,8 @@ class ErrorGroup:
     first_seen: datetime
     last_seen: datetime
     sample: BackendEvent | None = None
+    estimated: bool = False
+    """Count, sessions and first seen are estimated from a sample (``store.group_estimates``)."""
 
 
 def _conditions(
@@ -64,8 +68,13 @@ def _conditions(
 def list_groups(
     db: Session, project_id: int, filters: GroupFilters, *, limit: int, cursor: str | None = None
 ) -> Page[ErrorGroup]:
-    """One page of error groups, most frequent first. Raises ``keyset.InvalidCursor``."""
-    position = _position(cursor) if cursor else None
+    """One page of error groups, most frequent first. Raises ``keyset.InvalidCursor``.
+
+    With a text whose matches are not few, the groups but those whose every event matches
+    (``store.group_words``) are estimated from a sample whose frame the first page picks and its
+    cursor carries; a cursor of exact counts keeps counting exactly.
+    """
+    position, frame = _position(cursor) if cursor else (None, None)
     if not filters.provider and not filters.text:
         if filters.start is None and filters.end is None:
             found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position)
@@ -76,19 +85,52 @@ def list_groups(
         groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
         return _page(db, project_id, filters, groups, limit, None)
     search = search_text(db, filters.text) if filters.text else None
+    many = search is not None and bool(search.words) and not search.few
+    if many and cursor is None:
+        frame = group_estimates.new_frame(db)
     whole: list[ErrorGroup] = []
     rest: ColumnElement[bool] | None = true()
-    if search is not None and search.words and not search.few and filters == GroupFilters(text=filters.text):
+    if search is not None and many and filters == GroupFilters(text=filters.text):
         whole, rest = _whole_groups(db, project_id, search.words, limit, position)
     counted: list[ErrorGroup] = []
-    if rest is not None:  # None: no group but the whole ones can rank
+    if rest is not None and search is not None and frame is not None:
+        counted = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
+    elif rest is not None:  # None: no group but the whole ones can rank
         counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
     groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
-    if search is not None and search.few:
+    if search is not None and search.few and frame is None:
         return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
     # Each group's newest matching event: walk the group's index, check the text on the way.
     text = search.condition(index_first=False) if search else None
-    return _page(db, project_id, filters, groups, limit, text)
+    return _page(db, project_id, filters, groups, limit, text, frame=frame)
+
+
+def _estimated_groups(
+    db: Session,
+    project_id: int,
+    filters: GroupFilters,
+    search: TextSearch,
+    frame: group_estimates.Frame,
+    among: ColumnElement[bool],
+    limit: int,
+    position: tuple[int, str] | None,
+) -> list[ErrorGroup]:
+    """Up to ``limit + 1`` groups (of those ``among``) estimated from the frame's events."""
+    e = BackendEvent
+    conditions = [*_conditions(project_id, filters, search.checked()), among]
+    found = group_estimates.estimated_groups(
+        db,
+        project_id,
+        frame,
+        conditions,
+        search.among(e.id, frame.ids()),
+        limit=limit + 1,
+        position=position,
+    )
+    return [
+        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, estimated=True)
+        for g in found
+    ]
 
 
 def _counted_groups(
@@ -160,10 +202,14 @@ def _whole_groups(
     return whole, e.fingerprint.in_(others) if others else None
 
 
-def _position(cursor: str) -> tuple[int, str]:
-    count, fingerprint = keyset.decode(GROUPS_CURSOR, cursor, int, str)
+def _position(cursor: str) -> tuple[tuple[int, str], group_estimates.Frame | None]:
+    """The last group's place, and the sample's frame when its page was estimated."""
+    try:
+        count, fingerprint = keyset.decode(GROUPS_CURSOR, cursor, int, str)
+    except keyset.InvalidCursor:
+        return group_estimates.decode(cursor)
     assert isinstance(count, int) and isinstance(fingerprint, str)
-    return count, fingerprint
+    return (count, fingerprint), None
 
 
 def _page(
@@ -175,13 +221,22 @@ def _page(
     text: ColumnElement[bool] | None,
     *,
     from_matches: bool = False,
+    frame: group_estimates.Frame | None = None,
 ) -> Page[ErrorGroup]:
-    """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples."""
+    """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples
+    (an estimated group's newest match is its last seen)."""
     more = len(groups) > limit
     groups = groups[:limit]
     attach_samples(db, project_id, groups, _conditions(project_id, filters, text), from_matches=from_matches)
-    next_cursor = keyset.encode(GROUPS_CURSOR, groups[-1].count, groups[-1].fingerprint) if more else None
-    return Page(groups, next_cursor)
+    for group in groups:
+        if group.estimated and group.sample is not None:
+            group.last_seen = max(group.last_seen, group.sample.timestamp)
+    if not more:
+        return Page(groups, None)
+    last = groups[-1]
+    if frame is not None:
+        return Page(groups, group_estimates.encode(last.count, last.fingerprint, frame))
+    return Page(groups, keyset.encode(GROUPS_CURSOR, last.count, last.fingerprint))
 
 
 def attach_samples(

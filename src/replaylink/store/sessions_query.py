@@ -79,21 +79,23 @@ class Page(Generic[T]):
     the cursor's) were all searched; ``next_cursor`` resumes from there."""
 
 
-def _in_time(query: Select[T], filters: SessionFilters) -> Select[T]:
+def _in_time(filters: SessionFilters) -> list[ColumnElement[bool]]:
+    """The conditions on the sessions' start."""
     s = RecordedSession
+    conditions = []
     if filters.start is not None:
-        query = query.where(s.started_at >= filters.start)
+        conditions.append(s.started_at >= filters.start)
     if filters.end is not None:
-        query = query.where(s.started_at < filters.end)
-    return query
+        conditions.append(s.started_at < filters.end)
+    return conditions
 
 
 def _sessions_query(
     project_id: int, filters: SessionFilters, search: TextSearch | None
-) -> Select[tuple[RecordedSession]]:
+) -> Select[RecordedSession]:
     s = RecordedSession
     e = BackendEvent
-    query = _in_time(select(s).where(s.project_id == project_id), filters)
+    query = select(s).where(s.project_id == project_id, *_in_time(filters))
     if filters.user_id is not None:
         query = query.where(s.user_id == filters.user_id)
     if filters.has_js_errors is not None:
@@ -170,7 +172,7 @@ def list_sessions(
 
 def _between(
     db: Session,
-    query: Select[tuple[RecordedSession]],
+    query: Select[RecordedSession],
     after: Position | None,
     down_to: Position | None,
     limit: int,
@@ -189,7 +191,7 @@ def _walk(
     db: Session,
     project_id: int,
     filters: SessionFilters,
-    query: Select[tuple[RecordedSession]],
+    query: Select[RecordedSession],
     after: Position | None,
     limit: int,
 ) -> tuple[list[RecordedSession], Position | None]:
@@ -223,7 +225,7 @@ def _nth_session(
     """The place of the ``n``-th session after ``after`` in the listing's time range (None: fewer
     are left), read from the listing's index alone."""
     s = RecordedSession
-    query = _in_time(select(s.started_at, s.id).where(s.project_id == project_id), filters)
+    query = select(s.started_at, s.id).where(s.project_id == project_id, *_in_time(filters))
     if after is not None:
         query = query.where(tuple_(s.started_at, s.id) < tuple_(*after))
     row = db.execute(query.order_by(s.started_at.desc(), s.id.desc()).offset(n - 1).limit(1)).first()

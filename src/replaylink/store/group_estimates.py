@@ -1,0 +1,124 @@
+"""Error groups of a text search with many matches, counted from a fixed sample of the events.
+
+Counting every match of a word in most events reads them all (seconds at 1M events). When a
+search's matches are not few (``TextSearch.few``), the groups are counted from a sample instead:
+SAMPLE_IDS event ids spread evenly from the lowest to the highest id stored when the first page
+was asked (:class:`Frame`), each read by its primary key and checked (filters and text). A sampled
+event that matches stands for :attr:`Frame.stride` ids. The frame travels in the page's cursor,
+so every page of one listing ranks the same sample: the order is deterministic and pages neither
+skip nor repeat a group (events stored later are outside the frame).
+
+What an estimate says (``ErrorGroup.estimated``): ``count`` is the sampled matches times the
+stride; ``sessions`` the lesser of that count and the group's stored sessions (every match in a
+session of its own at most); ``first_seen`` the oldest sampled match and ``last_seen`` the group's
+newest match (its sample). A group none of whose sampled events matches is not listed: narrow
+``q`` or the time range for exact counts. The sample is of the whole table: a project holding a
+small share of the events gets fewer sampled events, hence coarser estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from replaylink.store import error_group_rollup, keyset
+from replaylink.store.models import BackendEvent, ErrorGroupTotal
+
+SAMPLE_IDS = 4000
+"""Event ids read (by primary key) to estimate the groups of one listing."""
+CURSOR = "ge"
+"""A page of estimated groups: ``(count, low, high, size, fingerprint)``."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The sampled ids: ``size`` of them spread evenly over ``[low, high]``."""
+
+    low: int
+    high: int
+    size: int
+
+    @property
+    def stride(self) -> float:
+        """Ids each sampled id stands for."""
+        return (self.high - self.low + 1) / self.size
+
+    def ids(self) -> list[int]:
+        span = self.high - self.low + 1
+        return [self.low + (k * span) // self.size for k in range(self.size)]
+
+
+@dataclass
+class Estimate:
+    """A group's figures from the sample (``count`` scaled, the others as sampled)."""
+
+    fingerprint: str
+    count: int
+    sessions: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def new_frame(db: Session) -> Frame | None:
+    """The frame over the ids stored now; None when there are at most SAMPLE_IDS of them (then
+    counting every match reads no more than a sample would)."""
+    e = BackendEvent
+    low, high = db.execute(select(func.min(e.id), func.max(e.id))).one()
+    if low is None or high - low + 1 <= SAMPLE_IDS:
+        return None
+    return Frame(low, high, SAMPLE_IDS)
+
+
+def encode(count: int, fingerprint: str, frame: Frame) -> str:
+    return keyset.encode(CURSOR, count, frame.low, frame.high, frame.size, fingerprint)
+
+
+def decode(cursor: str) -> tuple[tuple[int, str], Frame]:
+    """A cursor of :func:`encode`: the last group's place and the frame. Raises
+    ``keyset.InvalidCursor`` (a cursor is untrusted: the frame's size is the one handed out)."""
+    count, low, high, size, fingerprint = keyset.decode(CURSOR, cursor, int, int, int, int, str)
+    assert isinstance(count, int) and isinstance(low, int) and isinstance(high, int)
+    assert isinstance(size, int) and isinstance(fingerprint, str)
+    if size != SAMPLE_IDS or not 0 <= low <= high - size + 1:
+        raise keyset.InvalidCursor("damaged cursor")
+    return (count, fingerprint), Frame(low, high, size)
+
+
+def estimated_groups(
+    db: Session,
+    project_id: int,
+    frame: Frame,
+    conditions: list[ColumnElement[bool]],
+    sampled: ColumnElement[bool],
+    *,
+    limit: int,
+    position: tuple[int, str] | None,
+) -> list[Estimate]:
+    """Up to ``limit`` groups after ``position``, most frequent first by estimate, from the
+    frame's events (``sampled``: the condition that an event's id is one of ``frame.ids()``)
+    that meet ``conditions``."""
+    e, t = BackendEvent, ErrorGroupTotal
+    query = (
+        select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp))
+        .where(sampled, *conditions)
+        .group_by(e.fingerprint)
+    )
+    found = [
+        Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last)
+        for fingerprint, n, first, last in db.execute(query)
+    ]
+    ranked = sorted(
+        (g for g in found if error_group_rollup.follows(g.count, g.fingerprint, position)),
+        key=lambda g: (-g.count, g.fingerprint),
+    )[:limit]
+    if ranked:
+        stored = select(t.fingerprint, t.sessions).where(
+            t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in ranked])
+        )
+        sessions = dict(db.execute(stored).tuples().all())
+        for group in ranked:
+            group.sessions = min(group.count, sessions.get(group.fingerprint, group.count))
+    return ranked
