@@ -127,8 +127,9 @@ def _estimated_groups(
         limit=limit + 1,
         position=position,
     )
+    samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_([g.newest for g in found])))}
     return [
-        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, estimated=True)
+        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, samples.get(g.newest), True)
         for g in found
     ]
 
@@ -224,13 +225,11 @@ def _page(
     frame: group_estimates.Frame | None = None,
 ) -> Page[ErrorGroup]:
     """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples
-    (an estimated group's newest match is its last seen)."""
+    (estimated groups have theirs)."""
     more = len(groups) > limit
     groups = groups[:limit]
-    attach_samples(db, project_id, groups, _conditions(project_id, filters, text), from_matches=from_matches)
-    for group in groups:
-        if group.estimated and group.sample is not None:
-            group.last_seen = max(group.last_seen, group.sample.timestamp)
+    exact = [group for group in groups if not group.estimated]
+    attach_samples(db, project_id, exact, _conditions(project_id, filters, text), from_matches=from_matches)
     if not more:
         return Page(groups, None)
     last = groups[-1]

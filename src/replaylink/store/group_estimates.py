@@ -10,8 +10,9 @@ skip nor repeat a group (events stored later are outside the frame).
 
 What an estimate says (``ErrorGroup.estimated``): ``count`` is the sampled matches times the
 stride; ``sessions`` the lesser of that count and the group's stored sessions (every match in a
-session of its own at most); ``first_seen`` the oldest sampled match and ``last_seen`` the group's
-newest match (its sample). A group none of whose sampled events matches is not listed: narrow
+session of its own at most); ``first_seen``, ``last_seen`` and the sample event are the oldest and
+the last stored sampled match (no walk through a group's events for its newest match: a group
+whose events seldom match would read many). A group none of whose sampled events matches is not listed: narrow
 ``q`` or the time range for exact counts. The sample is of the whole table: a project holding a
 small share of the events gets fewer sampled events, hence coarser estimates.
 """
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from replaylink.store import error_group_rollup, keyset
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 
-SAMPLE_IDS = 4000
+SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
 CURSOR = "ge"
 """A page of estimated groups: ``(count, low, high, size, fingerprint)``."""
@@ -60,14 +61,17 @@ class Estimate:
     sessions: int
     first_seen: datetime
     last_seen: datetime
+    newest: int
+    """The last stored of the sampled matches (the group's sample event)."""
 
 
 def new_frame(db: Session) -> Frame | None:
     """The frame over the ids stored now; None when there are at most SAMPLE_IDS of them (then
     counting every match reads no more than a sample would)."""
     e = BackendEvent
-    low, high = db.execute(select(func.min(e.id), func.max(e.id))).one()
-    if low is None or high - low + 1 <= SAMPLE_IDS:
+    # Apart: SQLite reads min() or max() alone from the end of the table, not both together.
+    low, high = db.scalar(select(func.min(e.id))), db.scalar(select(func.max(e.id)))
+    if low is None or high is None or high - low + 1 <= SAMPLE_IDS:
         return None
     return Frame(low, high, SAMPLE_IDS)
 
@@ -102,13 +106,13 @@ def estimated_groups(
     that meet ``conditions``."""
     e, t = BackendEvent, ErrorGroupTotal
     query = (
-        select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp))
+        select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp), func.max(e.id))
         .where(sampled, *conditions)
         .group_by(e.fingerprint)
     )
     found = [
-        Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last)
-        for fingerprint, n, first, last in db.execute(query)
+        Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last, newest)
+        for fingerprint, n, first, last, newest in db.execute(query)
     ]
     ranked = sorted(
         (g for g in found if error_group_rollup.follows(g.count, g.fingerprint, position)),

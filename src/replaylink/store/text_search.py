@@ -476,12 +476,14 @@ def filter_words(
     return best
 
 
-def lookup_cost(dialect: str, estimates: dict[str, float], lookup: Sequence[str], joint: Joint) -> float:
-    """The estimated cost (microseconds) of looking ``lookup`` up and checking the events it
-    leaves, as :func:`lookup_words` counts it."""
+def lookup_cost(
+    dialect: str, estimates: dict[str, float], lookup: Sequence[str], joint: Joint | None = None
+) -> float:
+    """The estimated cost (microseconds) of reading the postings of ``lookup`` from the index, and
+    with ``joint``, of checking the events they leave too (as :func:`lookup_words` counts it)."""
     costs = COSTS.get(dialect, COSTS["sqlite"])
     postings = sum(estimates[word] for word in lookup)
-    return postings * costs.lookup + joint(list(lookup)) * costs.check
+    return postings * costs.lookup + (joint(list(lookup)) * costs.check if joint else 0.0)
 
 
 def _independent(estimates: dict[str, float], events: int) -> Joint:
@@ -538,6 +540,8 @@ def search_text(db: Session, text: str) -> TextSearch:
     estimates = {word: sample.events_starting(word) for word in words}
     joint = sample.events_with_all
     filtered = filter_words(dialect, estimates, sample.events, joint)
+    if filtered and lookup_cost(dialect, estimates, filtered) > LOOKUP_BUDGET_US:
+        filtered = []  # bounded work: each stretch of the walk would build the list again
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
     if lookup is not None and lookup_cost(dialect, estimates, lookup, joint) > LOOKUP_BUDGET_US:
         lookup = None  # bounded work: a walk within the request's budget instead
