@@ -31,9 +31,9 @@ from replaylink.store.text_search import TextSearch, search_text
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
 EVENTS_CURSOR = "e"
-SEARCH_SECONDS = 0.025
+SEARCH_SECONDS = 0.02
 """A text search walking sessions starts no new stretch after this long (its page may be short)."""
-FIRST_STRETCH = 256
+FIRST_STRETCH = 128
 """Sessions in such a walk's first stretch; the next ones are sized from the time left."""
 Position = tuple[datetime, int]
 """A session's place in the listing: ``(started_at, id)``."""
@@ -200,7 +200,7 @@ def _walk(
     first, else None (the page is full or no session is left).
 
     Each stretch holds the next FIRST_STRETCH sessions at first, then as many as the time left
-    should allow at the pace so far (at most 8 times more).
+    should allow at the last stretch's pace, with a margin (at most 8 times more).
     """
     found: list[RecordedSession] = []
     stretch = FIRST_STRETCH
@@ -215,7 +215,7 @@ def _walk(
         left = SEARCH_SECONDS - (now - began)
         if left <= 0:
             return found, end
-        stretch = max(16, min(8 * stretch, int(stretch * left / max(now - last, 1e-6))))
+        stretch = max(16, min(8 * stretch, int(0.8 * stretch * left / max(now - last, 1e-6))))
         last = now
 
 
