@@ -122,7 +122,7 @@ def estimated_groups(
         stored = select(t.fingerprint, t.sessions).where(
             t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in ranked])
         )
-        sessions = dict(db.execute(stored).tuples().all())
+        sessions = {fingerprint: n for fingerprint, n in db.execute(stored)}
         for group in ranked:
             group.sessions = min(group.count, sessions.get(group.fingerprint, group.count))
     return ranked
