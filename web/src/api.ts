@@ -119,6 +119,8 @@ export interface RecordingStats {
 export interface SessionList {
   sessions: SessionRow[];
   next_cursor: string | null;
+  /** Set when a text search stopped at its time budget: searched back to here; next_cursor goes on. */
+  searched_to?: string | null;
 }
 export interface TimelineEvent {
   id?: string | number | null;
@@ -185,6 +187,8 @@ export interface ErrorGroup {
   first_seen: string;
   last_seen: string;
   sample: TimelineEvent | null;
+  /** count, sessions and first_seen estimated from a sample of the events (a text search of many matches). */
+  estimated?: boolean;
 }
 export interface ErrorGroupList {
   groups: ErrorGroup[];

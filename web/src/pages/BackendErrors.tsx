@@ -7,6 +7,7 @@ import { ago, when, truncate } from "../format";
 import { Sparkline } from "../components/Sparkline";
 import { useProviderLabel, useProviders } from "../components/ProviderNames";
 import { EmptyState, ErrorBox } from "../components/EmptyState";
+import { Count } from "../components/SearchProgress";
 import { SessionTable } from "./Sessions";
 
 interface Histograms {
@@ -65,6 +66,9 @@ export function BackendErrorsPage() {
           </p>
         </EmptyState>
       ) : null}
+      {list.some((g) => g.estimated) ? (
+        <p className="hint">≈: estimated from a sample of the events (this search matches many). Narrow it for exact counts.</p>
+      ) : null}
       {list.length ? (
         <table className="groups">
           <thead>
@@ -86,8 +90,12 @@ export function BackendErrorsPage() {
                   {g.sample?.service ? <span className="muted"> {truncate(g.sample.service, 60)}</span> : null}
                 </td>
                 <td>{label(g.provider)}</td>
-                <td>{g.count}</td>
-                <td>{g.sessions}</td>
+                <td>
+                  <Count value={g.count} estimated={g.estimated} />
+                </td>
+                <td>
+                  <Count value={g.sessions} estimated={g.estimated} />
+                </td>
                 <td title={when(g.first_seen)}>{ago(g.first_seen)}</td>
                 <td title={when(g.last_seen)}>{ago(g.last_seen)}</td>
                 <td>

@@ -6,6 +6,7 @@ import { useProjectId } from "../App";
 import { duration, when, truncate } from "../format";
 import { useProviderLabel, useProviders } from "../components/ProviderNames";
 import { EmptyState, ErrorBox } from "../components/EmptyState";
+import { SearchProgress } from "../components/SearchProgress";
 
 const FILTERS = ["from", "to", "user_id", "has_backend_errors", "has_js_errors", "has_failed_requests", "provider", "q"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -34,6 +35,7 @@ export function SessionsPage() {
     getNextPageParam: (last) => last.next_cursor,
   });
   const rows = query.data?.pages.flatMap((p) => p.sessions) ?? [];
+  const searchedTo = query.data?.pages.at(-1)?.searched_to ?? null;
   const filtered = Object.keys(filters).length > 0;
   return (
     <>
@@ -49,7 +51,7 @@ export function SessionsPage() {
       />
       <ErrorBox error={query.error} />
       {query.isLoading ? <p className="loading">Loading sessions…</p> : null}
-      {query.isSuccess && rows.length === 0 ? (
+      {query.isSuccess && rows.length === 0 && !searchedTo ? (
         filtered ? (
           <EmptyState title="No session matches these filters">
             <p>Clear a filter or widen the date range.</p>
@@ -66,7 +68,9 @@ export function SessionsPage() {
         )
       ) : null}
       {rows.length ? <SessionTable projectId={projectId} rows={rows} /> : null}
-      {query.hasNextPage ? (
+      {searchedTo ? (
+        <SearchProgress searchedTo={searchedTo} found={rows.length} loading={query.isFetchingNextPage} onMore={() => void query.fetchNextPage()} />
+      ) : query.hasNextPage ? (
         <button type="button" className="secondary" disabled={query.isFetchingNextPage} onClick={() => void query.fetchNextPage()}>
           {query.isFetchingNextPage ? "Loading…" : "Load more sessions"}
         </button>
