@@ -184,3 +184,73 @@ def test_keyboard_reaches_every_control(page: Any, dashboard: Dashboard) -> None
             reached.add(page.evaluate("document.activeElement.outerHTML.slice(0, 120)"))
         missing = [c for c in controls if c not in reached]
         assert missing == [], f"{path}: not reachable by Tab: {missing}"
+
+
+def _row(session_id: str, user: str) -> dict[str, Any]:
+    """A session row as the API lists it (answers crafted below: the server's budget is not the test's)."""
+    return {
+        "id": session_id,
+        "started_at": "2026-03-02T10:00:00Z",
+        "last_seen_at": "2026-03-02T10:05:00Z",
+        "duration_ms": 300_000,
+        "page_url": "https://shop.example/cart",
+        "user_id": user,
+        "backend_events": 1,
+        "backend_events_by_provider": {"datadog": 1},
+        "first_error_title": "Timeout",
+    }
+
+
+def test_a_search_that_stopped_early_says_how_far_it_went_and_goes_on(
+    page: Any, dashboard: Dashboard
+) -> None:
+    asked: list[dict[str, str]] = []
+
+    def answer(route: Any) -> None:
+        params = dict(httpx.URL(route.request.url).params)
+        asked.append(params)
+        if "cursor" not in params:
+            body = {
+                "sessions": [_row("11", "first@shop.example")],
+                "next_cursor": "c1",
+                "searched_to": "2026-03-01T08:00:00Z",
+            }
+        else:
+            body = {"sessions": [_row("12", "second@shop.example")], "next_cursor": None, "searched_to": None}
+        route.fulfill(json=body)
+
+    sign_in(page, dashboard.url, dashboard.password)
+    page.route(re.compile(r".*/api/v1/projects/\d+/sessions\?.*q=reset.*"), answer)
+    page.goto(f"{dashboard.url}/projects/{dashboard.project_id}/sessions?q=reset")
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("Searched back to")
+    expect(page.get_by_text("first@shop.example")).to_be_visible()
+    page.get_by_role("button", name="Search further").click()
+    expect(page.get_by_text("second@shop.example")).to_be_visible()
+    expect(page.get_by_text("first@shop.example")).to_be_visible()  # the first page's matches stay
+    expect(status).to_have_count(0)
+    assert [p.get("cursor") for p in asked] == [None, "c1"]
+
+
+def test_estimated_group_counts_are_marked(page: Any, dashboard: Dashboard) -> None:
+    group = {
+        "fingerprint": "f" * 32,
+        "provider": "datadog",
+        "title": "Timeout: upstream",
+        "count": 1200,
+        "sessions": 300,
+        "first_seen": "2026-03-01T08:00:00Z",
+        "last_seen": "2026-03-02T08:00:00Z",
+        "sample": None,
+        "estimated": True,
+    }
+    sign_in(page, dashboard.url, dashboard.password)
+    page.route(
+        re.compile(r".*/api/v1/projects/\d+/backend-errors\?.*q=reset.*"),
+        lambda route: route.fulfill(json={"groups": [group], "next_cursor": None}),
+    )
+    page.goto(f"{dashboard.url}/projects/{dashboard.project_id}/errors?q=reset")
+    row = page.get_by_role("row", name=re.compile("Timeout: upstream"))
+    expect(row).to_contain_text("≈ 1200")
+    expect(row).to_contain_text("≈ 300")
+    expect(page.get_by_text("estimated from a sample of the events", exact=False)).to_be_visible()
