@@ -32,6 +32,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from bench.support import before_worktree, process_cpu_seconds
 from replaylink.api.app import create_app
+from replaylink.api.params import DEFAULT_LIMIT
 from replaylink.config import Settings
 from replaylink.ids import new_session_id
 from replaylink.runtime import Runtime
@@ -243,6 +244,7 @@ ROWS = [
     "session_list_provider",
     "session_list_user",
     "session_list_q",
+    "session_list_q_full",
     "error_groups_q",
     "error_groups_24h",
     "error_groups_window",
@@ -313,6 +315,7 @@ def cases(
         "session_list_provider": lambda r: ("/sessions", {"provider": r.choice(PROVIDERS), "to": moment(r)}),
         "session_list_user": lambda r: ("/sessions", {"user_id": f"user-{r.randrange(20000)}"}),
         "session_list_q": lambda r: ("/sessions", {"q": search_terms(r)}),
+        "session_list_q_full": lambda r: ("/sessions", {"q": search_terms(r)}),
         "error_groups_q": lambda r: ("/backend-errors", {"q": search_terms(r)}),
         "error_groups_24h": lambda r: ("/backend-errors", day(r)),
         "error_groups_window": lambda r: ("/backend-errors", window(r, 7 * 86400)),
@@ -339,6 +342,12 @@ def search_terms(r: random.Random) -> str:
     return r.choice(SEARCHES)(r)
 
 
+FOLLOWED = {"session_list_q_full": "session_list_q"}
+"""Rows that ask what another row asks (same seed), and follow a session list's ``next_cursor``
+while an answer stopped at its search budget (``searched_to``) before its page was full: the
+time to a full page (or to the end of the list), where the other row times the first answer."""
+
+
 def measure(
     client: TestClient,
     engine: Engine,
@@ -347,23 +356,43 @@ def measure(
     make: Callable[[random.Random], Request],
     n: int,
     seed: int,
+    *,
+    follow: bool = False,
 ) -> dict[str, float | None]:
     rng = random.Random(seed)
     samples, cpu = [], []
     backends: list[int] = []
+    partial = 0
     for i in range(n + 1):
         path, params = make(rng)
         params = {k: v for k, v in params.items() if v is not None}
         began, began_cpu = time.perf_counter(), _cpu_seconds(backends)
         response = client.get(base + path, params=params, headers=headers)
-        elapsed, used = time.perf_counter() - began, _cpu_seconds(backends) - began_cpu
         response.raise_for_status()
+        stopped = _stopped_short(response.json(), 0)
+        short = stopped is not None
+        while follow and stopped is not None:
+            listed, cursor = stopped
+            response = client.get(base + path, params={**params, "cursor": cursor}, headers=headers)
+            response.raise_for_status()
+            stopped = _stopped_short(response.json(), listed)
+        elapsed, used = time.perf_counter() - began, _cpu_seconds(backends) - began_cpu
         if i:  # the first one warms up
             samples.append(elapsed)
             cpu.append(used)
+            partial += short
         else:
             backends = server_backends(engine)
-    return percentiles(samples, cpu)
+    return {**percentiles(samples, cpu), "partial": partial}
+
+
+def _stopped_short(body: Any, listed: int) -> tuple[int, str] | None:
+    """A session list answer that stopped at its search budget before ``DEFAULT_LIMIT`` sessions
+    (with those listed before): the sessions listed so far and the cursor to go on; else None."""
+    if not isinstance(body, dict) or not body.get("searched_to") or not body.get("next_cursor"):
+        return None
+    listed += len(body.get("sessions", []))
+    return (listed, body["next_cursor"]) if listed < DEFAULT_LIMIT else None
 
 
 def server_backends(engine: Engine) -> list[int]:
@@ -414,7 +443,10 @@ def run(
     figures: dict[str, Any] = {}
     with TestClient(create_app(rt)) as client:
         for name in only if only is not None else ROWS:
-            figures[name] = measure(client, engine, base, headers, wanted[name], requests, ROWS.index(name))
+            seed = ROWS.index(FOLLOWED.get(name, name))
+            figures[name] = measure(
+                client, engine, base, headers, wanted[name], requests, seed, follow=name in FOLLOWED
+            )
     rt.close()
     return {
         "backend": engine.dialect.name,
