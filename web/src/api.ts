@@ -187,7 +187,7 @@ export interface ErrorGroup {
   first_seen: string;
   last_seen: string;
   sample: TimelineEvent | null;
-  /** count, sessions and first_seen estimated from a sample of the events (a text search of many matches). */
+  /** count, sessions, first_seen and last_seen estimated from a sample of the events (a text search of many matches). */
   estimated?: boolean;
 }
 export interface ErrorGroupList {

@@ -42,9 +42,9 @@ class ErrorGroupOut(BaseModel):
     sample: EventOut | None = Field(description="The group's latest event.")
     estimated: bool = Field(
         default=False,
-        description="With a text search (`q`) matching many events: `count`, `sessions` and `first_seen` "
-        "are estimated from a fixed sample of the events (the groups are ranked by the estimate; a group "
-        "none of whose sampled events matches is not listed). False: exact.",
+        description="With a text search (`q`) matching many events: `count`, `sessions`, `first_seen` "
+        "and `last_seen` are estimated from a fixed sample of the events (the groups are ranked by the "
+        "estimate; a group none of whose sampled events matches is not listed). False: exact.",
     )
 
 

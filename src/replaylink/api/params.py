@@ -109,7 +109,10 @@ SearchText = Annotated[
             'the start of one: `pay decl` finds "Payment declined", `clined` does not. Words are runs '
             "of letters and digits; spaces and punctuation only separate them (`cart_id` is `cart id`), "
             "and nothing is search syntax (quotes, `*`, `-`, `OR`, `NEAR` are plain text). Accents "
-            "matter. A value with no letter or digit is refused (422)."
+            "matter. A value with no letter or digit is refused (422). Each request does bounded "
+            "work: a session list search may stop before its page is full (`searched_to` says how "
+            "far back it searched; `next_cursor` goes on), and error groups of a search matching "
+            "many events are counted from a sample (`estimated`)."
         ),
     ),
     AfterValidator(_search_text),

@@ -46,7 +46,7 @@ class ErrorGroup:
     last_seen: datetime
     sample: BackendEvent | None = None
     estimated: bool = False
-    """Count, sessions and first seen are estimated from a sample (``store.group_estimates``)."""
+    """Count, sessions, first and last seen are estimated from a sample (``store.group_estimates``)."""
 
 
 def _conditions(

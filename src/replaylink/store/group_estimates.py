@@ -10,11 +10,12 @@ skip nor repeat a group (events stored later are outside the frame).
 
 What an estimate says (``ErrorGroup.estimated``): ``count`` is the sampled matches times the
 stride; ``sessions`` the lesser of that count and the group's stored sessions (every match in a
-session of its own at most); ``first_seen``, ``last_seen`` and the sample event are the oldest and
-the last stored sampled match (no walk through a group's events for its newest match: a group
-whose events seldom match would read many). A group none of whose sampled events matches is not listed: narrow
-``q`` or the time range for exact counts. The sample is of the whole table: a project holding a
-small share of the events gets fewer sampled events, hence coarser estimates.
+session of its own at most); ``first_seen`` and ``last_seen`` the oldest and newest sampled match;
+the sample event the last stored sampled match (no walk through a group's events for its newest
+match: a group whose events seldom match would read many). A group none of whose sampled events
+matches is not listed: narrow ``q`` or the time range for exact counts. The sample is of the whole
+table: a project or a time range holding a small share of the events gets fewer sampled events,
+hence coarser estimates.
 """
 
 from __future__ import annotations
