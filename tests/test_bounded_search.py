@@ -35,6 +35,7 @@ def test_a_walk_that_runs_out_of_time_answers_what_it_found_and_where_it_stopped
 ) -> None:
     monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)  # stop after each stretch
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 3)
+    monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)  # the filtered walk's too
     ids = seed_sessions(rt, seeded.project_id)
     started = {session_id: T0 + timedelta(minutes=n) for n, session_id in enumerate(ids)}
     pages = []
@@ -70,6 +71,7 @@ def test_a_short_page_resumes_past_the_sessions_it_searched(
 ) -> None:
     monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 2)
+    monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)  # walk
     ids = seed_sessions(rt, seeded.project_id)
     with transaction(rt.sessions) as db:
@@ -169,6 +171,7 @@ def test_the_api_says_how_far_a_search_went_and_which_counts_are_estimated(
 ) -> None:
     monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 2)
+    monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)
     monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 4)
     ids = seed_sessions(rt, seeded.project_id)  # events 1-8, one a session

@@ -35,6 +35,9 @@ SEARCH_SECONDS = 0.02
 """A text search walking sessions starts no new stretch after this long (its page may be short)."""
 FIRST_STRETCH = 128
 """Sessions in such a walk's first stretch; the next ones are sized from the time left."""
+LISTED_STRETCH_FACTOR = 16
+"""A walk that tests a word through its list (``TextSearch.walk_list``) starts with stretches this
+many times longer: each statement builds the list again (a few ms), each session costs little."""
 Position = tuple[datetime, int]
 """A session's place in the listing: ``(started_at, id)``."""
 
@@ -158,7 +161,8 @@ def list_sessions(
     query = _sessions_query(project_id, filters, search)
     stopped: Position | None = None
     if search is not None and search.words and not search.few:
-        rows, stopped = _walk(db, project_id, filters, query, after, limit)
+        first = FIRST_STRETCH * (LISTED_STRETCH_FACTOR if search.walk_list else 1)
+        rows, stopped = _walk(db, project_id, filters, query, after, limit, first)
     else:
         rows = _between(db, query, after, None, limit + 1)
     more = len(rows) > limit
@@ -194,16 +198,17 @@ def _walk(
     query: Select[RecordedSession],
     after: Position | None,
     limit: int,
+    first: int,
 ) -> tuple[list[RecordedSession], Position | None]:
     """Up to ``limit + 1`` sessions of ``query`` after ``after``, walked a stretch of sessions at a
     time; and where the walk stopped (the last session it searched) when SEARCH_SECONDS ran out
     first, else None (the page is full or no session is left).
 
-    Each stretch holds the next FIRST_STRETCH sessions at first, then as many as the time left
+    Each stretch holds the next ``first`` sessions at first, then as many as the time left
     should allow at the last stretch's pace, with a margin (at most 8 times more).
     """
     found: list[RecordedSession] = []
-    stretch = FIRST_STRETCH
+    stretch = first
     began = last = time.monotonic()
     while True:
         end = _nth_session(db, project_id, filters, after, stretch)
