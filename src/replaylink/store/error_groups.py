@@ -117,13 +117,14 @@ def _estimated_groups(
 ) -> list[ErrorGroup]:
     """Up to ``limit + 1`` groups (of those ``among``) estimated from the frame's events."""
     e = BackendEvent
-    conditions = [*_conditions(project_id, filters, search.checked()), among]
+    conditions = [*_conditions(project_id, filters, None), among]
     found = group_estimates.estimated_groups(
         db,
         project_id,
         frame,
         conditions,
         search.among(e.id, frame.ids()),
+        search.words,
         limit=limit + 1,
         position=position,
     )
