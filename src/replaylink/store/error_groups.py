@@ -123,8 +123,7 @@ def _estimated_groups(
         project_id,
         frame,
         conditions,
-        search.among(e.id, frame.ids()),
-        search.words,
+        search,
         limit=limit + 1,
         position=position,
     )

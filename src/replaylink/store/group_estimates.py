@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, keyset
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
-from replaylink.store.text_search import MESSAGE_CHARS, has_words
+from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words
 
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
@@ -83,6 +83,45 @@ def encode(count: int, fingerprint: str, frame: Frame) -> str:
     return keyset.encode(CURSOR, count, frame.low, frame.high, frame.size, fingerprint)
 
 
+Aggregate = tuple[str, int, datetime, datetime, int]
+"""A group's sampled matches: fingerprint, how many, oldest and newest time, last stored id."""
+
+
+def _sampled_matches(db: Session, search: TextSearch, sampled: list[ColumnElement[bool]]) -> list[Aggregate]:
+    """Each group's sampled events that meet ``sampled`` and ``search``. SQLite checks and counts
+    them in the statement (``text_search.has_words`` is registered on its connections).
+    PostgreSQL's check tokenizes each event (~40 us: 80 ms for a sample): their text is read
+    instead, checked here by ``has_words`` (~3 us; PostgreSQL's parser splits a few runs of
+    letters and digits otherwise, which an estimate can bear) and counted."""
+    e = BackendEvent
+    if db.get_bind().dialect.name != "postgresql":
+        query = (
+            select(e.fingerprint, func.count(), func.min(e.timestamp), func.max(e.timestamp), func.max(e.id))
+            .where(*sampled, search.checked())
+            .group_by(e.fingerprint)
+        )
+        return [
+            (fingerprint, n, first, last, newest) for fingerprint, n, first, last, newest in db.execute(query)
+        ]
+    words = json.dumps(search.words, ensure_ascii=False)
+    text = func.substr(e.message, 1, MESSAGE_CHARS)
+    groups: dict[str, Aggregate] = {}
+    for fingerprint, moment, event_id, title, message in db.execute(
+        select(e.fingerprint, e.timestamp, e.id, e.title, text).where(*sampled)
+    ):
+        if not has_words(title, message, words):
+            continue
+        _, n, first, last, newest = groups.get(fingerprint, (fingerprint, 0, moment, moment, event_id))
+        groups[fingerprint] = (
+            fingerprint,
+            n + 1,
+            min(first, moment),
+            max(last, moment),
+            max(newest, event_id),
+        )
+    return list(groups.values())
+
+
 def decode(cursor: str) -> tuple[tuple[int, str], Frame]:
     """A cursor of :func:`encode`: the last group's place and the frame. Raises
     ``keyset.InvalidCursor`` (a cursor is untrusted: the frame's size is the one handed out)."""
@@ -99,37 +138,19 @@ def estimated_groups(
     project_id: int,
     frame: Frame,
     conditions: list[ColumnElement[bool]],
-    sampled: ColumnElement[bool],
-    words: list[str],
+    search: TextSearch,
     *,
     limit: int,
     position: tuple[int, str] | None,
 ) -> list[Estimate]:
     """Up to ``limit`` groups after ``position``, most frequent first by estimate, from the
-    frame's events (``sampled``: the condition that an event's id is one of ``frame.ids()``)
-    that meet ``conditions`` and have ``words`` (checked here by ``text_search.has_words``, on
-    both databases: PostgreSQL would tokenize each sampled event, ~40 us, where this takes ~3 us;
-    its parser splits a few runs of letters and digits differently, which an estimate can bear)."""
+    frame's events that meet ``conditions`` and ``search``."""
     e, t = BackendEvent, ErrorGroupTotal
-    query = select(e.fingerprint, e.timestamp, e.id, e.title, func.substr(e.message, 1, MESSAGE_CHARS)).where(
-        sampled, *conditions
-    )
-    words_json = json.dumps(words, ensure_ascii=False)
-    groups: dict[str, Estimate] = {}
-    for fingerprint, moment, event_id, title, message in db.execute(query):
-        if not has_words(title, message, words_json):
-            continue
-        group = groups.get(fingerprint)
-        if group is None:
-            groups[fingerprint] = Estimate(fingerprint, 1, 0, moment, moment, event_id)
-            continue
-        group.count += 1
-        group.first_seen = min(group.first_seen, moment)
-        group.last_seen = max(group.last_seen, moment)
-        group.newest = max(group.newest, event_id)
-    found = list(groups.values())
-    for group in found:
-        group.count = max(group.count, round(group.count * frame.stride))
+    sampled = [search.among(e.id, frame.ids()), *conditions]
+    found = [
+        Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last, newest)
+        for fingerprint, n, first, last, newest in _sampled_matches(db, search, sampled)
+    ]
     ranked = sorted(
         (g for g in found if error_group_rollup.follows(g.count, g.fingerprint, position)),
         key=lambda g: (-g.count, g.fingerprint),
