@@ -547,7 +547,10 @@ def search_text(db: Session, text: str) -> TextSearch:
     if sum(estimates[word] for word in filtered) > FILTER_POSTINGS:
         filtered = []  # bounded work: each stretch of the walk builds the list again
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
-    if lookup is not None and lookup_cost(dialect, estimates, lookup, joint) > LOOKUP_BUDGET_US:
+    # Every word looked up: the index's postings are the work (at most FEW_MATCHES + 1 rows read);
+    # else each event they leave is read and checked too.
+    checking = joint if lookup is not None and len(lookup) < len(words) else None
+    if lookup is not None and lookup_cost(dialect, estimates, lookup, checking) > LOOKUP_BUDGET_US:
         # Bounded work: a walk within the request's budget instead, testing the rarest word
         # through its list if that is short (much cheaper per walked event than checking each).
         lookup = None
