@@ -14,15 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, cast, exists, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from replaylink.store import keyset
-from replaylink.store.models import BackendEvent, RecordedSession, SessionEventCount
+from replaylink.store.models import (
+    BackendEvent,
+    ErrorGroupSession,
+    ErrorGroupTotal,
+    RecordedSession,
+    SessionEventCount,
+)
 from replaylink.store.text_search import search_text
 
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
+COUNT_CAP = 100_000
+"""Sessions counted at most when PostgreSQL has no statistics of the table yet."""
 EVENTS_CURSOR = "e"
 
 
@@ -63,7 +72,9 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Select[RecordedSession]:
+def _sessions_query(
+    db: Session, project_id: int, filters: SessionFilters, limit: int
+) -> Select[RecordedSession]:
     s = RecordedSession
     e = BackendEvent
     query = select(s).where(s.project_id == project_id)
@@ -106,15 +117,43 @@ def _sessions_query(db: Session, project_id: int, filters: SessionFilters) -> Se
     if filters.has_backend_errors is False:
         query = query.where(~exists().where(e.session_id == s.id))
     if filters.fingerprint is not None:
-        # Driven from the error group's index: a rare group must not scan every session.
-        query = query.where(
-            s.id.in_(
-                select(BackendEvent.session_id).where(
-                    BackendEvent.project_id == project_id, BackendEvent.fingerprint == filters.fingerprint
-                )
-            )
-        )
+        query = query.where(_in_group(db, project_id, filters.fingerprint, limit))
     return query
+
+
+def _in_group(db: Session, project_id: int, fingerprint: str, limit: int) -> ColumnElement[bool]:
+    """Sessions with an event of the error group, from its sessions in the rollup
+    (``error_group_sessions``: one row per session, where the events index has one per event).
+
+    A group in many sessions is found by walking sessions newest first and probing the group's
+    row of each (about ``limit * sessions / group's sessions`` probes); a group in few, from its
+    own session ids (a key range), sorted afterwards. The walk is chosen when it probes fewer
+    sessions than the group has.
+    """
+    g, s, t = ErrorGroupSession, RecordedSession, ErrorGroupTotal
+    in_group = (g.project_id == project_id, g.fingerprint == fingerprint)
+    group = select(t.sessions).where(t.project_id == project_id, t.fingerprint == fingerprint)
+    group_sessions = db.scalar(group)
+    if group_sessions and group_sessions * group_sessions > (limit + 1) * _stored_sessions(db):
+        return exists().where(*in_group, g.session_id == s.id)
+    if db.get_bind().dialect.name == "postgresql":
+        # One array computed first: as a join, the planner would rather scan every session.
+        ids = select(func.array_agg(g.session_id)).where(*in_group).scalar_subquery()
+        return s.id == any_(cast(ids, ARRAY(BigInteger)))
+    return s.id.in_(select(g.session_id).where(*in_group))
+
+
+def _stored_sessions(db: Session) -> int:
+    """About how many sessions are stored (all projects: an upper bound), without counting them:
+    PostgreSQL's planner statistics (``reltuples``; before the table's first analysis, a count
+    stopped at COUNT_CAP), SQLite's largest rowid (sessions ever stored)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return int(db.scalar(text("SELECT max(rowid) FROM sessions")) or 0)
+    estimate = db.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'sessions'::regclass"))
+    if estimate is not None and estimate >= 0:
+        return int(estimate)
+    capped = select(func.count()).select_from(select(RecordedSession.id).limit(COUNT_CAP).subquery())
+    return int(db.scalar(capped) or 0)
 
 
 def list_sessions(
@@ -122,7 +161,7 @@ def list_sessions(
 ) -> Page[SessionSummary]:
     """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``."""
     s = RecordedSession
-    query = _sessions_query(db, project_id, filters)
+    query = _sessions_query(db, project_id, filters, limit)
     if cursor:
         started, session_id = keyset.decode(SESSIONS_CURSOR, cursor, datetime, int)
         query = query.where(tuple_(s.started_at, s.id) < tuple_(started, session_id))
