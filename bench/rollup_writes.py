@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.support import before_worktree, process_cpu_seconds, scratch_database
+from bench.support import before_worktree, process_cpu_seconds, scratch_database, synthetic_event
 from replaylink.ids import new_session_id
 from replaylink.store import accounts, migrate
 from replaylink.store.db import make_engine, make_sessionmaker, transaction
@@ -49,25 +49,14 @@ def _pages(
     for n, group in enumerate(groups):
         session_id, started = rng.choice(sessions)
         rows.append(
-            EventRow(
+            synthetic_event(
                 project_id=project_id,
                 session_id=session_id,
-                integration_id=None,
-                provider=rng.choice(["datadog", "sentry", "cloudwatch"]),
-                provider_record_id=f"r{n}",
+                record_id=f"r{n}",
+                group=group,
                 timestamp=started + timedelta(seconds=rng.uniform(-5, 7200)),
-                level="error",
-                title=f"Error{group % 50}: failure {group}",
-                message=f"Error{group % 50}: failure {group} while processing the order",
-                exception_type=None,
-                service="api",
-                host="web-1",
-                logger="app",
-                stack=None,
-                link=None,
-                attributes={"http.status_code": 500},
-                fingerprint=f"{group:032x}",
                 imported_at=now,
+                provider=rng.choice(["datadog", "sentry", "cloudwatch"]),
             )
         )
     return [rows[i : i + page] for i in range(0, len(rows), page)]

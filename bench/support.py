@@ -1,4 +1,5 @@
-"""What several benchmarks share: a process's CPU time, a scratch database, the code of a revision."""
+"""What several benchmarks share: a process's CPU time, a scratch database, the code of a revision,
+synthetic backend events."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
+
+from replaylink.store.events import EventRow
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -49,3 +54,42 @@ def before_worktree(rev: str, prefix: str = "rl-bench-before-") -> Iterator[Path
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
+
+
+def synthetic_event(
+    *,
+    project_id: int,
+    session_id: int,
+    record_id: str,
+    group: int,
+    timestamp: datetime,
+    imported_at: datetime,
+    provider: str = "datadog",
+    message_tail: str = "while processing the order",
+    **fields: Any,
+) -> EventRow:
+    """One ``backend_events`` row of error group ``group`` (made-up fingerprint), as the
+    store-level benchmarks insert them; ``fields`` override the rest (``exception_type``, ...)."""
+    title = f"Error{group % 50}: failure {group}"
+    row = EventRow(
+        project_id=project_id,
+        session_id=session_id,
+        integration_id=None,
+        provider=provider,
+        provider_record_id=record_id,
+        timestamp=timestamp,
+        level="error",
+        title=title,
+        message=f"{title} {message_tail}",
+        exception_type=None,
+        service="api",
+        host="web-1",
+        logger="app",
+        stack=None,
+        link=None,
+        attributes={"http.status_code": 500},
+        fingerprint=f"{group:032x}",
+        imported_at=imported_at,
+    )
+    row.update(fields)  # type: ignore[typeddict-item]
+    return row

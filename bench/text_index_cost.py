@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.api import PG_URL
-from bench.support import process_cpu_seconds, scratch_database
+from bench.support import process_cpu_seconds, scratch_database, synthetic_event
 from replaylink.store import accounts, migrate
 from replaylink.store.db import make_engine, make_sessionmaker, transaction
 from replaylink.store.events import EventRow, insert_events
@@ -44,26 +44,18 @@ def event_rows(project_id: int, n: int, rng: random.Random) -> list[EventRow]:
         group = rng.randrange(2000)
         title = f"Error{group % 50}: failure {group} in handler {group % 17}"
         rows.append(
-            EventRow(
+            synthetic_event(
                 project_id=project_id,
                 session_id=1 + i % 200,
-                integration_id=None,
-                provider="datadog",
-                imported_at=now,
-                provider_record_id=f"r-{i}",
+                record_id=f"r-{i}",
+                group=group,
                 timestamp=now - timedelta(seconds=i),
-                level="error",
+                imported_at=now,
                 title=title,
                 message=f"{title} request_id={rng.getrandbits(64):x} while processing the order; "
                 "upstream said: connection reset by peer",
                 exception_type=f"Error{group % 50}",
-                service="api",
-                host="web-1",
                 logger="app.handlers",
-                stack=None,
-                link=None,
-                attributes={"http.status_code": 500},
-                fingerprint=f"{group:032x}",
             )
         )
     return rows

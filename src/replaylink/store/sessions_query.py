@@ -21,15 +21,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, cast, exists, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from replaylink.store import keyset
-from replaylink.store.models import BackendEvent, RecordedSession, SessionEventCount
+from replaylink.store.models import (
+    BackendEvent,
+    ErrorGroupSession,
+    ErrorGroupTotal,
+    RecordedSession,
+    SessionEventCount,
+)
 from replaylink.store.text_search import TextSearch, search_text
 
 T = TypeVar("T")
 SESSIONS_CURSOR = "s"
+COUNT_CAP = 100_000
+"""Sessions counted at most when PostgreSQL has no statistics of the table yet."""
 EVENTS_CURSOR = "e"
 SEARCH_SECONDS = 0.02
 """A text search walking sessions starts no new stretch after this long (its page may be short)."""
@@ -94,7 +103,7 @@ def _in_time(filters: SessionFilters) -> list[ColumnElement[bool]]:
 
 
 def _sessions_query(
-    project_id: int, filters: SessionFilters, search: TextSearch | None
+    db: Session, project_id: int, filters: SessionFilters, search: TextSearch | None, limit: int
 ) -> Select[RecordedSession]:
     s = RecordedSession
     e = BackendEvent
@@ -133,15 +142,43 @@ def _sessions_query(
     if filters.has_backend_errors is False:
         query = query.where(~exists().where(e.session_id == s.id))
     if filters.fingerprint is not None:
-        # Driven from the error group's index: a rare group must not scan every session.
-        query = query.where(
-            s.id.in_(
-                select(BackendEvent.session_id).where(
-                    BackendEvent.project_id == project_id, BackendEvent.fingerprint == filters.fingerprint
-                )
-            )
-        )
+        query = query.where(_in_group(db, project_id, filters.fingerprint, limit))
     return query
+
+
+def _in_group(db: Session, project_id: int, fingerprint: str, limit: int) -> ColumnElement[bool]:
+    """Sessions with an event of the error group, from its sessions in the rollup
+    (``error_group_sessions``: one row per session, where the events index has one per event).
+
+    A group in many sessions is found by walking sessions newest first and probing the group's
+    row of each (about ``limit * sessions / group's sessions`` probes); a group in few, from its
+    own session ids (a key range), sorted afterwards. The walk is chosen when it probes fewer
+    sessions than the group has.
+    """
+    g, s, t = ErrorGroupSession, RecordedSession, ErrorGroupTotal
+    in_group = (g.project_id == project_id, g.fingerprint == fingerprint)
+    group = select(t.sessions).where(t.project_id == project_id, t.fingerprint == fingerprint)
+    group_sessions = db.scalar(group)
+    if group_sessions and group_sessions * group_sessions > (limit + 1) * _stored_sessions(db):
+        return exists().where(*in_group, g.session_id == s.id)
+    if db.get_bind().dialect.name == "postgresql":
+        # One array computed first: as a join, the planner would rather scan every session.
+        ids = select(func.array_agg(g.session_id)).where(*in_group).scalar_subquery()
+        return s.id == any_(cast(ids, ARRAY(BigInteger)))
+    return s.id.in_(select(g.session_id).where(*in_group))
+
+
+def _stored_sessions(db: Session) -> int:
+    """About how many sessions are stored (all projects: an upper bound), without counting them:
+    PostgreSQL's planner statistics (``reltuples``; before the table's first analysis, a count
+    stopped at COUNT_CAP), SQLite's largest rowid (sessions ever stored)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return int(db.scalar(text("SELECT max(rowid) FROM sessions")) or 0)
+    estimate = db.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'sessions'::regclass"))
+    if estimate is not None and estimate >= 0:
+        return int(estimate)
+    capped = select(func.count()).select_from(select(RecordedSession.id).limit(COUNT_CAP).subquery())
+    return int(db.scalar(capped) or 0)
 
 
 def list_sessions(
@@ -158,7 +195,7 @@ def list_sessions(
         assert isinstance(started, datetime) and isinstance(session_id, int)
         after = (started, session_id)
     search = search_text(db, filters.text) if filters.text else None
-    query = _sessions_query(project_id, filters, search)
+    query = _sessions_query(db, project_id, filters, search, limit)
     stopped: Position | None = None
     if search is not None and search.words and not search.few:
         first = FIRST_STRETCH * (LISTED_STRETCH_FACTOR if search.walk_list else 1)
