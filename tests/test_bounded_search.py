@@ -104,6 +104,7 @@ def test_groups_of_many_matches_are_estimated_from_a_fixed_sample(
     rt: Runtime, seeded: Seeded, text_plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 4)  # ids 1, 4, 7 and 10: 3 ids each
+    monkeypatch.setattr(group_estimates, "MIN_SAMPLED", 1)  # enough to estimate from
     seed_groups(rt, seeded.project_id)
     with transaction(rt.sessions) as db:
         page = list_groups(db, seeded.project_id, GroupFilters(text="reset"), limit=50)
@@ -174,6 +175,7 @@ def test_the_api_says_how_far_a_search_went_and_which_counts_are_estimated(
     monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)
     monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 4)
+    monkeypatch.setattr(group_estimates, "MIN_SAMPLED", 1)
     ids = seed_sessions(rt, seeded.project_id)  # events 1-8, one a session
     first = get(client, seeded, sessions_url(seeded.project_id), q="reset", limit=5)
     assert [row["id"] for row in first["sessions"]] == [str(ids[7])]
@@ -194,3 +196,21 @@ def test_the_api_says_how_far_a_search_went_and_which_counts_are_estimated(
         groups_url(seeded.project_id), params={"q": "reset", "cursor": forged}, headers=seeded.auth()
     )
     assert response.status_code == 422
+
+
+def test_too_few_sampled_matches_are_counted_exactly_when_a_lookup_finds_them(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 4)  # 3 or 4 sampled matches: under MIN_SAMPLED
+    monkeypatch.setattr("replaylink.store.text_search.LOOKUP_BUDGET_US", -1.0)  # a bounded search walks
+    seed_groups(rt, seeded.project_id)
+    with transaction(rt.sessions) as db:
+        page = list_groups(db, seeded.project_id, GroupFilters(text="reset"), limit=2)
+        assert [(g.fingerprint, g.count, g.estimated) for g in page.items] == [
+            ("a", 5, False),
+            ("b", 3, False),
+        ]
+        rest = list_groups(
+            db, seeded.project_id, GroupFilters(text="reset"), limit=2, cursor=page.next_cursor
+        )
+    assert [(g.fingerprint, g.count, g.estimated) for g in rest.items] == [("c", 3, False)]

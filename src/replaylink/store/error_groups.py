@@ -94,7 +94,14 @@ def list_groups(
         whole, rest = _whole_groups(db, project_id, search.words, limit, position)
     counted: list[ErrorGroup] = []
     if rest is not None and search is not None and frame is not None:
-        counted = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
+        counted, sampled = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
+        if cursor is None and sampled < group_estimates.MIN_SAMPLED and filters.text:
+            # Too few sampled matches to estimate (or to list a group at all): count exactly if
+            # a lookup finds few matches, though it costs more than a request's budget.
+            exact = search_text(db, filters.text, bounded=False)
+            if exact.few:
+                search, frame, whole = exact, None, []
+                counted = _counted_groups(db, project_id, filters, search, true(), limit, position)
     elif rest is not None:  # None: no group but the whole ones can rank
         counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
     groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
@@ -114,11 +121,12 @@ def _estimated_groups(
     among: ColumnElement[bool],
     limit: int,
     position: tuple[int, str] | None,
-) -> list[ErrorGroup]:
-    """Up to ``limit + 1`` groups (of those ``among``) estimated from the frame's events."""
+) -> tuple[list[ErrorGroup], int]:
+    """Up to ``limit + 1`` groups (of those ``among``) estimated from the frame's events, and how
+    many sampled events match."""
     e = BackendEvent
     conditions = [*_conditions(project_id, filters, None), among]
-    found = group_estimates.estimated_groups(
+    found, sampled = group_estimates.estimated_groups(
         db,
         project_id,
         frame,
@@ -128,10 +136,11 @@ def _estimated_groups(
         position=position,
     )
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_([g.newest for g in found])))}
-    return [
+    groups = [
         ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, samples.get(g.newest), True)
         for g in found
     ]
+    return groups, sampled
 
 
 def _counted_groups(

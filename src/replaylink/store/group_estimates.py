@@ -33,6 +33,9 @@ from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words
 
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
+MIN_SAMPLED = 20
+"""Fewer sampled matches are too few to estimate from: the listing counts exactly if it can find
+the matches by a lookup that finds few (``text_search.search_text(bounded=False)``)."""
 CURSOR = "ge"
 """A page of estimated groups: ``(count, low, high, size, fingerprint)``."""
 
@@ -142,14 +145,15 @@ def estimated_groups(
     *,
     limit: int,
     position: tuple[int, str] | None,
-) -> list[Estimate]:
+) -> tuple[list[Estimate], int]:
     """Up to ``limit`` groups after ``position``, most frequent first by estimate, from the
-    frame's events that meet ``conditions`` and ``search``."""
+    frame's events that meet ``conditions`` and ``search``; and how many sampled events match."""
     e, t = BackendEvent, ErrorGroupTotal
     sampled = [search.among(e.id, frame.ids()), *conditions]
+    matches = _sampled_matches(db, search, sampled)
     found = [
         Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last, newest)
-        for fingerprint, n, first, last, newest in _sampled_matches(db, search, sampled)
+        for fingerprint, n, first, last, newest in matches
     ]
     ranked = sorted(
         (g for g in found if error_group_rollup.follows(g.count, g.fingerprint, position)),
@@ -162,4 +166,4 @@ def estimated_groups(
         sessions = {fingerprint: n for fingerprint, n in db.execute(stored)}
         for group in ranked:
             group.sessions = min(group.count, sessions.get(group.fingerprint, group.count))
-    return ranked
+    return ranked, sum(n for _, n, _, _, _ in matches)

@@ -512,10 +512,17 @@ def _best_lookup(
     """:func:`lookup_words`'s plan (None: a walk) and its estimated cost in microseconds."""
     joint = joint or _independent(estimates, events)
     together = joint(list(estimates))
-    best: list[str] | None = None
-    best_cost = costs.walk * _walked(together, events)
+    walk_cost = costs.walk * _walked(together, events)
     if together > FEW_MATCHES:
-        return None, best_cost
+        return None, walk_cost
+    plan, cost = _cheapest_lookup(costs, estimates, joint)
+    return (plan, cost) if cost <= walk_cost else (None, walk_cost)
+
+
+def _cheapest_lookup(costs: Costs, estimates: dict[str, float], joint: Joint) -> tuple[list[str], float]:
+    """The rarest words whose lookup (and the check of the events they leave) costs least."""
+    best: list[str] = []
+    best_cost = float("inf")
     chosen: list[str] = []
     postings = 0.0
     for word in sorted(estimates, key=estimates.__getitem__):
@@ -527,10 +534,12 @@ def _best_lookup(
     return best, best_cost
 
 
-def search_text(db: Session, text: str) -> TextSearch:
+def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
     """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
     check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
-    every plan gives the same answer.
+    every plan gives the same answer. ``bounded``: no lookup estimated over LOOKUP_BUDGET_US (a
+    walk instead); False: a lookup in any case, the cheapest, whatever it costs (for a caller that
+    needs every match counted when there are few).
     """
     dialect = db.get_bind().dialect.name
     words = search_words(text)
@@ -547,10 +556,16 @@ def search_text(db: Session, text: str) -> TextSearch:
     if sum(estimates[word] for word in filtered) > FILTER_POSTINGS:
         filtered = []  # bounded work: each stretch of the walk builds the list again
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
+    if not bounded and lookup is None:
+        filtered, lookup = [], _cheapest_lookup(COSTS.get(dialect, COSTS["sqlite"]), estimates, joint)[0]
     # Every word looked up: the index's postings are the work (at most FEW_MATCHES + 1 rows read);
     # else each event they leave is read and checked too.
     checking = joint if lookup is not None and len(lookup) < len(words) else None
-    if lookup is not None and lookup_cost(dialect, estimates, lookup, checking) > LOOKUP_BUDGET_US:
+    if (
+        bounded
+        and lookup is not None
+        and lookup_cost(dialect, estimates, lookup, checking) > LOOKUP_BUDGET_US
+    ):
         # Bounded work: a walk within the request's budget instead, testing the rarest word
         # through its list if that is short (much cheaper per walked event than checking each).
         lookup = None
