@@ -88,6 +88,12 @@ def list_groups(
     many = search is not None and bool(search.words) and not search.few
     if many and cursor is None:
         frame = group_estimates.new_frame(db)
+    elif many and frame is None and filters.text:
+        # A cursor of exact counts (the first page's sample held too few matches): the lookup
+        # that found them few, not a count of every match.
+        exact = search_text(db, filters.text, bounded=False)
+        if exact.few:
+            search, many = exact, False
     whole: list[ErrorGroup] = []
     rest: ColumnElement[bool] | None = true()
     if search is not None and many and filters == GroupFilters(text=filters.text):
