@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union_all
@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
 from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
+from replaylink.store.window_pieces import DAY, HOUR, Events, Piece, ceil, floor, pieces, whole_days
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 SHORT_WINDOW = 6 * HOUR
 """Windows up to this long are ranked from all groups' buckets and events at once."""
 BOUND_DAYS = 8
@@ -37,16 +36,6 @@ BOUND_DAYS = 8
 MILLISECOND = timedelta(milliseconds=1)
 OFFSET_SLACK_MS = 1000
 """The groups' event offsets widened by this much: the databases round event times to ms."""
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A part of a window: whole buckets of ``period`` ('d', 'h') starting in ``[lo, hi)``, or
-    events (``period`` 'e') timed in ``[lo, hi)``; ``None`` is unbounded."""
-
-    period: str
-    lo: datetime | None
-    hi: datetime | None
 
 
 @dataclass
@@ -63,79 +52,31 @@ def _core(db: Session) -> Connection:
     return db.connection()
 
 
-def _floor(t: datetime, width: timedelta) -> datetime:
-    t = t.astimezone(UTC)
-    if width == DAY:
-        return t.replace(hour=0, minute=0, second=0, microsecond=0)
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def _ceil(t: datetime, width: timedelta) -> datetime:
-    floor = _floor(t, width)
-    return floor if floor == t else floor + width
-
-
-def pieces(start: datetime | None, end: datetime | None) -> list[Piece]:
-    """``[start, end)`` as day buckets, hour buckets and events, in that order of preference."""
-    if start is not None and end is not None and end <= start:
-        return []
-    days_lo = _ceil(start, DAY) if start is not None else None
-    days_hi = _floor(end, DAY) if end is not None else None
-    if days_lo is not None and days_hi is not None and days_lo >= days_hi:  # no whole day inside
-        assert start is not None and end is not None
-        hours_lo, hours_hi = _ceil(start, HOUR), _floor(end, HOUR)
-        if hours_lo >= hours_hi:
-            return [Piece("e", start, end)]
-        return _nonempty(
-            [Piece("e", start, hours_lo), Piece("h", hours_lo, hours_hi), Piece("e", hours_hi, end)]
-        )
-    out = [Piece("d", days_lo, days_hi)]
-    if start is not None:
-        assert days_lo is not None
-        out += [Piece("h", _ceil(start, HOUR), days_lo), Piece("e", start, _ceil(start, HOUR))]
-    if end is not None:
-        assert days_hi is not None
-        out += [Piece("h", days_hi, _floor(end, HOUR)), Piece("e", _floor(end, HOUR), end)]
-    return _nonempty(out)
-
-
-def _nonempty(items: list[Piece]) -> list[Piece]:
-    return [p for p in items if p.lo is None or p.hi is None or p.lo < p.hi]
-
-
-def _starts(piece: Piece) -> list[datetime]:
-    """The bucket starts of a bounded bucket piece."""
-    assert piece.lo is not None and piece.hi is not None
-    width = DAY if piece.period == "d" else HOUR
-    count = (piece.hi - piece.lo) // width
-    return [piece.lo + i * width for i in range(count)]
-
-
 def _piece_counts(project_id: int, piece: Piece, fingerprints: Sequence[str] | None) -> Select[str, int]:
-    """Events per group in a bounded piece, of ``fingerprints`` only unless ``None``: bucket rows
-    by their keys, or events through the group index."""
-    if piece.period == "e":
+    """Events per group in a piece (times its sign), of ``fingerprints`` only unless ``None``:
+    bucket rows by their keys, or events through the group index."""
+    if isinstance(piece, Events):
         e = BackendEvent
-        assert piece.lo is not None and piece.hi is not None
         conditions = [e.project_id == project_id, e.timestamp >= piece.lo, e.timestamp < piece.hi]
         if fingerprints is not None:
             conditions.append(e.fingerprint.in_(fingerprints))
-        return select(e.fingerprint, func.count()).where(*conditions).group_by(e.fingerprint)
+        return select(e.fingerprint, func.count() * piece.sign).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
-    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(_starts(piece))]
+    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(piece.starts)]
     if fingerprints is not None:
         conditions.append(b.fingerprint.in_(fingerprints))
-    return select(b.fingerprint, b.events).where(*conditions)
+    return select(b.fingerprint, b.events if piece.sign == 1 else b.events * piece.sign).where(*conditions)
 
 
 def _counts_query(
     project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
 ) -> Select[str, int]:
-    """Events per group in the window made of ``parts``."""
+    """Events per group in the window made of ``parts`` (groups with none left out)."""
     queries = [_piece_counts(project_id, p, fingerprints) for p in parts]
     union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
     fingerprint, events = union.c
-    return select(fingerprint, func.sum(events).label("n")).group_by(fingerprint)
+    total = func.sum(events)
+    return select(fingerprint, total.label("n")).group_by(fingerprint).having(total > 0)
 
 
 def ranks_after(
@@ -183,8 +124,8 @@ def window(
     if first is None or last is None:
         return []
     # Bounded by the stored events' days, so that every piece is a list of bucket keys.
-    start = _floor(first, DAY) if start is None else max(start, _floor(first, DAY))
-    end = _floor(last, DAY) + DAY if end is None else min(end, _floor(last, DAY) + DAY)
+    start = floor(first, DAY) if start is None else max(start, floor(first, DAY))
+    end = floor(last, DAY) + DAY if end is None else min(end, floor(last, DAY) + DAY)
     parts = pieces(start, end)
     if not parts:
         return []
@@ -211,12 +152,12 @@ def _rank_all(
 def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> list[tuple[str, int]]:
     """Every group with events near the window and an upper bound of its count in it, largest
     first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
-    lo, hi = _floor(start, DAY), _ceil(end, DAY)
+    lo, hi = floor(start, DAY), ceil(end, DAY)
     if hi - lo > BOUND_DAYS * DAY:
         t = ErrorGroupTotal
         query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
     else:
-        query = _counts_query(project_id, [Piece("d", lo, hi)], None).subquery()
+        query = _counts_query(project_id, [whole_days(lo, hi)], None).subquery()
     fingerprint, bound = query.c
     ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
     return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
