@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
 from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
+from replaylink.store.value_lists import STRINGS, one_of
 from replaylink.store.window_pieces import DAY, HOUR, Events, Piece, ceil, floor, pieces, whole_days
 
 SHORT_WINDOW = 6 * HOUR
@@ -52,27 +53,33 @@ def _core(db: Session) -> Connection:
     return db.connection()
 
 
-def _piece_counts(project_id: int, piece: Piece, fingerprints: Sequence[str] | None) -> Select[str, int]:
+def _dialect(db: Session) -> str:
+    return db.get_bind().dialect.name
+
+
+def _piece_counts(
+    dialect: str, project_id: int, piece: Piece, fingerprints: Sequence[str] | None
+) -> Select[str, int]:
     """Events per group in a piece (times its sign), of ``fingerprints`` only unless ``None``:
     bucket rows by their keys, or events through the group index."""
     if isinstance(piece, Events):
         e = BackendEvent
         conditions = [e.project_id == project_id, e.timestamp >= piece.lo, e.timestamp < piece.hi]
         if fingerprints is not None:
-            conditions.append(e.fingerprint.in_(fingerprints))
+            conditions.append(one_of(dialect, e.fingerprint, fingerprints, STRINGS))
         return select(e.fingerprint, func.count() * piece.sign).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
     conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(piece.starts)]
     if fingerprints is not None:
-        conditions.append(b.fingerprint.in_(fingerprints))
+        conditions.append(one_of(dialect, b.fingerprint, fingerprints, STRINGS))
     return select(b.fingerprint, b.events if piece.sign == 1 else b.events * piece.sign).where(*conditions)
 
 
 def _counts_query(
-    project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
+    dialect: str, project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
 ) -> Select[str, int]:
     """Events per group in the window made of ``parts`` (groups with none left out)."""
-    queries = [_piece_counts(project_id, p, fingerprints) for p in parts]
+    queries = [_piece_counts(dialect, project_id, p, fingerprints) for p in parts]
     union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
     fingerprint, events = union.c
     total = func.sum(events)
@@ -140,7 +147,7 @@ def _rank_all(
     db: Session, project_id: int, parts: list[Piece], limit: int, cursor: tuple[int, str] | None
 ) -> list[tuple[str, int]]:
     """The page's groups and counts, from every group's buckets and events in the window."""
-    query = _counts_query(project_id, parts, None).subquery()
+    query = _counts_query(_dialect(db), project_id, parts, None).subquery()
     fingerprint, count = query.c
     ranked = select(fingerprint, count)
     if cursor is not None:
@@ -157,7 +164,7 @@ def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> lis
         t = ErrorGroupTotal
         query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
     else:
-        query = _counts_query(project_id, [whole_days(lo, hi)], None).subquery()
+        query = _counts_query(_dialect(db), project_id, [whole_days(lo, hi)], None).subquery()
     fingerprint, bound = query.c
     ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
     return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
@@ -179,7 +186,7 @@ def _rank(
     while done < len(bounds):
         chunk = [fp for fp, _ in bounds[done : done + batch]]
         done += len(chunk)
-        counts = _core(db).execute(_counts_query(project_id, parts, chunk))
+        counts = _core(db).execute(_counts_query(_dialect(db), project_id, parts, chunk))
         page += [(int(n), fp) for fp, n in counts if n and follows(int(n), fp, cursor)]
         page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
         if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
@@ -202,7 +209,7 @@ def _complete(
         .execute(
             select(
                 t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms
-            ).where(t.project_id == project_id, t.fingerprint.in_(wanted))
+            ).where(t.project_id == project_id, one_of(_dialect(db), t.fingerprint, wanted, STRINGS))
         )
         .all()
     )
@@ -211,13 +218,13 @@ def _complete(
     if rest:
         offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
         sessions = _sessions(db, project_id, rest, offsets, start, end)
-        for fp, first, last in _core(db).execute(_seen(project_id, rest, start, end)):
+        for fp, first, last in _core(db).execute(_seen(_dialect(db), project_id, rest, start, end)):
             found[fp] = (sessions.get(fp, 0), first, last)
     return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
 
 
 def _seen(
-    project_id: int, fingerprints: list[str], start: datetime, end: datetime
+    dialect: str, project_id: int, fingerprints: list[str], start: datetime, end: datetime
 ) -> Select[str, datetime, datetime]:
     """First and last event of each group in the window: two probes of the group index each."""
     e, t = BackendEvent, ErrorGroupTotal
@@ -230,7 +237,7 @@ def _seen(
     first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
     last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
     return select(t.fingerprint, first, last).where(
-        t.project_id == project_id, t.fingerprint.in_(fingerprints)
+        t.project_id == project_id, one_of(dialect, t.fingerprint, fingerprints, STRINGS)
     )
 
 
@@ -264,7 +271,7 @@ def _sessions(
         select(m.fingerprint, func.count())
         .where(
             m.project_id == project_id,
-            m.fingerprint.in_(fingerprints),
+            one_of(_dialect(db), m.fingerprint, fingerprints, STRINGS),
             m.session_id >= b << RANDOM_BITS,
             m.session_id < c << RANDOM_BITS,
         )
@@ -300,7 +307,7 @@ def _distinct_sessions(
         e.project_id == project_id,
         e.timestamp >= start,
         e.timestamp < end,
-        e.fingerprint.in_(fingerprints),
+        one_of(_dialect(db), e.fingerprint, fingerprints, STRINGS),
     ]
     if session_ids is not None:
         conditions += [e.session_id >= session_ids[0], e.session_id < session_ids[1]]
