@@ -17,12 +17,23 @@ First and last seen are two probes of the group index per group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Row,
+    Select,
+    and_,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
@@ -34,6 +45,8 @@ SHORT_WINDOW = 6 * HOUR
 """Windows up to this long are ranked from all groups' buckets and events at once."""
 BOUND_DAYS = 8
 """Windows touching more UTC days take each group's all-time total as its bound."""
+SPREAD_SLACK = 0.8
+"""How far below an even spread of its bound a group's count is expected to go (``_rank``)."""
 MILLISECOND = timedelta(milliseconds=1)
 OFFSET_SLACK_MS = 1000
 """The groups' event offsets widened by this much: the databases round event times to ms."""
@@ -139,7 +152,9 @@ def window(
     if end - start <= SHORT_WINDOW:
         ranked = _rank_all(db, project_id, parts, limit, cursor)
     else:
-        ranked = _rank(db, project_id, parts, _bounds(db, project_id, start, end), limit, cursor)
+        bounds, share = _bounds(db, project_id, start, end, (floor(first, DAY), floor(last, DAY) + DAY))
+        with bounds:
+            ranked = _rank(db, project_id, parts, bounds, share, limit, cursor)
     return _complete(db, project_id, ranked, start, end)
 
 
@@ -156,43 +171,78 @@ def _rank_all(
     return [(fp, int(n)) for fp, n in rows]
 
 
-def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> list[tuple[str, int]]:
+def _bounds(
+    db: Session, project_id: int, start: datetime, end: datetime, stored: tuple[datetime, datetime]
+) -> tuple[CursorResult[str, int], float]:
     """Every group with events near the window and an upper bound of its count in it, largest
-    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
+    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``;
+    and the window's share of the time the bounds count (``stored``: the stored events' days).
+    Read as the ranking goes (usually a tenth of the rows: SQLite returns them one step at a time)."""
     lo, hi = floor(start, DAY), ceil(end, DAY)
     if hi - lo > BOUND_DAYS * DAY:
         t = ErrorGroupTotal
         query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
+        lo, hi = stored
     else:
         query = _counts_query(_dialect(db), project_id, [whole_days(lo, hi)], None).subquery()
     fingerprint, bound = query.c
     ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
-    return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
+    return _core(db).execute(ordered), (end - start) / (hi - lo)
 
 
 def _rank(
     db: Session,
     project_id: int,
     parts: list[Piece],
-    bounds: list[tuple[str, int]],
+    bounds: Iterator[Row[str, int]],
+    share: float,
     limit: int,
     cursor: tuple[int, str] | None,
 ) -> list[tuple[str, int]]:
-    """The page's groups and counts: exact counts of the groups in ``bounds`` order, a growing
-    batch at a time, until the next group's bound is below the page's last count (no group left
-    can rank on the page)."""
+    """The page's groups and counts: exact counts of the groups in ``bounds`` order until the next
+    group's bound is below the page's last count (no group left can rank on the page).
+
+    The first batch: the groups whose bound reaches ``SPREAD_SLACK`` x ``share`` (the window's part
+    of what the bounds count) x the ``limit``-th bound, the page's last count if events were
+    spread evenly. Then, while the page is full, every group whose bound reaches its last count
+    (two batches at most); while it is not, a batch twice the last one."""
+    ordered = _Bounds(bounds)
+    chunk = ordered.take(limit)
+    if chunk:
+        chunk += ordered.reaching(chunk[-1][1] * share * SPREAD_SLACK)
     page: list[tuple[int, str]] = []
-    done, batch = 0, 2 * limit
-    while done < len(bounds):
-        chunk = [fp for fp, _ in bounds[done : done + batch]]
-        done += len(chunk)
-        counts = _core(db).execute(_counts_query(_dialect(db), project_id, parts, chunk))
+    while chunk:
+        fingerprints = [fp for fp, _ in chunk]
+        counts = _core(db).execute(_counts_query(_dialect(db), project_id, parts, fingerprints))
         page += [(int(n), fp) for fp, n in counts if n and follows(int(n), fp, cursor)]
         page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
-        if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
-            break
-        batch *= 2
+        chunk = ordered.reaching(page[-1][0]) if len(page) == limit else ordered.take(2 * len(chunk))
     return [(fp, n) for n, fp in page]
+
+
+class _Bounds:
+    """Groups and their bounds, largest first, read as they are asked for."""
+
+    def __init__(self, rows: Iterator[Row[str, int]]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def _pop(self) -> tuple[str, int]:
+        assert self._next is not None
+        row = (self._next[0], int(self._next[1]))
+        self._next = next(self._rows, None)
+        return row
+
+    def take(self, count: int) -> list[tuple[str, int]]:
+        """The next ``count`` groups (fewer at the end)."""
+        return [self._pop() for _ in range(count) if self._next is not None]
+
+    def reaching(self, reach: float) -> list[tuple[str, int]]:
+        """The next groups whose bound is at least ``reach``."""
+        out = []
+        while self._next is not None and self._next[1] >= reach:
+            out.append(self._pop())
+        return out
 
 
 def _complete(
