@@ -135,6 +135,10 @@ def window(
     cursor: tuple[int, str] | None,
 ) -> list[Aggregate]:
     """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
+    if _dialect(db) == "postgresql":
+        # Each statement reads a few thousand index entries: parallel workers cost more to start
+        # than they save (SET LOCAL: for the rest of this transaction only).
+        _core(db).execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
     t = ErrorGroupTotal
     first, last = (
         _core(db)
@@ -307,66 +311,58 @@ def _sessions(
     started within ``hi - lo`` before either of these edges are counted from their events near that
     edge; no other session has events in the window. A window shorter than ``hi - lo`` is counted
     from all its events."""
+    dialect = _dialect(db)
     known = [(lo, hi) for lo, hi in offsets if lo is not None and hi is not None]
-    if len(known) < len(fingerprints):
-        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
-    lo = min(b[0] for b in known) - OFFSET_SLACK_MS
-    hi = max(b[1] for b in known) + OFFSET_SLACK_MS
+    lo = min((b[0] for b in known), default=0) - OFFSET_SLACK_MS
+    hi = max((b[1] for b in known), default=0) + OFFSET_SLACK_MS
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
-    if b > c:
-        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
-    m = ErrorGroupSession
-    inner = _core(db).execute(
-        select(m.fingerprint, func.count())
-        .where(
+    if len(known) < len(fingerprints) or b > c:
+        parts = [_distinct_sessions(dialect, project_id, fingerprints, start, end, None)]
+    else:
+        m = ErrorGroupSession
+        inner = select(m.fingerprint, func.count()).where(
             m.project_id == project_id,
-            one_of(_dialect(db), m.fingerprint, fingerprints, STRINGS),
+            one_of(dialect, m.fingerprint, fingerprints, STRINGS),
             m.session_id >= b << RANDOM_BITS,
             m.session_id < c << RANDOM_BITS,
         )
-        .group_by(m.fingerprint)
-    )
-    counts = {fp: int(n) for fp, n in inner}
-    edges = [
-        (start, min(end, _at(b + hi)), (a << RANDOM_BITS, b << RANDOM_BITS)),
-        (max(start, _at(c + lo)), end, (c << RANDOM_BITS, d << RANDOM_BITS)),
-    ]
-    for edge_start, edge_end, session_ids in edges:
-        for fp, n in _distinct_sessions(
-            db, project_id, fingerprints, edge_start, edge_end, session_ids
-        ).items():
-            counts[fp] = counts.get(fp, 0) + n
-    return counts
+        parts = [
+            inner.group_by(m.fingerprint),
+            _distinct_sessions(dialect, project_id, fingerprints, start, min(end, _at(b + hi)), (a, b)),
+            _distinct_sessions(dialect, project_id, fingerprints, max(start, _at(c + lo)), end, (c, d)),
+        ]
+    union = union_all(*parts).subquery()
+    fingerprint, count = union.c
+    summed = select(fingerprint, func.sum(count)).group_by(fingerprint)
+    return {fp: int(n) for fp, n in _core(db).execute(summed)}
 
 
 def _distinct_sessions(
-    db: Session,
+    dialect: str,
     project_id: int,
     fingerprints: list[str],
     start: datetime,
     end: datetime,
-    session_ids: tuple[int, int] | None,
-) -> dict[str, int]:
-    """Distinct sessions of each group's events in ``[start, end)``, of sessions with ids in
-    ``[session_ids)`` only unless ``None`` (one index range per group, one statement)."""
-    if start >= end:
-        return {}
+    started: tuple[int, int] | None,
+) -> Select[str, int]:
+    """Distinct sessions of each group's events in ``[start, end)`` (none when empty), of sessions
+    started in ``[started)`` (ms since the ids' epoch) only unless ``None``: one index range per
+    group."""
     e = BackendEvent
     conditions = [
         e.project_id == project_id,
         e.timestamp >= start,
         e.timestamp < end,
-        one_of(_dialect(db), e.fingerprint, fingerprints, STRINGS),
+        one_of(dialect, e.fingerprint, fingerprints, STRINGS),
     ]
-    if session_ids is not None:
-        conditions += [e.session_id >= session_ids[0], e.session_id < session_ids[1]]
-    query = (
+    if started is not None:
+        conditions += [e.session_id >= started[0] << RANDOM_BITS, e.session_id < started[1] << RANDOM_BITS]
+    return (
         select(e.fingerprint, func.count(func.distinct(e.session_id)))
         .where(*conditions)
         .group_by(e.fingerprint)
     )
-    return {fp: int(n) for fp, n in _core(db).execute(query)}
 
 
 def _ms(t: datetime, *, floor: bool) -> int:
