@@ -30,6 +30,7 @@ from sqlalchemy import (
     Select,
     and_,
     func,
+    literal_column,
     or_,
     select,
     union_all,
@@ -357,7 +358,10 @@ def _distinct_sessions(
         one_of(dialect, e.fingerprint, fingerprints, STRINGS),
     ]
     if started is not None:
-        conditions += [e.session_id >= started[0] << RANDOM_BITS, e.session_id < started[1] << RANDOM_BITS]
+        # "+ 0": a test on the group index's entries. A range of the session index instead (PostgreSQL's
+        # choice for some edges) fetches every event of every session there, of any group.
+        session_id = e.session_id + literal_column("0")
+        conditions += [session_id >= started[0] << RANDOM_BITS, session_id < started[1] << RANDOM_BITS]
     return (
         select(e.fingerprint, func.count(func.distinct(e.session_id)))
         .where(*conditions)
