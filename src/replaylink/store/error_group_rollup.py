@@ -1,18 +1,19 @@
 """Error groups read from the rollup of migration 0008 instead of from every event.
 
-All time: ``error_group_totals``. A window ``[start, end)`` is cut into whole UTC days (day
-buckets), whole hours at its edges (hour buckets) and at most two partial hours (read from the
-events' group index). Ranking a window does not sum every group's buckets: a cheap upper bound of
-each group's count (its day buckets over the days the window touches, or its all-time total for
-a window of many days) orders the candidates, and exact counts are read for the most likely ones,
-a batch at a time, until no group left can rank on the page (``_rank``). A window of a few hours
-reads its few buckets and events for every group at once (``_rank_all``).
+All time: ``error_group_totals``. A window ``[start, end)`` is a signed sum of UTC day buckets,
+hour buckets and events read through the group index, its edges rounded to the nearest hour and
+day (``store.window_pieces``). Ranking a window does not sum every group's buckets: a cheap upper
+bound of each group's count (its day buckets over the days the window touches, or its all-time
+total for a window of many days) orders the candidates, and exact counts are read for the likely
+ones, until no group left can rank on the page (``_rank``). A window of a few hours reads its few
+buckets and events for every group at once (``_rank_all``). On PostgreSQL these statements run
+without parallel workers (their start costs more than the few thousand rows they would share).
 
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
 totals when the window holds every event of the group; otherwise sessions that started well inside
 the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
-only those that started near an edge from their events there (``_sessions``, migration 0013).
-First and last seen are two probes of the group index per group.
+only those that started near an edge from their events there (``_sessions``, migration 0013), one
+correlated count per group. First and last seen are two probes of the group index per group.
 """
 
 from __future__ import annotations
