@@ -461,3 +461,27 @@ def test_ranking_reads_on_while_a_bound_can_still_tie(rt: Runtime, seeded: Seede
         rest = error_group_rollup.window(db, seeded.project_id, start, end, limit=5, cursor=(5, "fp_a"))
     assert [(g.fingerprint, g.count) for g in first] == [("fp_a", 5)]
     assert [(g.fingerprint, g.count) for g in rest] == [("fp_x", 5), ("fp_z", 1)]
+
+
+def test_a_group_whose_events_the_window_subtracts_is_not_listed(rt: Runtime, seeded: Seeded) -> None:
+    """An edge rounded to the hour before it counts that hour's bucket minus the events before the
+    edge: a group with events only there counts 0 and is not a group of the window."""
+    day = NOW.replace(hour=0)
+    session = add_session(rt, seeded.project_id, day + timedelta(hours=10))
+    plan = {"fp_before": [timedelta(hours=10, minutes=m) for m in (1, 5, 9)]}
+    plan["fp_inside"] = [timedelta(hours=12), timedelta(hours=13, minutes=30)]
+    plan["fp_after"] = [timedelta(hours=h, minutes=m) for h, m in ((14, 12), (14, 40), (40, 0))]
+    rows = [
+        event_row(seeded.project_id, session.id, fp, day + at, f"{fp}-{i}")
+        for fp, times in plan.items()
+        for i, at in enumerate(times)
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    for hours in (4, 20):  # ranked from every group at once, and from bounds
+        start = day + timedelta(hours=10, minutes=10)
+        end = start + timedelta(hours=hours)
+        want = _groups_from_events(rt, seeded.project_id, start, end)
+        assert [g[0] for g in want] == (["fp_inside"] if hours == 4 else ["fp_after", "fp_inside"])
+        for limit in (1, 5):
+            assert _paged_groups(rt, seeded.project_id, start, end, limit) == want, (hours, limit)

@@ -1,52 +1,58 @@
 """Error groups read from the rollup of migration 0008 instead of from every event.
 
-All time: ``error_group_totals``. A window ``[start, end)`` is cut into whole UTC days (day
-buckets), whole hours at its edges (hour buckets) and at most two partial hours (read from the
-events' group index). Ranking a window does not sum every group's buckets: a cheap upper bound of
-each group's count (its day buckets over the days the window touches, or its all-time total for
-a window of many days) orders the candidates, and exact counts are read for the most likely ones,
-a batch at a time, until no group left can rank on the page (``_rank``). A window of a few hours
-reads its few buckets and events for every group at once (``_rank_all``).
+All time: ``error_group_totals``. A window ``[start, end)`` is a signed sum of UTC day buckets,
+hour buckets and events read through the group index, its edges rounded to the nearest hour and
+day (``store.window_pieces``). Ranking a window does not sum every group's buckets: a cheap upper
+bound of each group's count (its day buckets over the days the window touches, or its all-time
+total for a window of many days) orders the candidates, and exact counts are read for the likely
+ones, until no group left can rank on the page (``_rank``). A window of a few hours reads its few
+buckets and events for every group at once (``_rank_all``). On PostgreSQL these statements run
+without parallel workers (their start costs more than the few thousand rows they would share).
 
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
 totals when the window holds every event of the group; otherwise sessions that started well inside
 the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
-only those that started near an edge from their events there (``_sessions``, migration 0013).
-First and last seen are two probes of the group index per group.
+only those that started near an edge from their events there (``_sessions``, migration 0013), one
+correlated count per group. First and last seen are two probes of the group index per group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Row,
+    ScalarSelect,
+    Select,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
 from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
+from replaylink.store.value_lists import STRINGS, one_of
+from replaylink.store.window_pieces import DAY, HOUR, Events, Piece, ceil, floor, pieces, whole_days
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 SHORT_WINDOW = 6 * HOUR
 """Windows up to this long are ranked from all groups' buckets and events at once."""
 BOUND_DAYS = 8
 """Windows touching more UTC days take each group's all-time total as its bound."""
+SPREAD_SLACK = 0.8
+"""How far below an even spread of its bound a group's count is expected to go (``_rank``)."""
 MILLISECOND = timedelta(milliseconds=1)
 OFFSET_SLACK_MS = 1000
 """The groups' event offsets widened by this much: the databases round event times to ms."""
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A part of a window: whole buckets of ``period`` ('d', 'h') starting in ``[lo, hi)``, or
-    events (``period`` 'e') timed in ``[lo, hi)``; ``None`` is unbounded."""
-
-    period: str
-    lo: datetime | None
-    hi: datetime | None
 
 
 @dataclass
@@ -63,79 +69,37 @@ def _core(db: Session) -> Connection:
     return db.connection()
 
 
-def _floor(t: datetime, width: timedelta) -> datetime:
-    t = t.astimezone(UTC)
-    if width == DAY:
-        return t.replace(hour=0, minute=0, second=0, microsecond=0)
-    return t.replace(minute=0, second=0, microsecond=0)
+def _dialect(db: Session) -> str:
+    return db.get_bind().dialect.name
 
 
-def _ceil(t: datetime, width: timedelta) -> datetime:
-    floor = _floor(t, width)
-    return floor if floor == t else floor + width
-
-
-def pieces(start: datetime | None, end: datetime | None) -> list[Piece]:
-    """``[start, end)`` as day buckets, hour buckets and events, in that order of preference."""
-    if start is not None and end is not None and end <= start:
-        return []
-    days_lo = _ceil(start, DAY) if start is not None else None
-    days_hi = _floor(end, DAY) if end is not None else None
-    if days_lo is not None and days_hi is not None and days_lo >= days_hi:  # no whole day inside
-        assert start is not None and end is not None
-        hours_lo, hours_hi = _ceil(start, HOUR), _floor(end, HOUR)
-        if hours_lo >= hours_hi:
-            return [Piece("e", start, end)]
-        return _nonempty(
-            [Piece("e", start, hours_lo), Piece("h", hours_lo, hours_hi), Piece("e", hours_hi, end)]
-        )
-    out = [Piece("d", days_lo, days_hi)]
-    if start is not None:
-        assert days_lo is not None
-        out += [Piece("h", _ceil(start, HOUR), days_lo), Piece("e", start, _ceil(start, HOUR))]
-    if end is not None:
-        assert days_hi is not None
-        out += [Piece("h", days_hi, _floor(end, HOUR)), Piece("e", _floor(end, HOUR), end)]
-    return _nonempty(out)
-
-
-def _nonempty(items: list[Piece]) -> list[Piece]:
-    return [p for p in items if p.lo is None or p.hi is None or p.lo < p.hi]
-
-
-def _starts(piece: Piece) -> list[datetime]:
-    """The bucket starts of a bounded bucket piece."""
-    assert piece.lo is not None and piece.hi is not None
-    width = DAY if piece.period == "d" else HOUR
-    count = (piece.hi - piece.lo) // width
-    return [piece.lo + i * width for i in range(count)]
-
-
-def _piece_counts(project_id: int, piece: Piece, fingerprints: Sequence[str] | None) -> Select[str, int]:
-    """Events per group in a bounded piece, of ``fingerprints`` only unless ``None``: bucket rows
-    by their keys, or events through the group index."""
-    if piece.period == "e":
+def _piece_counts(
+    dialect: str, project_id: int, piece: Piece, fingerprints: Sequence[str] | None
+) -> Select[str, int]:
+    """Events per group in a piece (times its sign), of ``fingerprints`` only unless ``None``:
+    bucket rows by their keys, or events through the group index."""
+    if isinstance(piece, Events):
         e = BackendEvent
-        assert piece.lo is not None and piece.hi is not None
         conditions = [e.project_id == project_id, e.timestamp >= piece.lo, e.timestamp < piece.hi]
         if fingerprints is not None:
-            conditions.append(e.fingerprint.in_(fingerprints))
-        return select(e.fingerprint, func.count()).where(*conditions).group_by(e.fingerprint)
+            conditions.append(one_of(dialect, e.fingerprint, fingerprints, STRINGS))
+        return select(e.fingerprint, func.count() * piece.sign).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
-    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(_starts(piece))]
+    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(piece.starts)]
     if fingerprints is not None:
-        conditions.append(b.fingerprint.in_(fingerprints))
-    return select(b.fingerprint, b.events).where(*conditions)
+        conditions.append(one_of(dialect, b.fingerprint, fingerprints, STRINGS))
+    return select(b.fingerprint, b.events if piece.sign == 1 else b.events * piece.sign).where(*conditions)
 
 
 def _counts_query(
-    project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
+    dialect: str, project_id: int, parts: list[Piece], fingerprints: Sequence[str] | None
 ) -> Select[str, int]:
-    """Events per group in the window made of ``parts``."""
-    queries = [_piece_counts(project_id, p, fingerprints) for p in parts]
+    """Events per group in the window made of ``parts`` (groups with none left out)."""
+    queries = [_piece_counts(dialect, project_id, p, fingerprints) for p in parts]
     union = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
     fingerprint, events = union.c
-    return select(fingerprint, func.sum(events).label("n")).group_by(fingerprint)
+    total = func.sum(events)
+    return select(fingerprint, total.label("n")).group_by(fingerprint).having(total > 0)
 
 
 def ranks_after(
@@ -174,6 +138,10 @@ def window(
     cursor: tuple[int, str] | None,
 ) -> list[Aggregate]:
     """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
+    if _dialect(db) == "postgresql":
+        # Each statement reads a few thousand index entries: parallel workers cost more to start
+        # than they save (SET LOCAL: for the rest of this transaction only).
+        _core(db).execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
     t = ErrorGroupTotal
     first, last = (
         _core(db)
@@ -183,15 +151,17 @@ def window(
     if first is None or last is None:
         return []
     # Bounded by the stored events' days, so that every piece is a list of bucket keys.
-    start = _floor(first, DAY) if start is None else max(start, _floor(first, DAY))
-    end = _floor(last, DAY) + DAY if end is None else min(end, _floor(last, DAY) + DAY)
+    start = floor(first, DAY) if start is None else max(start, floor(first, DAY))
+    end = floor(last, DAY) + DAY if end is None else min(end, floor(last, DAY) + DAY)
     parts = pieces(start, end)
     if not parts:
         return []
     if end - start <= SHORT_WINDOW:
         ranked = _rank_all(db, project_id, parts, limit, cursor)
     else:
-        ranked = _rank(db, project_id, parts, _bounds(db, project_id, start, end), limit, cursor)
+        bounds, share = _bounds(db, project_id, start, end, (floor(first, DAY), floor(last, DAY) + DAY))
+        with bounds:
+            ranked = _rank(db, project_id, parts, bounds, share, limit, cursor)
     return _complete(db, project_id, ranked, start, end)
 
 
@@ -199,7 +169,7 @@ def _rank_all(
     db: Session, project_id: int, parts: list[Piece], limit: int, cursor: tuple[int, str] | None
 ) -> list[tuple[str, int]]:
     """The page's groups and counts, from every group's buckets and events in the window."""
-    query = _counts_query(project_id, parts, None).subquery()
+    query = _counts_query(_dialect(db), project_id, parts, None).subquery()
     fingerprint, count = query.c
     ranked = select(fingerprint, count)
     if cursor is not None:
@@ -208,43 +178,78 @@ def _rank_all(
     return [(fp, int(n)) for fp, n in rows]
 
 
-def _bounds(db: Session, project_id: int, start: datetime, end: datetime) -> list[tuple[str, int]]:
+def _bounds(
+    db: Session, project_id: int, start: datetime, end: datetime, stored: tuple[datetime, datetime]
+) -> tuple[CursorResult[str, int], float]:
     """Every group with events near the window and an upper bound of its count in it, largest
-    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``."""
-    lo, hi = _floor(start, DAY), _ceil(end, DAY)
+    first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``;
+    and the window's share of the time the bounds count (``stored``: the stored events' days).
+    Read as the ranking goes (usually a tenth of the rows: SQLite returns them one step at a time)."""
+    lo, hi = floor(start, DAY), ceil(end, DAY)
     if hi - lo > BOUND_DAYS * DAY:
         t = ErrorGroupTotal
         query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
+        lo, hi = stored
     else:
-        query = _counts_query(project_id, [Piece("d", lo, hi)], None).subquery()
+        query = _counts_query(_dialect(db), project_id, [whole_days(lo, hi)], None).subquery()
     fingerprint, bound = query.c
     ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
-    return [(fp, int(n)) for fp, n in _core(db).execute(ordered)]
+    return _core(db).execute(ordered), (end - start) / (hi - lo)
 
 
 def _rank(
     db: Session,
     project_id: int,
     parts: list[Piece],
-    bounds: list[tuple[str, int]],
+    bounds: Iterator[Row[str, int]],
+    share: float,
     limit: int,
     cursor: tuple[int, str] | None,
 ) -> list[tuple[str, int]]:
-    """The page's groups and counts: exact counts of the groups in ``bounds`` order, a growing
-    batch at a time, until the next group's bound is below the page's last count (no group left
-    can rank on the page)."""
+    """The page's groups and counts: exact counts of the groups in ``bounds`` order until the next
+    group's bound is below the page's last count (no group left can rank on the page).
+
+    The first batch: the groups whose bound reaches ``SPREAD_SLACK`` x ``share`` (the window's part
+    of what the bounds count) x the ``limit``-th bound, the page's last count if events were
+    spread evenly. Then, while the page is full, every group whose bound reaches its last count
+    (two batches at most); while it is not, a batch twice the last one."""
+    ordered = _Bounds(bounds)
+    chunk = ordered.take(limit)
+    if chunk:
+        chunk += ordered.reaching(chunk[-1][1] * share * SPREAD_SLACK)
     page: list[tuple[int, str]] = []
-    done, batch = 0, 2 * limit
-    while done < len(bounds):
-        chunk = [fp for fp, _ in bounds[done : done + batch]]
-        done += len(chunk)
-        counts = _core(db).execute(_counts_query(project_id, parts, chunk))
+    while chunk:
+        fingerprints = [fp for fp, _ in chunk]
+        counts = _core(db).execute(_counts_query(_dialect(db), project_id, parts, fingerprints))
         page += [(int(n), fp) for fp, n in counts if n and follows(int(n), fp, cursor)]
         page = sorted(page, key=lambda g: (-g[0], g[1]))[:limit]
-        if len(page) == limit and done < len(bounds) and bounds[done][1] < page[-1][0]:
-            break
-        batch *= 2
+        chunk = ordered.reaching(page[-1][0]) if len(page) == limit else ordered.take(2 * len(chunk))
     return [(fp, n) for n, fp in page]
+
+
+class _Bounds:
+    """Groups and their bounds, largest first, read as they are asked for."""
+
+    def __init__(self, rows: Iterator[Row[str, int]]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def _pop(self) -> tuple[str, int]:
+        assert self._next is not None
+        row = (self._next[0], int(self._next[1]))
+        self._next = next(self._rows, None)
+        return row
+
+    def take(self, count: int) -> list[tuple[str, int]]:
+        """The next ``count`` groups (fewer at the end)."""
+        return [self._pop() for _ in range(count) if self._next is not None]
+
+    def reaching(self, reach: float) -> list[tuple[str, int]]:
+        """The next groups whose bound is at least ``reach``."""
+        out = []
+        while self._next is not None and self._next[1] >= reach:
+            out.append(self._pop())
+        return out
 
 
 def _complete(
@@ -261,7 +266,7 @@ def _complete(
         .execute(
             select(
                 t.fingerprint, t.sessions, t.first_seen, t.last_seen, t.min_offset_ms, t.max_offset_ms
-            ).where(t.project_id == project_id, t.fingerprint.in_(wanted))
+            ).where(t.project_id == project_id, one_of(_dialect(db), t.fingerprint, wanted, STRINGS))
         )
         .all()
     )
@@ -270,13 +275,13 @@ def _complete(
     if rest:
         offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
         sessions = _sessions(db, project_id, rest, offsets, start, end)
-        for fp, first, last in _core(db).execute(_seen(project_id, rest, start, end)):
+        for fp, first, last in _core(db).execute(_seen(_dialect(db), project_id, rest, start, end)):
             found[fp] = (sessions.get(fp, 0), first, last)
     return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
 
 
 def _seen(
-    project_id: int, fingerprints: list[str], start: datetime, end: datetime
+    dialect: str, project_id: int, fingerprints: list[str], start: datetime, end: datetime
 ) -> Select[str, datetime, datetime]:
     """First and last event of each group in the window: two probes of the group index each."""
     e, t = BackendEvent, ErrorGroupTotal
@@ -289,7 +294,7 @@ def _seen(
     first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
     last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
     return select(t.fingerprint, first, last).where(
-        t.project_id == project_id, t.fingerprint.in_(fingerprints)
+        t.project_id == project_id, one_of(dialect, t.fingerprint, fingerprints, STRINGS)
     )
 
 
@@ -310,65 +315,54 @@ def _sessions(
     edge; no other session has events in the window. A window shorter than ``hi - lo`` is counted
     from all its events."""
     known = [(lo, hi) for lo, hi in offsets if lo is not None and hi is not None]
-    if len(known) < len(fingerprints):
-        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
-    lo = min(b[0] for b in known) - OFFSET_SLACK_MS
-    hi = max(b[1] for b in known) + OFFSET_SLACK_MS
+    lo = min((b[0] for b in known), default=0) - OFFSET_SLACK_MS
+    hi = max((b[1] for b in known), default=0) + OFFSET_SLACK_MS
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
-    if b > c:
-        return _distinct_sessions(db, project_id, fingerprints, start, end, None)
-    m = ErrorGroupSession
-    inner = _core(db).execute(
-        select(m.fingerprint, func.count())
-        .where(
-            m.project_id == project_id,
-            m.fingerprint.in_(fingerprints),
-            m.session_id >= b << RANDOM_BITS,
-            m.session_id < c << RANDOM_BITS,
+    if len(known) < len(fingerprints) or b > c:
+        counted: ColumnElement[int] = _distinct_sessions(start, end, None)
+    else:
+        m, t = ErrorGroupSession, ErrorGroupTotal
+        inner = (
+            select(func.count())
+            .where(
+                m.project_id == t.project_id,
+                m.fingerprint == t.fingerprint,
+                m.session_id >= b << RANDOM_BITS,
+                m.session_id < c << RANDOM_BITS,
+            )
+            .scalar_subquery()
         )
-        .group_by(m.fingerprint)
-    )
-    counts = {fp: int(n) for fp, n in inner}
-    edges = [
-        (start, min(end, _at(b + hi)), (a << RANDOM_BITS, b << RANDOM_BITS)),
-        (max(start, _at(c + lo)), end, (c << RANDOM_BITS, d << RANDOM_BITS)),
-    ]
-    for edge_start, edge_end, session_ids in edges:
-        for fp, n in _distinct_sessions(
-            db, project_id, fingerprints, edge_start, edge_end, session_ids
-        ).items():
-            counts[fp] = counts.get(fp, 0) + n
-    return counts
-
-
-def _distinct_sessions(
-    db: Session,
-    project_id: int,
-    fingerprints: list[str],
-    start: datetime,
-    end: datetime,
-    session_ids: tuple[int, int] | None,
-) -> dict[str, int]:
-    """Distinct sessions of each group's events in ``[start, end)``, of sessions with ids in
-    ``[session_ids)`` only unless ``None`` (one index range per group, one statement)."""
-    if start >= end:
-        return {}
-    e = BackendEvent
-    conditions = [
-        e.project_id == project_id,
-        e.timestamp >= start,
-        e.timestamp < end,
-        e.fingerprint.in_(fingerprints),
-    ]
-    if session_ids is not None:
-        conditions += [e.session_id >= session_ids[0], e.session_id < session_ids[1]]
-    query = (
-        select(e.fingerprint, func.count(func.distinct(e.session_id)))
-        .where(*conditions)
-        .group_by(e.fingerprint)
+        edges = [
+            _distinct_sessions(start, min(end, _at(b + hi)), (a, b)),
+            _distinct_sessions(max(start, _at(c + lo)), end, (c, d)),
+        ]
+        counted = inner + edges[0] + edges[1]
+    t = ErrorGroupTotal
+    query = select(t.fingerprint, counted).where(
+        t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
     )
     return {fp: int(n) for fp, n in _core(db).execute(query)}
+
+
+def _distinct_sessions(start: datetime, end: datetime, started: tuple[int, int] | None) -> ScalarSelect[int]:
+    """Distinct sessions of the group of the outer ``error_group_totals`` row with events in
+    ``[start, end)`` (0 when empty), of sessions started in ``[started)`` (ms since the ids'
+    epoch) only unless ``None``: one range of the group index. One group per subquery: PostgreSQL
+    aggregates a range without hashing or sorting all groups' rows together (half the CPU)."""
+    e, t = BackendEvent, ErrorGroupTotal
+    conditions = [
+        e.project_id == t.project_id,
+        e.fingerprint == t.fingerprint,
+        e.timestamp >= start,
+        e.timestamp < end,
+    ]
+    if started is not None:
+        # "+ 0": a test on the group index's entries. A range of the session index instead (PostgreSQL's
+        # choice for some edges) fetches every event of every session there, of any group.
+        session_id = e.session_id + literal_column("0")
+        conditions += [session_id >= started[0] << RANDOM_BITS, session_id < started[1] << RANDOM_BITS]
+    return select(func.count(func.distinct(e.session_id))).where(*conditions).scalar_subquery()
 
 
 def _ms(t: datetime, *, floor: bool) -> int:

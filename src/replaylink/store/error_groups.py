@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, group_estimates, group_words, keyset
+from replaylink.store import error_group_rollup, group_estimates, group_words, keyset, value_lists
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import TextSearch, search_text
@@ -291,9 +291,10 @@ def attach_samples(
             .limit(1)
             .scalar_subquery()
         )
-        query = select(t.fingerprint, latest).where(
-            t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in groups])
+        listed = value_lists.one_of(
+            db.get_bind().dialect.name, t.fingerprint, [g.fingerprint for g in groups], value_lists.STRINGS
         )
+        query = select(t.fingerprint, latest).where(t.project_id == project_id, listed)
     sample_ids: dict[str, int | None] = {fingerprint: event_id for fingerprint, event_id in db.execute(query)}
     found = [event_id for event_id in sample_ids.values() if event_id is not None]
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_(found)))} if found else {}

@@ -44,14 +44,11 @@ from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Engine,
     Integer,
     Select,
     and_,
-    any_,
-    bindparam,
     case,
     column,
     false,
@@ -62,9 +59,9 @@ from sqlalchemy import (
     table,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from replaylink.store import value_lists
 from replaylink.store.models import BackendEvent
 
 MESSAGE_CHARS = 4096
@@ -280,9 +277,7 @@ class TextSearch:
 
     def among(self, column: InstrumentedAttribute[int], values: list[int]) -> ColumnElement[bool]:
         """``column`` in ``values``, as one parameter (an array; a JSON list on SQLite)."""
-        if self.dialect == "postgresql":
-            return column == any_(bindparam("text_ids", values, type_=ARRAY(BigInteger), unique=True))
-        return column.in_(select(func.json_each(json.dumps(values)).table_valued("value").c.value))
+        return value_lists.one_of(self.dialect, column, values, value_lists.INTEGERS)
 
     @contextmanager
     def all_matches(self, db: Session) -> Iterator[ColumnElement[bool]]:
