@@ -477,7 +477,8 @@ def run_before(path: Path, args: argparse.Namespace, row: str) -> dict[str, Any]
 
 
 def table(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-    """A text table: p50/p99 (samples) before and after, and after/before at p50."""
+    """A text table: p50/p99 (samples) before and after, and after/before at p50; ``-`` where a
+    side has no figure (not measured, or ``--requests 0``)."""
     lines = [
         f"{'request':28} {'before p50':>10} {'p99':>8} {'n':>4} "
         f"{'after p50':>10} {'p99':>8} {'n':>4} {'x p50':>7}"
@@ -489,16 +490,21 @@ def table(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
         measured = old.get("p50_ms") and figure["p50_ms"]
         ratio = f"{old['p50_ms'] / figure['p50_ms']:.1f}" if measured else ""
         lines.append(
-            f"{name:28} {old.get('p50_ms', ''):>10} {old.get('p99_ms', '')!s:>8} {old.get('n', ''):>4} "
-            f"{figure['p50_ms']:>10} {figure['p99_ms']!s:>8} {figure['n']:>4} {ratio:>7}"
+            f"{name:28} {_cell(old, 'p50_ms'):>10} {_cell(old, 'p99_ms'):>8} {_cell(old, 'n'):>4} "
+            f"{_cell(figure, 'p50_ms'):>10} {_cell(figure, 'p99_ms'):>8} {_cell(figure, 'n'):>4} {ratio:>7}"
         )
         if "cpu_p50_ms" in figure:
             lines.append(
-                f"{'  CPU (process + server)':28} {old.get('cpu_p50_ms', ''):>10} "
-                f"{old.get('cpu_p99_ms', '')!s:>8} "
-                f"{'':>4} {figure['cpu_p50_ms']:>10} {figure['cpu_p99_ms']!s:>8}"
+                f"{'  CPU (process + server)':28} {_cell(old, 'cpu_p50_ms'):>10} "
+                f"{_cell(old, 'cpu_p99_ms'):>8} "
+                f"{'':>4} {_cell(figure, 'cpu_p50_ms'):>10} {_cell(figure, 'cpu_p99_ms'):>8}"
             )
     return "\n".join(lines)
+
+
+def _cell(figures: dict[str, Any], key: str) -> str:
+    value = figures.get(key)
+    return "-" if value is None else str(value)
 
 
 def main() -> None:
