@@ -2,8 +2,8 @@
 
 Listings are newest first on ``(started_at, id)`` (the ``ix_sessions_project_started`` index);
 event filters are ``EXISTS`` probes on ``ix_backend_events_session``, so a page reads about
-``limit`` sessions, not the whole project. A rare error group or text (``q``, ``store.text_search``)
-drives the listing instead.
+``limit`` sessions, not the whole project. A rare text (``q``, ``store.text_search``) drives the
+listing instead; an error group's sessions come from its rollup rows (:func:`_in_group`).
 
 A text search that walks sessions (its matches are many, or too costly to look up) does bounded
 work: it walks stretches of sessions newest first and stops after SEARCH_SECONDS even if its page
