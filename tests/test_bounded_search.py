@@ -170,7 +170,7 @@ def test_estimated_cursors_are_checked(
 def test_the_api_says_how_far_a_search_went_and_which_counts_are_estimated(
     client: TestClient, rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)
+    monkeypatch.setattr(rt.settings, "search_budget_ms", 0.0)  # REPLAYLINK_SEARCH_BUDGET_MS=0
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 2)
     monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)

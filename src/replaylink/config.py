@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     provider_backoff_seconds: float = Field(0.5, ge=0)
     provider_max_rate_limit_wait_seconds: float = Field(10.0, ge=0)
 
+    search_budget_ms: float = Field(
+        20.0, ge=0, description="How long a text search (q) of the session list walks sessions per request."
+    )
     # on-demand backend logs
     on_demand_padding_seconds: float = Field(300.0, ge=0)
     on_demand_max_records: int = Field(1000, ge=1)

@@ -72,9 +72,13 @@ def page(context: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def replaylink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplayLinkServer]:
-    """One `replaylink serve` (SQLite, fresh data dir) shared by the tests of a module."""
+    """One `replaylink serve` (SQLite, fresh data dir) shared by the tests of a module. A text search
+    walks one stretch of sessions per request (``REPLAYLINK_SEARCH_BUDGET_MS=0``), so that a search
+    that stops early does so whatever the machine's speed."""
     try:
-        proc, server = start_replaylink(tmp_path_factory.mktemp("replaylink"))
+        proc, server = start_replaylink(
+            tmp_path_factory.mktemp("replaylink"), extra_env={"REPLAYLINK_SEARCH_BUDGET_MS": "0"}
+        )
     except RuntimeError as exc:
         pytest.fail(str(exc))
     try:

@@ -18,7 +18,7 @@ from replaylink.runtime import Runtime
 from replaylink.store import integrations as integration_store
 from replaylink.store.db import transaction
 from tests.browser.conftest import require
-from tests.browser.dashboard_support import HOSTILE, Dashboard, seed, sign_in
+from tests.browser.dashboard_support import HOSTILE, SEARCHED_WORD, Dashboard, seed, seed_search, sign_in
 from tests.browser.support import ReplayLinkServer
 from tests.peers import datadog_fake
 
@@ -32,7 +32,10 @@ def dashboard(replaylink: ReplayLinkServer) -> Iterator[Dashboard]:
     rt = Runtime(Settings(data_dir=replaylink.data_dir))
     try:
         project_id, session_id, offset = seed(rt)
-        yield Dashboard(replaylink.base_url, rt, replaylink.admin_password, project_id, session_id, offset)
+        search = seed_search(rt)
+        yield Dashboard(
+            replaylink.base_url, rt, replaylink.admin_password, project_id, session_id, offset, search
+        )
     finally:
         rt.close()
 
@@ -186,71 +189,34 @@ def test_keyboard_reaches_every_control(page: Any, dashboard: Dashboard) -> None
         assert missing == [], f"{path}: not reachable by Tab: {missing}"
 
 
-def _row(session_id: str, user: str) -> dict[str, Any]:
-    """A session row as the API lists it (answers crafted below: the server's budget is not the test's)."""
-    return {
-        "id": session_id,
-        "started_at": "2026-03-02T10:00:00Z",
-        "last_seen_at": "2026-03-02T10:05:00Z",
-        "duration_ms": 300_000,
-        "page_url": "https://shop.example/cart",
-        "user_id": user,
-        "backend_events": 1,
-        "backend_events_by_provider": {"datadog": 1},
-        "first_error_title": "Timeout",
-    }
-
-
 def test_a_search_that_stopped_early_says_how_far_it_went_and_goes_on(
     page: Any, dashboard: Dashboard
 ) -> None:
-    asked: list[dict[str, str]] = []
-
-    def answer(route: Any) -> None:
-        params = dict(httpx.URL(route.request.url).params)
-        asked.append(params)
-        if "cursor" not in params:
-            body = {
-                "sessions": [_row("11", "first@shop.example")],
-                "next_cursor": "c1",
-                "searched_to": "2026-03-01T08:00:00Z",
-            }
-        else:
-            body = {"sessions": [_row("12", "second@shop.example")], "next_cursor": None, "searched_to": None}
-        route.fulfill(json=body)
-
+    """The server walks one stretch of sessions a request (the fixture's budget of 0): the first
+    answer holds the newest match and says how far it searched; "Search further" goes on until
+    the oldest matches, and the first one stays listed."""
+    project_id, newest, oldest = dashboard.search
     sign_in(page, dashboard.url, dashboard.password)
-    page.route(re.compile(r".*/api/v1/projects/\d+/sessions\?.*q=reset.*"), answer)
-    page.goto(f"{dashboard.url}/projects/{dashboard.project_id}/sessions?q=reset")
+    page.goto(f"{dashboard.url}/projects/{project_id}/sessions?q={SEARCHED_WORD}")
     status = page.get_by_role("status")
     expect(status).to_contain_text("Searched back to")
-    expect(page.get_by_text("first@shop.example")).to_be_visible()
-    page.get_by_role("button", name="Search further").click()
-    expect(page.get_by_text("second@shop.example")).to_be_visible()
-    expect(page.get_by_text("first@shop.example")).to_be_visible()  # the first page's matches stay
-    expect(status).to_have_count(0)
-    assert [p.get("cursor") for p in asked] == [None, "c1"]
+    expect(page.get_by_text(newest)).to_be_visible()
+    for _ in range(40):  # 2,500 sessions without a match, one stretch (at least 128) a request
+        if page.get_by_text(oldest).count():
+            break
+        further = page.get_by_role("button", name="Search further")
+        with page.expect_response(re.compile(r".*/sessions\?.*cursor=.*")):
+            further.click()
+        expect(further.or_(page.get_by_text(oldest)).first).to_be_visible()  # the answer is shown
+    expect(page.get_by_text(oldest)).to_be_visible()
+    expect(page.get_by_text(newest)).to_be_visible()  # the first answer's match stays
 
 
 def test_estimated_group_counts_are_marked(page: Any, dashboard: Dashboard) -> None:
-    group = {
-        "fingerprint": "f" * 32,
-        "provider": "datadog",
-        "title": "Timeout: upstream",
-        "count": 1200,
-        "sessions": 300,
-        "first_seen": "2026-03-01T08:00:00Z",
-        "last_seen": "2026-03-02T08:00:00Z",
-        "sample": None,
-        "estimated": True,
-    }
+    """A word in more events than a lookup lists: the groups are counted from a sample, with ≈."""
+    project_id, _, _ = dashboard.search
     sign_in(page, dashboard.url, dashboard.password)
-    page.route(
-        re.compile(r".*/api/v1/projects/\d+/backend-errors\?.*q=reset.*"),
-        lambda route: route.fulfill(json={"groups": [group], "next_cursor": None}),
-    )
-    page.goto(f"{dashboard.url}/projects/{dashboard.project_id}/errors?q=reset")
-    row = page.get_by_role("row", name=re.compile("Timeout: upstream"))
-    expect(row).to_contain_text("≈ 1200")
-    expect(row).to_contain_text("≈ 300")
+    page.goto(f"{dashboard.url}/projects/{project_id}/errors?q={SEARCHED_WORD}")
+    row = page.get_by_role("row", name=re.compile("Upstream0Error"))
+    expect(row).to_contain_text("≈")
     expect(page.get_by_text("estimated from a sample of the events", exact=False)).to_be_visible()

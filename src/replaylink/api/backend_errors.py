@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from replaylink.api.deps import CallerDep, Db, visible_project
+from replaylink.api.deps import CallerDep, Db, RuntimeDep, visible_project
 from replaylink.api.errors import not_found
 from replaylink.api.params import (
     DEFAULT_LIMIT,
@@ -101,6 +101,7 @@ def affected_sessions(
     fingerprint: Fingerprint,
     db: Db,
     caller: CallerDep,
+    runtime: RuntimeDep,
     since: Since = None,
     until: Until = None,
     cursor: Cursor = None,
@@ -111,4 +112,4 @@ def affected_sessions(
     if not error_groups.group_exists(db, project_id, fingerprint):
         raise not_found(f"Backend error {fingerprint[:64]}")
     filters = SessionFilters(start=since, end=until, fingerprint=fingerprint)
-    return session_list(db, project_id, filters, limit, cursor)
+    return session_list(db, project_id, filters, limit, cursor, runtime.settings)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from replaylink.api.params import bad_cursor
+from replaylink.config import Settings
 from replaylink.store import keyset
 from replaylink.store import sessions_query as store
 from replaylink.store.models import RecordedSession
@@ -112,10 +113,16 @@ class SessionList(BaseModel):
 
 
 def session_list(
-    db: Session, project_id: int, filters: store.SessionFilters, limit: int, cursor: str | None
+    db: Session,
+    project_id: int,
+    filters: store.SessionFilters,
+    limit: int,
+    cursor: str | None,
+    settings: Settings,
 ) -> SessionList:
     try:
-        page = store.list_sessions(db, project_id, filters, limit=limit, cursor=cursor)
+        budget = settings.search_budget_ms / 1000
+        page = store.list_sessions(db, project_id, filters, limit=limit, cursor=cursor, budget=budget)
     except keyset.InvalidCursor:
         raise bad_cursor() from None
     return SessionList(

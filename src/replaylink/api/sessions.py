@@ -101,6 +101,7 @@ def list_sessions(
     project_id: ProjectId,
     db: Db,
     caller: CallerDep,
+    runtime: RuntimeDep,
     since: Since = None,
     until: Until = None,
     has_backend_errors: Annotated[bool | None, Query(description="With (true) or without (false).")] = None,
@@ -126,7 +127,7 @@ def list_sessions(
         text=text,
         user_id=user_id,
     )
-    return session_list(db, project_id, filters, limit, cursor)
+    return session_list(db, project_id, filters, limit, cursor, runtime.settings)
 
 
 @router.get("/{session_id}", response_model=SessionDetail)

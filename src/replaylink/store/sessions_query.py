@@ -182,12 +182,19 @@ def _stored_sessions(db: Session) -> int:
 
 
 def list_sessions(
-    db: Session, project_id: int, filters: SessionFilters, *, limit: int, cursor: str | None = None
+    db: Session,
+    project_id: int,
+    filters: SessionFilters,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    budget: float | None = None,
 ) -> Page[SessionSummary]:
     """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``.
 
-    A text search that walks stops at its budget (:func:`_walk`): its page may then be short,
-    with ``searched_to`` and a cursor to go on from.
+    A text search that walks stops after ``budget`` seconds (default SEARCH_SECONDS; 0: one
+    stretch; :func:`_walk`): its page may then be short, with ``searched_to`` and a cursor to go
+    on from.
     """
     after: Position | None = None
     if cursor:
@@ -199,7 +206,8 @@ def list_sessions(
     stopped: Position | None = None
     if search is not None and search.words and not search.few:
         first = FIRST_STRETCH * (LISTED_STRETCH_FACTOR if search.walk_list else 1)
-        rows, stopped = _walk(db, project_id, filters, query, after, limit, first)
+        seconds = SEARCH_SECONDS if budget is None else budget
+        rows, stopped = _walk(db, project_id, filters, query, after, limit, first, seconds)
     else:
         rows = _between(db, query, after, None, limit + 1)
     more = len(rows) > limit
@@ -236,10 +244,11 @@ def _walk(
     after: Position | None,
     limit: int,
     first: int,
+    budget: float,
 ) -> tuple[list[RecordedSession], Position | None]:
     """Up to ``limit + 1`` sessions of ``query`` after ``after``, walked a stretch of sessions at a
-    time; and where the walk stopped (the last session it searched) when SEARCH_SECONDS ran out
-    first, else None (the page is full or no session is left).
+    time; and where the walk stopped (the last session it searched) when ``budget`` seconds ran
+    out first, else None (the page is full or no session is left).
 
     Each stretch holds the next ``first`` sessions at first, then as many as the time left
     should allow at the last stretch's pace, with a margin (at most 8 times more).
@@ -254,7 +263,7 @@ def _walk(
             return found, None
         after = end
         now = time.monotonic()
-        left = SEARCH_SECONDS - (now - began)
+        left = budget - (now - began)
         if left <= 0:
             return found, end
         stretch = max(16, min(8 * stretch, int(0.8 * stretch * left / max(now - last, 1e-6))))
