@@ -285,12 +285,7 @@ def _seen(
 ) -> Select[str, datetime, datetime]:
     """First and last event of each group in the window: two probes of the group index each."""
     e, t = BackendEvent, ErrorGroupTotal
-    inside = [
-        e.project_id == t.project_id,
-        e.fingerprint == t.fingerprint,
-        e.timestamp >= start,
-        e.timestamp < end,
-    ]
+    inside = _group_events_in(start, end)
     first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
     last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
     return select(t.fingerprint, first, last).where(
@@ -350,13 +345,8 @@ def _distinct_sessions(start: datetime, end: datetime, started: tuple[int, int] 
     ``[start, end)`` (0 when empty), of sessions started in ``[started)`` (ms since the ids'
     epoch) only unless ``None``: one range of the group index. One group per subquery: PostgreSQL
     aggregates a range without hashing or sorting all groups' rows together (half the CPU)."""
-    e, t = BackendEvent, ErrorGroupTotal
-    conditions = [
-        e.project_id == t.project_id,
-        e.fingerprint == t.fingerprint,
-        e.timestamp >= start,
-        e.timestamp < end,
-    ]
+    e = BackendEvent
+    conditions = _group_events_in(start, end)
     if started is not None:
         # "+ 0": a test on the group index's entries. A range of the session index instead (PostgreSQL's
         # choice for some edges) fetches every event of every session there, of any group.
@@ -373,3 +363,11 @@ def _ms(t: datetime, *, floor: bool) -> int:
 
 def _at(ms: int) -> datetime:
     return EPOCH + ms * MILLISECOND
+
+
+def _group_events_in(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    """The events of the outer ``error_group_totals`` row's group in ``[start, end)`` (a range of
+    the group index)."""
+    e, t = BackendEvent, ErrorGroupTotal
+    same_group = [e.project_id == t.project_id, e.fingerprint == t.fingerprint]
+    return [*same_group, e.timestamp >= start, e.timestamp < end]
