@@ -33,7 +33,6 @@ def seed_sessions(rt: Runtime, project_id: int) -> list[int]:
 def test_a_walk_that_runs_out_of_time_answers_what_it_found_and_where_it_stopped(
     rt: Runtime, seeded: Seeded, text_plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)  # stop after each stretch
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 3)
     monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)  # the filtered walk's too
     ids = seed_sessions(rt, seeded.project_id)
@@ -42,7 +41,9 @@ def test_a_walk_that_runs_out_of_time_answers_what_it_found_and_where_it_stopped
     cursor = None
     with transaction(rt.sessions) as db:
         while True:
-            page = list_sessions(db, seeded.project_id, SessionFilters(text="reset"), limit=2, cursor=cursor)
+            page = list_sessions(
+                db, seeded.project_id, SessionFilters(text="reset"), limit=2, cursor=cursor, budget=0.0
+            )  # stop after each stretch
             pages.append(page)
             if page.next_cursor is None:
                 break
@@ -69,23 +70,22 @@ def test_a_walk_that_runs_out_of_time_answers_what_it_found_and_where_it_stopped
 def test_a_short_page_resumes_past_the_sessions_it_searched(
     rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_query, "SEARCH_SECONDS", 0.0)
     monkeypatch.setattr(sessions_query, "FIRST_STRETCH", 2)
     monkeypatch.setattr(sessions_query, "LISTED_STRETCH_FACTOR", 1)
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)  # walk
     ids = seed_sessions(rt, seeded.project_id)
     with transaction(rt.sessions) as db:
-        first = list_sessions(db, seeded.project_id, SessionFilters(text="reset"), limit=5)
+        first = list_sessions(db, seeded.project_id, SessionFilters(text="reset"), limit=5, budget=0.0)
         assert [s.session.id for s in first.items] == [ids[7]]  # sessions 7 and 6 searched
         assert first.searched_to == T0 + timedelta(minutes=6)
         assert first.next_cursor == keyset.encode(sessions_query.SESSIONS_CURSOR, first.searched_to, ids[6])
         second = list_sessions(
-            db, seeded.project_id, SessionFilters(text="reset"), limit=5, cursor=first.next_cursor
+            db, seeded.project_id, SessionFilters(text="reset"), limit=5, cursor=first.next_cursor, budget=0.0
         )
         assert [s.session.id for s in second.items] == [ids[5]]  # 5 and 4
         # Other filters keep applying; the time range bounds the stretches.
         window = SessionFilters(text="reset", end=T0 + timedelta(minutes=4))
-        ranged = list_sessions(db, seeded.project_id, window, limit=5)
+        ranged = list_sessions(db, seeded.project_id, window, limit=5, budget=0.0)
         assert [s.session.id for s in ranged.items] == [ids[3], ids[2]]
         assert ranged.searched_to == T0 + timedelta(minutes=2)
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from replaylink.config import Settings
 from replaylink.runtime import Runtime
 from replaylink.store import text_search
 from replaylink.store.db import transaction
@@ -18,6 +19,9 @@ from replaylink.store.sessions_query import SessionFilters, list_sessions
 from replaylink.store.text_search import MESSAGE_CHARS, WordSample, has_words, lookup_words, word_sample
 from tests.backend_events import T0, add_event, add_session
 from tests.conftest import Seeded
+
+BUDGET = Settings.model_fields["search_budget_ms"].default / 1000
+"""The session list's search budget (seconds) as served by default."""
 
 
 def check(title: str, message: str, *words: str) -> bool:
@@ -161,7 +165,7 @@ def test_each_plan_gives_the_same_sessions_and_groups(
     add_event(rt, theirs, title="Payment declined", message="issuer connection reset hidden")
     names = {session_id: name for name, session_id in ids.items()}
     with transaction(rt.sessions) as db:
-        page = list_sessions(db, seeded.project_id, SessionFilters(text=q), limit=50)
+        page = list_sessions(db, seeded.project_id, SessionFilters(text=q), limit=50, budget=BUDGET)
         groups = list_groups(db, seeded.project_id, GroupFilters(text=q), limit=50)
     assert [names[s.session.id] for s in page.items] == expected
     assert sorted(g.fingerprint for g in groups.items) == sorted(expected)
@@ -177,9 +181,8 @@ def test_pages_of_a_common_word_in_each_plan(rt: Runtime, seeded: Seeded, text_p
     cursor = None
     with transaction(rt.sessions) as db:
         while True:
-            page = list_sessions(
-                db, seeded.project_id, SessionFilters(text="reset conn"), limit=2, cursor=cursor
-            )
+            text = SessionFilters(text="reset conn")
+            page = list_sessions(db, seeded.project_id, text, limit=2, cursor=cursor, budget=BUDGET)
             listed += [s.session.id for s in page.items]
             if page.next_cursor is None:
                 break

@@ -6,7 +6,8 @@ event filters are ``EXISTS`` probes on ``ix_backend_events_session``, so a page 
 listing instead; an error group's sessions come from its rollup rows (:func:`_in_group`).
 
 A text search that walks sessions (its matches are many, or too costly to look up) does bounded
-work: it walks stretches of sessions newest first and stops after SEARCH_SECONDS even if its page
+work: it walks stretches of sessions newest first and stops after its budget (the setting
+``search_budget_ms``) even if its page
 is not full. Such a page holds the matches found so far (each a true match, in order), its
 ``searched_to`` (where the walk stopped) and a ``next_cursor`` that resumes just past it, so
 following the cursors finds every match once.
@@ -40,8 +41,6 @@ SESSIONS_CURSOR = "s"
 COUNT_CAP = 100_000
 """Sessions counted at most when PostgreSQL has no statistics of the table yet."""
 EVENTS_CURSOR = "e"
-SEARCH_SECONDS = 0.02
-"""A text search walking sessions starts no new stretch after this long (its page may be short)."""
 FIRST_STRETCH = 128
 """Sessions in such a walk's first stretch; the next ones are sized from the time left."""
 LISTED_STRETCH_FACTOR = 16
@@ -188,13 +187,12 @@ def list_sessions(
     *,
     limit: int,
     cursor: str | None = None,
-    budget: float | None = None,
+    budget: float,
 ) -> Page[SessionSummary]:
     """One page of the project's sessions, newest first. Raises ``keyset.InvalidCursor``.
 
-    A text search that walks stops after ``budget`` seconds (default SEARCH_SECONDS; 0: one
-    stretch; :func:`_walk`): its page may then be short, with ``searched_to`` and a cursor to go
-    on from.
+    A text search that walks starts no new stretch after ``budget`` seconds (0: one stretch;
+    :func:`_walk`): its page may then be short, with ``searched_to`` and a cursor to go on from.
     """
     after: Position | None = None
     if cursor:
@@ -206,8 +204,7 @@ def list_sessions(
     stopped: Position | None = None
     if search is not None and search.words and not search.few:
         first = FIRST_STRETCH * (LISTED_STRETCH_FACTOR if search.walk_list else 1)
-        seconds = SEARCH_SECONDS if budget is None else budget
-        rows, stopped = _walk(db, project_id, filters, query, after, limit, first, seconds)
+        rows, stopped = _walk(db, project_id, filters, query, after, limit, first, budget)
     else:
         rows = _between(db, query, after, None, limit + 1)
     more = len(rows) > limit
