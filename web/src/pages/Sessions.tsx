@@ -6,8 +6,9 @@ import { useProjectId } from "../App";
 import { duration, when, truncate } from "../format";
 import { useProviderLabel, useProviders } from "../components/ProviderNames";
 import { EmptyState, ErrorBox } from "../components/EmptyState";
-import { SearchProgress } from "../components/SearchProgress";
+import { SearchProgress, useSearchOnward } from "../components/SearchProgress";
 
+const PAGE = 50;
 const FILTERS = ["from", "to", "user_id", "has_backend_errors", "has_js_errors", "has_failed_requests", "provider", "q"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
@@ -30,13 +31,14 @@ export function SessionsPage() {
     initialPageParam: null as string | null,
     queryFn: ({ pageParam }) =>
       api<SessionList>(`/api/v1/projects/${projectId}/sessions`, {
-        query: { ...filters, from: localToIso(filters.from), to: localToIso(filters.to), cursor: pageParam, limit: 50 },
+        query: { ...filters, from: localToIso(filters.from), to: localToIso(filters.to), cursor: pageParam, limit: PAGE },
       }),
     getNextPageParam: (last) => last.next_cursor,
   });
   const rows = query.data?.pages.flatMap((p) => p.sessions) ?? [];
   const searchedTo = query.data?.pages.at(-1)?.searched_to ?? null;
   const filtered = Object.keys(filters).length > 0;
+  const searchFurther = useSearchOnward({ ...query, stoppedShort: searchedTo !== null }, `${projectId}?${params.toString()}`, rows.length, PAGE);
   return (
     <>
       <h1>Sessions</h1>
@@ -69,7 +71,7 @@ export function SessionsPage() {
       ) : null}
       {rows.length ? <SessionTable projectId={projectId} rows={rows} /> : null}
       {searchedTo ? (
-        <SearchProgress searchedTo={searchedTo} found={rows.length} loading={query.isFetchingNextPage} onMore={() => void query.fetchNextPage()} />
+        <SearchProgress searchedTo={searchedTo} found={rows.length} loading={query.isFetchingNextPage} onMore={searchFurther} />
       ) : query.hasNextPage ? (
         <button type="button" className="secondary" disabled={query.isFetchingNextPage} onClick={() => void query.fetchNextPage()}>
           {query.isFetchingNextPage ? "Loading…" : "Load more sessions"}
