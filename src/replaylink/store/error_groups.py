@@ -218,6 +218,7 @@ def _whole_groups(
         db.connection().execute(ranked.order_by(t.events.desc(), t.fingerprint).limit(MAX_WHOLE_GROUPS)).all()
     )
     examined_all = len(totals) < MAX_WHOLE_GROUPS
+    any_group = bool(totals)
     totals = [g for g in totals if error_group_rollup.follows(g.events, g.fingerprint, position)]
     known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
     chosen = [
@@ -226,7 +227,8 @@ def _whole_groups(
         if g.fingerprint in known and group_words.matches_all(known[g.fingerprint], words)
     ][: limit + 1]
     if not chosen:
-        return [], true() if totals or not examined_all else None
+        # Any group may have fewer matches than the position's count, whatever its total.
+        return [], true() if any_group or not examined_all else None
     rows = db.execute(
         select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
             t.project_id == project_id, t.fingerprint.in_(chosen)
