@@ -81,7 +81,7 @@ def rare_together(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(posting_frames, "CANDIDATES", 250)
     monkeypatch.setattr(posting_frames, "MAX_CANDIDATES", 500)
     monkeypatch.setattr(posting_frames, "SCAN_US", {"sqlite": 1.0, "postgresql": 1.0})
-    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", 1000.0)
+    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", {"sqlite": 1000.0, "postgresql": 1000.0})
 
 
 def listing(rt: Runtime, project_id: int, filters: GroupFilters, limit: int) -> list[ErrorGroup]:
@@ -190,7 +190,7 @@ def test_without_an_affordable_word_the_id_frame_estimates_stand(
 ) -> None:
     """Bounded work: no lookup of every match whatever it costs; the groups the 100 sampled ids
     found, estimated (a group none of whose sampled events matches is not listed)."""
-    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", 0.0)
+    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", {"sqlite": 0.0, "postgresql": 0.0})
     seed(rt, seeded)
     groups = listing(rt, seeded.project_id, GroupFilters(text="alpha beta"), limit=50)
     assert all(g.estimated for g in groups)
@@ -226,7 +226,7 @@ def test_posting_frame_cursors_are_checked(
     parts: tuple[int, int, int, int, int, str],
 ) -> None:
     seed(rt, seeded)
-    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", 600.0)  # alpha (500) only
+    monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", {"sqlite": 600.0, "postgresql": 600.0})
     cursor = keyset.encode(posting_frames.CURSOR, *parts)
     with transaction(rt.sessions) as db, pytest.raises(keyset.InvalidCursor):
         list_groups(db, seeded.project_id, GroupFilters(text="alpha beta"), limit=1, cursor=cursor)

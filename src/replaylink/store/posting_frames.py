@@ -53,11 +53,14 @@ MAX_CANDIDATES = 2 * CANDIDATES
 """At most this many are read (in id order), whatever the words' estimate said."""
 BLOCKS = 256
 """Blocks of ids a frame's span is cut into (one range each in PostgreSQL's bitmap of ids)."""
-SCAN_US = {"sqlite": 0.2, "postgresql": 0.3}
-"""Microseconds per posting the index reads for a looked-up word (FTS5 merging a prefix's words:
-``"2"*``, 222,000 postings, 38 ms at 1M; GIN building its bitmap)."""
-POSTINGS_BUDGET_US = 25_000.0
-"""Looked-up words whose postings (estimated) cost more to read are not looked up."""
+SCAN_US = {"sqlite": 0.2, "postgresql": 0.6}
+"""Microseconds per posting the index reads for a looked-up word, measured on bench.api's data:
+FTS5 0.05 (one word: ``"Error32"*``, 21,000 postings in 1 ms at 1M) to 0.17 (``"2"*``, 222,000
+postings of ~60,000 words, 38 ms); a GIN prefix bitmap 0.45 (``error32:*``, 102,000 postings in
+43 ms at 10M) to 0.65 (``error7:*``, 250,000 in 160 ms)."""
+POSTINGS_BUDGET_US = {"sqlite": 25_000.0, "postgresql": 50_000.0}
+"""Words whose postings (estimated) cost more to read are not looked up: half the p99 aimed at
+for a request (50 ms on SQLite at 1M events, 100 ms on PostgreSQL at 10M)."""
 CURSOR = "gp"
 """A page of groups from a posting frame: ``(count, words, low, high, width, fingerprint)``."""
 
@@ -138,14 +141,14 @@ class Sampled:
 def _choose_words(search: TextSearch, sample: WordSample) -> list[str]:
     """The rarest words whose postings are affordable, rarest first, while the words chosen are
     in more than CANDIDATES events (another word narrows the blocks' events no further then)."""
-    scan = SCAN_US.get(search.dialect, SCAN_US["sqlite"])
+    scan, budget = _scan_and_budget(search.dialect)
     chosen: list[str] = []
     postings = 0.0
     for word in sorted(search.words, key=sample.events_starting):
         if chosen and sample.events_with_all(chosen) <= CANDIDATES:
             break
         postings += sample.events_starting(word)
-        if postings * scan > POSTINGS_BUDGET_US:
+        if postings * scan > budget:
             break
         chosen.append(word)
     return chosen
@@ -186,9 +189,14 @@ def check(frame: PostingFrame, search: TextSearch, db: Session) -> None:
     if not words or frame.words >> len(search.words):
         raise keyset.InvalidCursor("damaged cursor")
     sample = word_sample(db)
-    scan = SCAN_US.get(search.dialect, SCAN_US["sqlite"])
-    if sum(sample.events_starting(word) for word in words) * scan > 2 * POSTINGS_BUDGET_US:
+    scan, budget = _scan_and_budget(search.dialect)
+    if sum(sample.events_starting(word) for word in words) * scan > 2 * budget:
         raise keyset.InvalidCursor("damaged cursor")
+
+
+def _scan_and_budget(dialect: str) -> tuple[float, float]:
+    known = dialect if dialect in SCAN_US else "sqlite"
+    return SCAN_US[known], POSTINGS_BUDGET_US[known]
 
 
 def encode(count: int, fingerprint: str, frame: PostingFrame) -> str:
