@@ -61,6 +61,9 @@ postings of ~60,000 words, 38 ms); a GIN prefix bitmap 0.45 (``error32:*``, 102,
 POSTINGS_BUDGET_US = {"sqlite": 25_000.0, "postgresql": 50_000.0}
 """Words whose postings (estimated) cost more to read are not looked up: half the p99 aimed at
 for a request (50 ms on SQLite at 1M events, 100 ms on PostgreSQL at 10M)."""
+PROBED = 5 * CANDIDATES
+"""PostgreSQL: an estimate up to this many events is checked by counting (at most CANDIDATES + 1
+rows read)."""
 CURSOR = "gp"
 """A page of groups from a posting frame: ``(count, words, low, high, width, fingerprint)``."""
 
@@ -171,11 +174,20 @@ def new_frame(db: Session, search: TextSearch, low: int, high: int) -> PostingFr
 def _events_with(
     db: Session, search: TextSearch, words: list[str], low: int, high: int, sample: WordSample
 ) -> float:
-    """How many events in ``[low, high]`` have ``words``: SQLite counts them from the FTS5 list
+    """How many events in ``[low, high]`` have ``words``. SQLite counts them from the FTS5 list
     (0.05-0.2 us a posting: cheaper than the rows that a 2,000-event sample's estimate, off by
-    half or twice, would read too many), PostgreSQL estimates them (counting reads the heap)."""
+    half or twice, would read too many). PostgreSQL counting reads the heap: it estimates them,
+    and counts up to CANDIDATES + 1 of them when the estimate is at most PROBED (the frame is
+    then whole, hence exact, when they are few: a word the sample saw once or never is estimated
+    at 2,500-5,000 events at 10M, and is often in a few hundred)."""
     if search.dialect == "postgresql":
-        return sample.events_with_all(words)
+        estimate = sample.events_with_all(words)
+        if estimate > PROBED:
+            return estimate
+        e = BackendEvent
+        first = select(e.id).where(search.indexed(words), _span(low, high))
+        found = db.scalar(select(func.count()).select_from(first.limit(CANDIDATES + 1).subquery())) or 0
+        return float(found) if found <= CANDIDATES else max(estimate, float(found))
     ids = search.index_ids(words)
     rowid = ids.selected_columns[0]
     listed = ids.where(rowid >= low, rowid <= high).subquery()
@@ -239,6 +251,12 @@ def sampled(
     return Sampled(list(groups.values()), 1.0 if exact else span / max(covered, 1), exact)
 
 
+def _span(low: int, high: int) -> ColumnElement[bool]:
+    """PostgreSQL: the ids of the span, tested on the rows the text index gives (``id + 0``: a
+    range over the whole table is no index's to read)."""
+    return (BackendEvent.id + 0).between(low, high)
+
+
 Row = tuple[int, str, int, datetime, bool]
 """A candidate: id, fingerprint, session, time, whether it matches."""
 
@@ -281,7 +299,10 @@ def _postgresql_rows(
     for them only), the filters tested in the statement; the other words there too when the frame
     is whole (the database's own test, exact), else in Python (``has_words``)."""
     e = BackendEvent
-    in_blocks = or_(*(e.id.between(start, end) for start, end in frame.blocks()))
+    if frame.whole:
+        in_blocks = _span(frame.low, frame.high)
+    else:  # a bitmap of the id index's ranges, ANDed with the text index's
+        in_blocks = or_(*(e.id.between(start, end) for start, end in frame.blocks()))
     tested = [*conditions, search.checked(others)] if frame.whole else conditions
     matched = case((and_(*tested), True), else_=False)
     text = func.substr(e.message, 1, MESSAGE_CHARS) if others and not frame.whole else literal(None)
