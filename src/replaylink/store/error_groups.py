@@ -4,7 +4,8 @@ Groups are ordered by event count (most frequent first), then fingerprint; the c
 last group's ``(count, fingerprint)``. Without a provider or text filter the groups come from the
 rollup (``store.error_group_rollup``); with one, from the matching events; with a text whose
 matches are not few, from a sample of the events (``store.group_estimates``: flagged estimates,
-the sample's frame in the cursor).
+the sample's frame in the cursor), or of the events the text index gives for its rarest words
+when that sample holds too few matches (``store.posting_frames``: exact when it reads them all).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def list_groups(
     """One page of error groups, most frequent first. Raises ``keyset.InvalidCursor``.
 
     With a text whose matches are not few, the groups but those whose every event matches
-    (``store.group_words``) are estimated from a sample whose frame the first page picks and its
-    cursor carries; a cursor of exact counts keeps counting exactly.
+    (``store.group_words``) are estimated from a sample whose frame (of ids, or of the rarest
+    words' events) the first page picks and its cursor carries; a cursor of exact counts keeps
+    counting exactly.
     """
     position, frame = _position(cursor) if cursor else (None, None)
     if not filters.provider and not filters.text:

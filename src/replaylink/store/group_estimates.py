@@ -16,6 +16,13 @@ match: a group whose events seldom match would read many). A group none of whose
 matches is not listed: narrow ``q`` or the time range for exact counts. The sample is of the whole
 table: a project or a time range holding a small share of the events gets fewer sampled events,
 hence coarser estimates.
+
+When the id frame holds fewer than MIN_SAMPLED matches (or the word sample tells it would), the
+groups are estimated from a posting frame instead (``store.posting_frames``): the events the text
+index gives for the rarest words of ``q``, the other words and the filters checked on each; exact
+when that reads every such event. Neither frame costs more than its bound: no listing counts
+every match of a lookup whatever it costs (``text_search.search_text(bounded=False)``) but a page
+after a first page of exact counts (its cursor carries no frame).
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words, w
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
 MIN_SAMPLED = 20
-"""Fewer sampled matches are too few to estimate from: the listing counts exactly if it can find
-the matches by a lookup that finds few (``text_search.search_text(bounded=False)``)."""
+"""Fewer sampled matches are too few to estimate from: the listing samples the rarest words'
+events instead (a posting frame), if reading their postings is affordable; else the id frame's
+estimates stand."""
 CURSOR = "ge"
 """A page of estimated groups: ``(count, low, high, size, fingerprint)``."""
 
