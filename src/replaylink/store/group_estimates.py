@@ -17,12 +17,12 @@ matches is not listed: narrow ``q`` or the time range for exact counts. The samp
 table: a project or a time range holding a small share of the events gets fewer sampled events,
 hence coarser estimates.
 
-When the id frame holds fewer than MIN_SAMPLED matches (or the word sample tells it would), the
-groups are estimated from a posting frame instead (``store.posting_frames``): the events the text
-index gives for the rarest words of ``q``, the other words and the filters checked on each; exact
-when that reads every such event. Neither frame costs more than its bound: no listing counts
-every match of a lookup whatever it costs (``text_search.search_text(bounded=False)``) but a page
-after a first page of exact counts (its cursor carries no frame).
+When the id frame holds fewer than MIN_SAMPLED matches, the groups are estimated from a posting
+frame instead (``store.posting_frames``): the events the text index gives for the rarest words
+of ``q``, the other words and the filters checked on each; exact when that reads every such
+event. Neither frame costs more than its bound: no listing counts every match of a lookup
+whatever it costs (``text_search.search_text(bounded=False)``) but a page after a first page of
+exact counts (its cursor carries no frame).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from replaylink.store import error_group_rollup, keyset, posting_frames
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.posting_frames import PostingFrame
-from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words, word_sample
+from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words
 
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
@@ -94,12 +94,6 @@ def new_frame(db: Session) -> Frame | None:
     if low is None or high is None or high - low + 1 <= SAMPLE_IDS:
         return None
     return Frame(low, high, SAMPLE_IDS)
-
-
-def expected_matches(db: Session, search: TextSearch, frame: Frame) -> float:
-    """About how many of the frame's ids have the words of ``search`` (by the word sample)."""
-    sample = word_sample(db)
-    return sample.events_with_all(search.words) / max(sample.events, 1) * frame.size
 
 
 def encode(count: int, fingerprint: str, frame: Frame) -> str:
