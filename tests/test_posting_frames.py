@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from replaylink.runtime import Runtime
-from replaylink.store import group_estimates, keyset, posting_frames, text_search
+from replaylink.store import group_estimates, keyset, posting_frames
 from replaylink.store.db import transaction
 from replaylink.store.error_groups import ErrorGroup, GroupFilters, list_groups
 from replaylink.store.models import BackendEvent
@@ -76,7 +76,6 @@ def _event(project_id: int, session_id: int, n: int, group: str, words: str, pro
 def rare_together(monkeypatch: pytest.MonkeyPatch) -> None:
     """An id frame of 100 ids (about 7 of ``alpha beta``'s 200 matches: too few); a posting frame
     reads up to 250 events, and may look up ``alpha`` (500 events) but not ``beta`` too."""
-    monkeypatch.setattr(text_search, "_samples", {})  # a word sample of this test's events
     monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 100)
     monkeypatch.setattr(posting_frames, "CANDIDATES", 250)
     monkeypatch.setattr(posting_frames, "MAX_CANDIDATES", 500)

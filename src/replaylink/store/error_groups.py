@@ -100,8 +100,8 @@ def list_groups(
             raise keyset.InvalidCursor("not a cursor of this listing")
         posting_frames.check(frame, search, db)
     many = search is not None and bool(search.words) and not search.few
-    if many and cursor is None:
-        frame = group_estimates.new_frame(db)
+    if many and cursor is None and search is not None:
+        frame = _new_frame(db, search)
     elif many and frame is None and filters.text:
         # A cursor of exact counts (the first page's sample held too few matches): the lookup
         # that found them few, not a count of every match.
@@ -131,6 +131,17 @@ def list_groups(
     # Each group's newest matching event: walk the group's index, check the text on the way.
     text = search.condition(index_first=False) if search else None
     return _page(db, project_id, filters, groups, limit, text, frame=frame)
+
+
+def _new_frame(db: Session, search: TextSearch) -> group_estimates.Frame | PostingFrame | None:
+    """The sample of a first page of estimated groups: the id frame, or straight away a posting
+    frame when the word sample tells that the id frame would hold too few matches (and reading
+    the postings is affordable). None: the table holds no more ids than the id frame (every
+    match is counted)."""
+    frame = group_estimates.new_frame(db)
+    if frame is None or not group_estimates.too_few_expected(db, search, frame):
+        return frame
+    return posting_frames.new_frame(db, search, frame.low, frame.high) or frame
 
 
 def _estimated_groups(

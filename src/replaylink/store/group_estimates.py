@@ -17,12 +17,13 @@ matches is not listed: narrow ``q`` or the time range for exact counts. The samp
 table: a project or a time range holding a small share of the events gets fewer sampled events,
 hence coarser estimates.
 
-When the id frame holds fewer than MIN_SAMPLED matches, the groups are estimated from a posting
-frame instead (``store.posting_frames``): the events the text index gives for the rarest words
-of ``q``, the other words and the filters checked on each; exact when that reads every such
-event. Neither frame costs more than its bound: no listing counts every match of a lookup
-whatever it costs (``text_search.search_text(bounded=False)``) but a page after a first page of
-exact counts (its cursor carries no frame).
+When the id frame holds fewer than MIN_SAMPLED matches (or the word sample tells it would: the
+id frame is not read then), the groups are estimated from a posting frame instead
+(``store.posting_frames``): the events the text index gives for the rarest words of ``q``, the
+other words and the filters checked on each; exact when that reads every such event. Neither
+frame costs more than its bound: no listing counts every match of a lookup whatever it costs
+(``text_search.search_text(bounded=False)``) but a page after a first page of exact counts (its
+cursor carries no frame).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 from replaylink.store import error_group_rollup, keyset, posting_frames
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
 from replaylink.store.posting_frames import PostingFrame
-from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words
+from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words, word_sample
 
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
@@ -94,6 +95,15 @@ def new_frame(db: Session) -> Frame | None:
     if low is None or high is None or high - low + 1 <= SAMPLE_IDS:
         return None
     return Frame(low, high, SAMPLE_IDS)
+
+
+def too_few_expected(db: Session, search: TextSearch, frame: Frame) -> bool:
+    """Whether the word sample (``text_search.WordSample``) tells that fewer than MIN_SAMPLED of
+    the frame's ids have the words of ``search`` (False without a sample of events)."""
+    sample = word_sample(db)
+    if not sample.sampled or not sample.events:
+        return False
+    return sample.events_with_all(search.words) / sample.events * frame.size < MIN_SAMPLED
 
 
 def encode(count: int, fingerprint: str, frame: Frame) -> str:
