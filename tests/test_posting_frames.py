@@ -197,6 +197,24 @@ def test_without_an_affordable_word_the_id_frame_estimates_stand(
     assert sum(g.count for g in groups) <= 3 * sum(TOGETHER.values())
 
 
+def test_postgresql_refuses_a_cursor_whose_blocks_would_cover_too_many_ids(
+    rt: Runtime, seeded: Seeded, rare_together: None, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    """PostgreSQL reads every candidate in the blocks (the id index's ranges): a forged width is
+    bounded by PG_BLOCK_IDS; SQLite stops reading at MAX_CANDIDATES whatever the width."""
+    seed(rt, seeded)
+    monkeypatch.setattr(posting_frames, "PG_BLOCK_IDS", 1000)
+    wide = keyset.encode(posting_frames.CURSOR, 3, 1, 1, 3000, 11, "g1")  # 11 of every 12 ids
+    narrow = keyset.encode(posting_frames.CURSOR, 3, 1, 1, 3000, 3, "g1")  # 750 ids
+    with transaction(rt.sessions) as db:
+        list_groups(db, seeded.project_id, GroupFilters(text="alpha beta"), limit=1, cursor=narrow)
+        if db_url.startswith("postgresql"):
+            with pytest.raises(keyset.InvalidCursor):
+                list_groups(db, seeded.project_id, GroupFilters(text="alpha beta"), limit=1, cursor=wide)
+        else:
+            list_groups(db, seeded.project_id, GroupFilters(text="alpha beta"), limit=1, cursor=wide)
+
+
 def test_the_frame_counts_the_ids_of_its_blocks() -> None:
     frame = PostingFrame(words=1, low=1, high=2560, width=3)  # stride 10: ids 1-3, 11-13, ...
     assert frame.stride == 10

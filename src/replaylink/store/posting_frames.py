@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -209,8 +210,9 @@ def _events_with(
         if estimate > PROBED:
             return estimate
         e = BackendEvent
-        first = select(e.id).where(search.indexed(words), _span(low, high))
-        found = db.scalar(select(func.count()).select_from(first.limit(CANDIDATES + 1).subquery())) or 0
+        first = select(e.id).where(search.indexed(words), _span(low, high)).limit(CANDIDATES + 1)
+        with _without_table_scans(db):
+            found = db.scalar(select(func.count()).select_from(first.subquery())) or 0
         return float(found) if found <= CANDIDATES else max(estimate, float(found))
     ids = search.index_ids(words)
     rowid = ids.selected_columns[0]
@@ -228,6 +230,17 @@ def check(frame: PostingFrame, search: TextSearch, db: Session) -> None:
     scan, budget = _scan_and_budget(search.dialect)
     if sum(sample.events_starting(word) for word in words) * scan > 2 * budget:
         raise keyset.InvalidCursor("damaged cursor")
+    if search.dialect == "postgresql" and not _pg_bounded(frame, sample.events_with_all(words)):
+        raise keyset.InvalidCursor("damaged cursor")
+
+
+def _pg_bounded(frame: PostingFrame, estimate: float) -> bool:
+    """PostgreSQL reads every candidate of a frame before it sorts them: blocks of at most
+    PG_BLOCK_IDS ids, or a whole frame only for words that were probed (twice: the word sample
+    may have been taken again since the first page)."""
+    if frame.whole:
+        return estimate <= 2 * PROBED
+    return frame.covered(frame.high + 1) <= PG_BLOCK_IDS + BLOCKS
 
 
 def _scan_and_budget(dialect: str) -> tuple[float, float]:
@@ -273,6 +286,18 @@ def sampled(
     span = frame.high - frame.low + 1
     exact = frame.whole and end > frame.high
     return Sampled(list(groups.values()), 1.0 if exact else span / max(covered, 1), exact)
+
+
+@contextmanager
+def _without_table_scans(db: Session) -> Iterator[None]:
+    """PostgreSQL, while a statement runs: no table scan (the planner would rather scan and
+    tokenize every event than read the text index for words in more than a few events)."""
+    previous = db.scalar(select(func.current_setting("enable_seqscan")))
+    db.execute(select(func.set_config("enable_seqscan", "off", True)))
+    try:
+        yield
+    finally:
+        db.execute(select(func.set_config("enable_seqscan", previous, True)))
 
 
 def _span(low: int, high: int) -> ColumnElement[bool]:
@@ -336,12 +361,8 @@ def _postgresql_rows(
         .order_by(e.id + 0)  # not along the primary key, testing the words on each event
         .limit(MAX_CANDIDATES + 1)
     )
-    previous = db.scalar(select(func.current_setting("enable_seqscan")))
-    db.execute(select(func.set_config("enable_seqscan", "off", True)))
-    try:
+    with _without_table_scans(db):
         found = db.execute(query).all()
-    finally:
-        db.execute(select(func.set_config("enable_seqscan", previous, True)))
     if frame.whole or not others:
         return [(event_id, group, session, moment, ok) for event_id, group, session, moment, ok, *_ in found]
     checked = json.dumps(others, ensure_ascii=False)
