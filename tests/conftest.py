@@ -121,6 +121,14 @@ def rt(settings: Settings) -> Iterator[Runtime]:
     runtime.close()
 
 
+@pytest.fixture(autouse=True)
+def fresh_word_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's text searches sample its own events: word samples are cached per database URL
+    (``text_search.word_sample``), and the PostgreSQL tests share one URL (a schema emptied
+    between tests). Error groups pick their sample's frame from them."""
+    monkeypatch.setattr(text_search, "_samples", {})
+
+
 @pytest.fixture
 def clock() -> Clock:
     """A clock the test moves by hand (pass it to the importer as its ``now``)."""

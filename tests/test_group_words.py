@@ -107,6 +107,29 @@ def test_pages_mix_whole_and_counted_groups(rt: Runtime, seeded: Seeded, text_pl
     assert listed == sorted(listed, key=lambda item: (-item[0], item[1]))
 
 
+def test_a_group_with_more_events_than_the_last_count_still_follows(
+    rt: Runtime, seeded: Seeded, text_plan: str
+) -> None:
+    """A page ends at a count below every other group's total: a group with few matches among
+    many events still comes next (it was dropped when no group's total followed the position)."""
+    session = add_session(rt, seeded.project_id)
+    for n in range(2):
+        add_event(rt, session, title=f"Timeout {n}", message="connection reset", fingerprint="few")
+    for n in range(6):
+        message = "connection reset" if n == 0 else "nothing to see"
+        add_event(rt, session, title=f"Crash {n}", message=message, fingerprint="many")
+    listed: list[tuple[str, int]] = []
+    cursor = None
+    with transaction(rt.sessions) as db:
+        while True:
+            page = list_groups(db, seeded.project_id, GroupFilters(text="reset"), limit=1, cursor=cursor)
+            listed += [(g.fingerprint, g.count) for g in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert listed == [("few", 2), ("many", 1)]
+
+
 def test_the_first_request_learns_each_groups_words(
     rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,8 +43,9 @@ class ErrorGroupOut(BaseModel):
     estimated: bool = Field(
         default=False,
         description="With a text search (`q`) matching many events: `count`, `sessions`, `first_seen` "
-        "and `last_seen` are estimated from a fixed sample of the events (the groups are ranked by the "
-        "estimate; a group none of whose sampled events matches is not listed). False: exact.",
+        "and `last_seen` are estimated from a fixed sample of the events, or of the events the text "
+        "index gives for the rarest words of `q` (the groups are ranked by the estimate; a group none "
+        "of whose sampled events matches is not listed). False: exact.",
     )
 
 

@@ -4,7 +4,8 @@ Groups are ordered by event count (most frequent first), then fingerprint; the c
 last group's ``(count, fingerprint)``. Without a provider or text filter the groups come from the
 rollup (``store.error_group_rollup``); with one, from the matching events; with a text whose
 matches are not few, from a sample of the events (``store.group_estimates``: flagged estimates,
-the sample's frame in the cursor).
+the sample's frame in the cursor), or of the events the text index gives for its rarest words
+when that sample holds too few matches (``store.posting_frames``: exact when it reads them all).
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, group_estimates, group_words, keyset, value_lists
+from replaylink.store import (
+    error_group_rollup,
+    group_estimates,
+    group_words,
+    keyset,
+    posting_frames,
+    value_lists,
+)
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
+from replaylink.store.posting_frames import PostingFrame
 from replaylink.store.sessions_query import Page
 from replaylink.store.text_search import TextSearch, search_text
 
@@ -71,8 +80,9 @@ def list_groups(
     """One page of error groups, most frequent first. Raises ``keyset.InvalidCursor``.
 
     With a text whose matches are not few, the groups but those whose every event matches
-    (``store.group_words``) are estimated from a sample whose frame the first page picks and its
-    cursor carries; a cursor of exact counts keeps counting exactly.
+    (``store.group_words``) are estimated from a sample whose frame (of ids, or of the rarest
+    words' events) the first page picks and its cursor carries; a cursor of exact counts keeps
+    counting exactly.
     """
     position, frame = _position(cursor) if cursor else (None, None)
     if not filters.provider and not filters.text:
@@ -85,9 +95,13 @@ def list_groups(
         groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
         return _page(db, project_id, filters, groups, limit, None)
     search = search_text(db, filters.text) if filters.text else None
+    if isinstance(frame, PostingFrame):
+        if search is None:
+            raise keyset.InvalidCursor("not a cursor of this listing")
+        posting_frames.check(frame, search, db)
     many = search is not None and bool(search.words) and not search.few
-    if many and cursor is None:
-        frame = group_estimates.new_frame(db)
+    if many and cursor is None and search is not None:
+        frame = _new_frame(db, search)
     elif many and frame is None and filters.text:
         # A cursor of exact counts (the first page's sample held too few matches): the lookup
         # that found them few, not a count of every match.
@@ -101,13 +115,14 @@ def list_groups(
     counted: list[ErrorGroup] = []
     if rest is not None and search is not None and frame is not None:
         counted, sampled = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
-        if cursor is None and sampled < group_estimates.MIN_SAMPLED and filters.text:
-            # Too few sampled matches to estimate (or to list a group at all): count exactly if
-            # a lookup finds few matches, though it costs more than a request's budget.
-            exact = search_text(db, filters.text, bounded=False)
-            if exact.few:
-                search, frame, whole = exact, None, []
-                counted = _counted_groups(db, project_id, filters, search, true(), limit, position)
+        thin = sampled < group_estimates.MIN_SAMPLED
+        if cursor is None and isinstance(frame, group_estimates.Frame) and thin:
+            # Too few sampled matches to estimate from (or to list a group at all): sample the
+            # events the index finds for the rarest words instead, if reading them is affordable.
+            postings = posting_frames.new_frame(db, search, frame.low, frame.high)
+            if postings is not None:
+                frame = postings
+                counted, _ = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
     elif rest is not None:  # None: no group but the whole ones can rank
         counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
     groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
@@ -118,12 +133,23 @@ def list_groups(
     return _page(db, project_id, filters, groups, limit, text, frame=frame)
 
 
+def _new_frame(db: Session, search: TextSearch) -> group_estimates.Frame | PostingFrame | None:
+    """The sample of a first page of estimated groups: the id frame, or straight away a posting
+    frame when the word sample tells that the id frame would hold too few matches (and reading
+    the postings is affordable). None: the table holds no more ids than the id frame (every
+    match is counted)."""
+    frame = group_estimates.new_frame(db)
+    if frame is None or not group_estimates.too_few_expected(db, search, frame):
+        return frame
+    return posting_frames.new_frame(db, search, frame.low, frame.high) or frame
+
+
 def _estimated_groups(
     db: Session,
     project_id: int,
     filters: GroupFilters,
     search: TextSearch,
-    frame: group_estimates.Frame,
+    frame: group_estimates.Frame | PostingFrame,
     among: ColumnElement[bool],
     limit: int,
     position: tuple[int, str] | None,
@@ -143,7 +169,9 @@ def _estimated_groups(
     )
     samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_([g.newest for g in found])))}
     groups = [
-        ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, samples.get(g.newest), True)
+        ErrorGroup(
+            g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen, samples.get(g.newest), not g.exact
+        )
         for g in found
     ]
     return groups, sampled
@@ -193,6 +221,7 @@ def _whole_groups(
         db.connection().execute(ranked.order_by(t.events.desc(), t.fingerprint).limit(MAX_WHOLE_GROUPS)).all()
     )
     examined_all = len(totals) < MAX_WHOLE_GROUPS
+    any_group = bool(totals)
     totals = [g for g in totals if error_group_rollup.follows(g.events, g.fingerprint, position)]
     known = group_words.known_words(db, project_id, (g.fingerprint for g in totals))
     chosen = [
@@ -201,7 +230,8 @@ def _whole_groups(
         if g.fingerprint in known and group_words.matches_all(known[g.fingerprint], words)
     ][: limit + 1]
     if not chosen:
-        return [], true() if totals or not examined_all else None
+        # Any group may have fewer matches than the position's count, whatever its total.
+        return [], true() if any_group or not examined_all else None
     rows = db.execute(
         select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
             t.project_id == project_id, t.fingerprint.in_(chosen)
@@ -218,12 +248,15 @@ def _whole_groups(
     return whole, e.fingerprint.in_(others) if others else None
 
 
-def _position(cursor: str) -> tuple[tuple[int, str], group_estimates.Frame | None]:
+def _position(cursor: str) -> tuple[tuple[int, str], group_estimates.Frame | PostingFrame | None]:
     """The last group's place, and the sample's frame when its page was estimated."""
     try:
         count, fingerprint = keyset.decode(GROUPS_CURSOR, cursor, int, str)
     except keyset.InvalidCursor:
-        return group_estimates.decode(cursor)
+        try:
+            return group_estimates.decode(cursor)
+        except keyset.InvalidCursor:
+            return posting_frames.decode(cursor)
     assert isinstance(count, int) and isinstance(fingerprint, str)
     return (count, fingerprint), None
 
@@ -237,17 +270,19 @@ def _page(
     text: ColumnElement[bool] | None,
     *,
     from_matches: bool = False,
-    frame: group_estimates.Frame | None = None,
+    frame: group_estimates.Frame | PostingFrame | None = None,
 ) -> Page[ErrorGroup]:
     """The first ``limit`` of ``groups`` (one more tells there is a next page) with their samples
     (estimated groups have theirs)."""
     more = len(groups) > limit
     groups = groups[:limit]
-    exact = [group for group in groups if not group.estimated]
+    exact = [group for group in groups if not group.estimated and group.sample is None]
     attach_samples(db, project_id, exact, _conditions(project_id, filters, text), from_matches=from_matches)
     if not more:
         return Page(groups, None)
     last = groups[-1]
+    if isinstance(frame, PostingFrame):
+        return Page(groups, posting_frames.encode(last.count, last.fingerprint, frame))
     if frame is not None:
         return Page(groups, group_estimates.encode(last.count, last.fingerprint, frame))
     return Page(groups, keyset.encode(GROUPS_CURSOR, last.count, last.fingerprint))

@@ -16,6 +16,14 @@ match: a group whose events seldom match would read many). A group none of whose
 matches is not listed: narrow ``q`` or the time range for exact counts. The sample is of the whole
 table: a project or a time range holding a small share of the events gets fewer sampled events,
 hence coarser estimates.
+
+When the id frame holds fewer than MIN_SAMPLED matches (or the word sample tells it would: the
+id frame is not read then), the groups are estimated from a posting frame instead
+(``store.posting_frames``): the events the text index gives for the rarest words of ``q``, the
+other words and the filters checked on each; exact when that reads every such event. Neither
+frame costs more than its bound: no listing counts every match of a lookup whatever it costs
+(``text_search.search_text(bounded=False)``) but a page after a first page of exact counts (its
+cursor carries no frame).
 """
 
 from __future__ import annotations
@@ -27,15 +35,17 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from replaylink.store import error_group_rollup, keyset
+from replaylink.store import error_group_rollup, keyset, posting_frames
 from replaylink.store.models import BackendEvent, ErrorGroupTotal
-from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words
+from replaylink.store.posting_frames import PostingFrame
+from replaylink.store.text_search import MESSAGE_CHARS, TextSearch, has_words, word_sample
 
 SAMPLE_IDS = 2000
 """Event ids read (by primary key) to estimate the groups of one listing."""
 MIN_SAMPLED = 20
-"""Fewer sampled matches are too few to estimate from: the listing counts exactly if it can find
-the matches by a lookup that finds few (``text_search.search_text(bounded=False)``)."""
+"""Fewer sampled matches are too few to estimate from: the listing samples the rarest words'
+events instead (a posting frame), if reading their postings is affordable; else the id frame's
+estimates stand."""
 CURSOR = "ge"
 """A page of estimated groups: ``(count, low, high, size, fingerprint)``."""
 
@@ -68,7 +78,12 @@ class Estimate:
     first_seen: datetime
     last_seen: datetime
     newest: int
-    """The last stored of the sampled matches (the group's sample event)."""
+    """The last stored of the sampled matches (the group's sample event; a posting frame's: the
+    latest)."""
+    sampled: int = 0
+    """Its sampled matches."""
+    exact: bool = False
+    """Every match was counted (a whole posting frame): the figures are the group's own."""
 
 
 def new_frame(db: Session) -> Frame | None:
@@ -80,6 +95,15 @@ def new_frame(db: Session) -> Frame | None:
     if low is None or high is None or high - low + 1 <= SAMPLE_IDS:
         return None
     return Frame(low, high, SAMPLE_IDS)
+
+
+def too_few_expected(db: Session, search: TextSearch, frame: Frame) -> bool:
+    """Whether the word sample (``text_search.WordSample``) tells that fewer than MIN_SAMPLED of
+    the frame's ids have the words of ``search`` (False without a sample of events)."""
+    sample = word_sample(db)
+    if not sample.sampled or not sample.events:
+        return False
+    return sample.events_with_all(search.words) / sample.events * frame.size < MIN_SAMPLED
 
 
 def encode(count: int, fingerprint: str, frame: Frame) -> str:
@@ -139,7 +163,7 @@ def decode(cursor: str) -> tuple[tuple[int, str], Frame]:
 def estimated_groups(
     db: Session,
     project_id: int,
-    frame: Frame,
+    frame: Frame | PostingFrame,
     conditions: list[ColumnElement[bool]],
     search: TextSearch,
     *,
@@ -149,21 +173,39 @@ def estimated_groups(
     """Up to ``limit`` groups after ``position``, most frequent first by estimate, from the
     frame's events that meet ``conditions`` and ``search``; and how many sampled events match."""
     e, t = BackendEvent, ErrorGroupTotal
-    sampled = [search.among(e.id, frame.ids()), *conditions]
-    matches = _sampled_matches(db, search, sampled)
-    found = [
-        Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last, newest)
-        for fingerprint, n, first, last, newest in matches
-    ]
+    if isinstance(frame, PostingFrame):
+        found = _from_postings(db, frame, search, conditions)
+    else:
+        sampled = [search.among(e.id, frame.ids()), *conditions]
+        found = [
+            Estimate(fingerprint, max(n, round(n * frame.stride)), 0, first, last, newest, n)
+            for fingerprint, n, first, last, newest in _sampled_matches(db, search, sampled)
+        ]
     ranked = sorted(
         (g for g in found if error_group_rollup.follows(g.count, g.fingerprint, position)),
         key=lambda g: (-g.count, g.fingerprint),
     )[:limit]
-    if ranked:
+    estimated = [g for g in ranked if not g.exact]
+    if estimated:
         stored = select(t.fingerprint, t.sessions).where(
-            t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in ranked])
+            t.project_id == project_id, t.fingerprint.in_([g.fingerprint for g in estimated])
         )
         sessions = {fingerprint: n for fingerprint, n in db.execute(stored)}
-        for group in ranked:
+        for group in estimated:
             group.sessions = min(group.count, sessions.get(group.fingerprint, group.count))
-    return ranked, sum(n for _, n, _, _, _ in matches)
+    return ranked, sum(g.sampled for g in found)
+
+
+def _from_postings(
+    db: Session, frame: PostingFrame, search: TextSearch, conditions: list[ColumnElement[bool]]
+) -> list[Estimate]:
+    """The groups of a posting frame's matches (exact ones with their distinct sessions)."""
+    found = posting_frames.sampled(db, frame, search, conditions)
+    estimates = []
+    for g in found.groups:
+        assert g.first is not None and g.last is not None and g.newest is not None
+        count = g.count if found.exact else max(g.count, round(g.count * found.scale))
+        sessions = len(g.sessions) if found.exact else 0
+        figures = (count, sessions, g.first, g.last, g.newest[1])
+        estimates.append(Estimate(g.fingerprint, *figures, sampled=g.count, exact=found.exact))
+    return estimates

@@ -226,6 +226,10 @@ class TextSearch:
             return _pg_matches(words)
         return BackendEvent.id.in_(_fts_matches(words))
 
+    def index_ids(self, words: Sequence[str]) -> Select[tuple[int]]:
+        """SQLite: the ids (FTS5 rowids) of the events with every one of ``words``, from the index."""
+        return _fts_matches(words)
+
     def checked(self, words: Sequence[str] | None = None) -> ColumnElement[bool]:
         """Events with every one of ``words`` (default: all), checked on each event read.
 
