@@ -214,3 +214,24 @@ def test_too_few_sampled_matches_are_counted_exactly_when_a_lookup_finds_them(
             db, seeded.project_id, GroupFilters(text="reset"), limit=2, cursor=page.next_cursor
         )
     assert [(g.fingerprint, g.count, g.estimated) for g in rest.items] == [("c", 3, False)]
+
+
+@pytest.mark.parametrize("why", ["lookup too dear", "matches no longer few"])
+def test_a_cursor_of_exact_counts_does_not_count_many_matches(
+    client: TestClient, rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """A cursor of exact counts (as a first page of few matches hands out, or as a client makes
+    one up) with a text that matches many events: refused (start again), not every match counted
+    through a lookup whatever it costs."""
+    monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)  # many matches
+    if why == "lookup too dear":
+        monkeypatch.setattr("replaylink.store.text_search.EXACT_LOOKUP_US", -1.0)
+    seed_groups(rt, seeded.project_id)
+    cursor = keyset.encode("g", 5, "a")
+    with transaction(rt.sessions) as db, pytest.raises(keyset.InvalidCursor):
+        list_groups(db, seeded.project_id, GroupFilters(text="reset"), limit=1, cursor=cursor)
+    response = client.get(
+        groups_url(seeded.project_id), params={"q": "reset", "cursor": cursor}, headers=seeded.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_cursor"

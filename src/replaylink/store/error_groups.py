@@ -103,11 +103,13 @@ def list_groups(
     if many and cursor is None and search is not None:
         frame = _new_frame(db, search)
     elif many and frame is None and filters.text:
-        # A cursor of exact counts (the first page's sample held too few matches): the lookup
-        # that found them few, not a count of every match.
+        # A cursor of exact counts (the first page's matches were few): the lookup that found
+        # them few, not a count of every match. Matches no longer few (stored since, a plan
+        # that changed, or a cursor made up): the listing cannot go on exactly.
         exact = search_text(db, filters.text, bounded=False)
-        if exact.few:
-            search, many = exact, False
+        if not exact.few:
+            raise keyset.InvalidCursor("the search matches too many events to go on counting exactly")
+        search, many = exact, False
     whole: list[ErrorGroup] = []
     rest: ColumnElement[bool] | None = true()
     if search is not None and many and filters == GroupFilters(text=filters.text):

@@ -21,9 +21,10 @@ When the id frame holds fewer than MIN_SAMPLED matches (or the word sample tells
 id frame is not read then), the groups are estimated from a posting frame instead
 (``store.posting_frames``): the events the text index gives for the rarest words of ``q``, the
 other words and the filters checked on each; exact when that reads every such event. Neither
-frame costs more than its bound: no listing counts every match of a lookup whatever it costs
-(``text_search.search_text(bounded=False)``) but a page after a first page of exact counts (its
-cursor carries no frame).
+frame costs more than its bound: no listing counts every match of a lookup but a page after a
+first page of exact counts (its cursor carries no frame), through the lookup of
+``text_search.search_text(bounded=False)`` (at most ``EXACT_LOOKUP_US``), and only while the
+matches are few (else the cursor is refused: start again).
 """
 
 from __future__ import annotations

@@ -85,6 +85,11 @@ LOOKUP_BUDGET_US = 25_000.0
 walks instead, within its own budget (the session list stops and says how far it searched;
 error groups are counted from a sample, ``store.group_estimates``)."""
 
+EXACT_LOOKUP_US = 4 * LOOKUP_BUDGET_US
+"""The most an unbounded lookup (``search_text(bounded=False)``) is estimated to cost: past it,
+the search is not :attr:`TextSearch.few` whatever its matches (a cursor a client made up cannot
+make a request read every posting of a word in every event: seconds at 1M)."""
+
 
 @dataclass(frozen=True)
 class Costs:
@@ -537,8 +542,9 @@ def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
     """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
     check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
     every plan gives the same answer. ``bounded``: no lookup estimated over LOOKUP_BUDGET_US (a
-    walk instead); False: a lookup in any case, the cheapest, whatever it costs (for a caller that
-    needs every match counted when there are few).
+    walk instead); False: a lookup in any case, the cheapest, unless it is estimated over
+    EXACT_LOOKUP_US (for a caller that needs every match counted when there are few; then not
+    :attr:`TextSearch.few`).
     """
     dialect = db.get_bind().dialect.name
     words = search_words(text)
@@ -556,7 +562,11 @@ def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
         filtered = []  # bounded work: each stretch of the walk builds the list again
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
     if not bounded and lookup is None:
-        filtered, lookup = [], _cheapest_lookup(COSTS.get(dialect, COSTS["sqlite"]), estimates, joint)[0]
+        costs = COSTS.get(dialect, COSTS["sqlite"])
+        cheapest, cost = _cheapest_lookup(costs, estimates, joint)
+        if cost > EXACT_LOOKUP_US:
+            return TextSearch(dialect, words)  # not few: the caller does not count every match
+        filtered, lookup = [], cheapest
     # Every word looked up: the index's postings are the work (at most FEW_MATCHES + 1 rows read);
     # else each event they leave is read and checked too.
     checking = joint if lookup is not None and len(lookup) < len(words) else None
