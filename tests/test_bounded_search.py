@@ -224,6 +224,7 @@ def test_a_cursor_of_exact_counts_does_not_count_many_matches(
     one up) with a text that matches many events: refused (start again), not every match counted
     through a lookup whatever it costs."""
     monkeypatch.setattr("replaylink.store.text_search.FEW_MATCHES", 0)  # many matches
+    monkeypatch.setattr(group_estimates, "SAMPLE_IDS", 4)  # more events than a sample reads
     if why == "lookup too dear":
         monkeypatch.setattr("replaylink.store.text_search.EXACT_LOOKUP_US", -1.0)
     seed_groups(rt, seeded.project_id)

@@ -147,3 +147,46 @@ def test_the_first_request_learns_each_groups_words(
 
 def _fp(title: str) -> str:
     return fingerprint("datadog", "ValueError", title)
+
+
+@pytest.mark.parametrize("window", [False, True])
+def test_a_provider_filter_counts_as_the_events(rt: Runtime, seeded: Seeded, window: bool) -> None:
+    """Groups whose fingerprint hashes the provider come from the rollup, the others (a fingerprint
+    given by other means, here of two providers) from their events: both as the events count."""
+    sessions = [add_session(rt, seeded.project_id, T0 + timedelta(hours=n)) for n in range(3)]
+    title = "Payment declined for order 12"
+    hashed = {provider: fingerprint(provider, "ValueError", title) for provider in ("datadog", "sentry")}
+    for n, session in enumerate(sessions):  # datadog: 3 events in 3 sessions, sentry: 2 in 2
+        add_event(rt, session, title=title, fingerprint=hashed["datadog"])
+        if n:
+            add_event(rt, session, provider="sentry", title=title, fingerprint=hashed["sentry"])
+    add_event(rt, sessions[0], title=title, fingerprint="fake")
+    add_event(rt, sessions[2], provider="sentry", title=title, fingerprint="fake")
+    add_event(rt, sessions[2], provider="sentry", title=title, fingerprint="fake")
+    start, end = (T0 + timedelta(minutes=30), T0 + timedelta(hours=3)) if window else (None, None)
+    expected = {
+        "datadog": [(hashed["datadog"], 2, 2), ("fake", 0, 0)]
+        if window
+        else [(hashed["datadog"], 3, 3), ("fake", 1, 1)],
+        "sentry": [("fake", 2, 1), (hashed["sentry"], 2, 2)],
+        "cloudwatch": [],
+    }
+    for provider, groups in expected.items():
+        wanted = sorted([g for g in groups if g[1]], key=lambda g: (-g[1], g[0]))
+        filters = GroupFilters(start=start, end=end, provider=provider)
+        with transaction(rt.sessions) as db:
+            page = list_groups(db, seeded.project_id, filters, limit=50)
+            assert counts(page.items) == wanted
+            assert all(g.sample is not None and g.sample.provider == provider for g in page.items)
+        listed, cursor = [], None  # a group a page: the same order
+        while True:
+            with transaction(rt.sessions) as db:
+                one = list_groups(db, seeded.project_id, filters, limit=1, cursor=cursor)
+            listed += counts(one.items)
+            if one.next_cursor is None:
+                break
+            cursor = one.next_cursor
+        assert listed == wanted
+    with transaction(rt.sessions) as db:
+        known = group_words.known_providers(db, seeded.project_id, [*hashed.values(), "fake"])
+    assert known == {hashed["datadog"]: "datadog", hashed["sentry"]: "sentry"}

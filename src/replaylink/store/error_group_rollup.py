@@ -116,12 +116,22 @@ def follows(count: int, fingerprint: str, cursor: tuple[int, str] | None) -> boo
     return cursor is None or count < cursor[0] or (count == cursor[0] and fingerprint > cursor[1])
 
 
-def all_time(db: Session, project_id: int, *, limit: int, cursor: tuple[int, str] | None) -> list[Aggregate]:
-    """Up to ``limit`` groups over every stored event, most frequent first, after ``cursor``."""
+def all_time(
+    db: Session,
+    project_id: int,
+    *,
+    limit: int,
+    cursor: tuple[int, str] | None,
+    among: Sequence[str] | None = None,
+) -> list[Aggregate]:
+    """Up to ``limit`` groups over every stored event, most frequent first, after ``cursor`` (of
+    the fingerprints ``among`` only, unless None)."""
     t = ErrorGroupTotal
     query = select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
         t.project_id == project_id
     )
+    if among is not None:
+        query = query.where(one_of(_dialect(db), t.fingerprint, list(among), STRINGS))
     if cursor is not None:
         query = query.where(ranks_after(t.events, t.fingerprint, cursor))
     rows = db.execute(query.order_by(t.events.desc(), t.fingerprint).limit(limit)).all()
@@ -136,8 +146,12 @@ def window(
     *,
     limit: int,
     cursor: tuple[int, str] | None,
+    among: Sequence[str] | None = None,
 ) -> list[Aggregate]:
-    """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``."""
+    """Up to ``limit`` groups with events in ``[start, end)``, most frequent first, after ``cursor``
+    (of the fingerprints ``among`` only, unless None)."""
+    if among is not None and not among:
+        return []
     if _dialect(db) == "postgresql":
         # Each statement reads a few thousand index entries: parallel workers cost more to start
         # than they save (SET LOCAL: for the rest of this transaction only).
@@ -157,19 +171,26 @@ def window(
     if not parts:
         return []
     if end - start <= SHORT_WINDOW:
-        ranked = _rank_all(db, project_id, parts, limit, cursor)
+        ranked = _rank_all(db, project_id, parts, limit, cursor, among)
     else:
-        bounds, share = _bounds(db, project_id, start, end, (floor(first, DAY), floor(last, DAY) + DAY))
+        stored = (floor(first, DAY), floor(last, DAY) + DAY)
+        bounds, share = _bounds(db, project_id, start, end, stored, among)
         with bounds:
             ranked = _rank(db, project_id, parts, bounds, share, limit, cursor)
     return _complete(db, project_id, ranked, start, end)
 
 
 def _rank_all(
-    db: Session, project_id: int, parts: list[Piece], limit: int, cursor: tuple[int, str] | None
+    db: Session,
+    project_id: int,
+    parts: list[Piece],
+    limit: int,
+    cursor: tuple[int, str] | None,
+    among: Sequence[str] | None,
 ) -> list[tuple[str, int]]:
-    """The page's groups and counts, from every group's buckets and events in the window."""
-    query = _counts_query(_dialect(db), project_id, parts, None).subquery()
+    """The page's groups and counts, from every group's (or ``among``'s) buckets and events in the
+    window."""
+    query = _counts_query(_dialect(db), project_id, parts, among).subquery()
     fingerprint, count = query.c
     ranked = select(fingerprint, count)
     if cursor is not None:
@@ -179,7 +200,12 @@ def _rank_all(
 
 
 def _bounds(
-    db: Session, project_id: int, start: datetime, end: datetime, stored: tuple[datetime, datetime]
+    db: Session,
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    stored: tuple[datetime, datetime],
+    among: Sequence[str] | None,
 ) -> tuple[CursorResult[str, int], float]:
     """Every group with events near the window and an upper bound of its count in it, largest
     first: its day buckets over the days the window touches, or its total past ``BOUND_DAYS``;
@@ -188,10 +214,13 @@ def _bounds(
     lo, hi = floor(start, DAY), ceil(end, DAY)
     if hi - lo > BOUND_DAYS * DAY:
         t = ErrorGroupTotal
-        query = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id).subquery()
+        totals = select(t.fingerprint, t.events.label("n")).where(t.project_id == project_id)
+        if among is not None:
+            totals = totals.where(one_of(_dialect(db), t.fingerprint, list(among), STRINGS))
+        query = totals.subquery()
         lo, hi = stored
     else:
-        query = _counts_query(_dialect(db), project_id, [whole_days(lo, hi)], None).subquery()
+        query = _counts_query(_dialect(db), project_id, [whole_days(lo, hi)], among).subquery()
     fingerprint, bound = query.c
     ordered = select(fingerprint, bound).order_by(bound.desc(), fingerprint)
     return _core(db).execute(ordered), (end - start) / (hi - lo)

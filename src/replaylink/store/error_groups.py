@@ -1,8 +1,9 @@
 """Backend errors grouped by fingerprint: counts, sessions affected, first/last seen, a sample.
 
 Groups are ordered by event count (most frequent first), then fingerprint; the cursor is the
-last group's ``(count, fingerprint)``. Without a provider or text filter the groups come from the
-rollup (``store.error_group_rollup``); with one, from the matching events; with a text whose
+last group's ``(count, fingerprint)``. Without a text filter the groups come from the rollup
+(``store.error_group_rollup``; with a provider, the groups whose fingerprint hashes it, which
+``store.group_words`` tells); with one, from the matching events; with a text whose
 matches are not few, from a sample of the events (``store.group_estimates``: flagged estimates,
 the sample's frame in the cursor), or of the events the text index gives for its rarest words
 when that sample holds too few matches (``store.posting_frames``: exact when it reads them all).
@@ -85,15 +86,10 @@ def list_groups(
     counting exactly.
     """
     position, frame = _position(cursor) if cursor else (None, None)
-    if not filters.provider and not filters.text:
-        if filters.start is None and filters.end is None:
-            found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position)
-        else:
-            found = error_group_rollup.window(
-                db, project_id, filters.start, filters.end, limit=limit + 1, cursor=position
-            )
-        groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
-        return _page(db, project_id, filters, groups, limit, None)
+    if not filters.text and frame is None:
+        rolled = _rollup_groups(db, project_id, filters, limit, position)
+        if rolled is not None:
+            return _page(db, project_id, filters, rolled, limit, None)
     search = search_text(db, filters.text) if filters.text else None
     if isinstance(frame, PostingFrame):
         if search is None:
@@ -103,13 +99,15 @@ def list_groups(
     if many and cursor is None and search is not None:
         frame = _new_frame(db, search)
     elif many and frame is None and filters.text:
-        # A cursor of exact counts (the first page's matches were few): the lookup that found
-        # them few, not a count of every match. Matches no longer few (stored since, a plan
-        # that changed, or a cursor made up): the listing cannot go on exactly.
+        # A cursor of exact counts (the first page's matches were few, or the table too small
+        # to sample): the lookup that found them few, not a count of every match. Matches no
+        # longer few in a table past the sample's size (stored since, a plan that changed, or a
+        # cursor made up): the listing cannot go on exactly.
         exact = search_text(db, filters.text, bounded=False)
-        if not exact.few:
+        if exact.few:
+            search, many = exact, False
+        elif group_estimates.new_frame(db) is not None:
             raise keyset.InvalidCursor("the search matches too many events to go on counting exactly")
-        search, many = exact, False
     whole: list[ErrorGroup] = []
     rest: ColumnElement[bool] | None = true()
     if search is not None and many and filters == GroupFilters(text=filters.text):
@@ -144,6 +142,42 @@ def _new_frame(db: Session, search: TextSearch) -> group_estimates.Frame | Posti
     if frame is None or not group_estimates.too_few_expected(db, search, frame):
         return frame
     return posting_frames.new_frame(db, search, frame.low, frame.high) or frame
+
+
+def _rollup_groups(
+    db: Session, project_id: int, filters: GroupFilters, limit: int, position: tuple[int, str] | None
+) -> list[ErrorGroup] | None:
+    """Up to ``limit + 1`` groups without a text filter, from the rollup
+    (``store.error_group_rollup``). With a provider: the groups whose fingerprint hashes it
+    (``group_words.known_providers``: every event of theirs has it) from the rollup too, and the
+    groups of fingerprints given by other means counted from their events; None when the project
+    has too many groups to tell (every event of the provider is counted instead)."""
+    among: list[str] | None = None
+    others: list[str] = []
+    if filters.provider:
+        t = ErrorGroupTotal
+        listed = select(t.fingerprint).where(t.project_id == project_id).limit(MAX_WHOLE_GROUPS)
+        fingerprints = list(db.connection().scalars(listed))
+        if len(fingerprints) >= MAX_WHOLE_GROUPS:
+            return None
+        providers = group_words.known_providers(db, project_id, fingerprints)
+        among = [fp for fp in fingerprints if providers.get(fp) == filters.provider]
+        others = [fp for fp in fingerprints if fp not in providers]
+    found: list[error_group_rollup.Aggregate] = []
+    if among is None or among:
+        if filters.start is None and filters.end is None:
+            found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position, among=among)
+        else:
+            found = error_group_rollup.window(
+                db, project_id, filters.start, filters.end, limit=limit + 1, cursor=position, among=among
+            )
+    groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
+    if others:
+        dialect = db.get_bind().dialect.name
+        unproven = value_lists.one_of(dialect, BackendEvent.fingerprint, others, value_lists.STRINGS)
+        counted = _counted_groups(db, project_id, filters, None, unproven, limit, position)
+        groups = sorted([*groups, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
+    return groups
 
 
 def _estimated_groups(

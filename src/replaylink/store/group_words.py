@@ -7,7 +7,9 @@ lower-cased. So the events of a group whose fingerprint is that hash of one of i
 touches on its left starts a word of every event's title (a replaced value on its right leaves it
 a prefix of one: ``error<>`` of ``Error36``). A text search (``q``) whose every word starts one of
 them matches every event of the group: its counts are the rollup's (``error_group_totals``), and
-no event needs reading.
+no event needs reading. The hash covers the provider too: every event of such a group has the
+provider of the event checked (:func:`known_providers`), so a provider filter takes the group's
+counts from the rollup as well.
 
 Words are split as ``text_search.has_words`` splits an event's text (runs of letters and digits,
 lower-cased). A fingerprint given by other means (tests, imports of other tools) is not the hash
@@ -30,6 +32,8 @@ _CHUNK = 500
 _CACHE_LIMIT = 200_000
 _known: dict[str, frozenset[str]] = {}
 """Fingerprint -> its title's constant words: the same in every database (a hash of them)."""
+_providers: dict[str, str] = {}
+"""Fingerprint -> the provider it hashes (every event of the group has it), for those of ``_known``."""
 _unknown: set[str] = set()
 """Fingerprints seen not to be their titles' hash (in some database): not read again until the
 caches are cleared; their groups are counted from their events (always exact)."""
@@ -64,10 +68,21 @@ def known_words(db: Session, project_id: int, groups: Iterable[str]) -> dict[str
     return {group: _known[group] for group in groups if _known.get(group)}
 
 
+def known_providers(db: Session, project_id: int, groups: Iterable[str]) -> dict[str, str]:
+    """The provider of each of ``groups`` whose fingerprint is its titles' hash: the hash covers
+    the provider, so every event of such a group has it. Looked up as :func:`known_words`."""
+    groups = list(groups)
+    missing = [group for group in groups if group not in _known]
+    if missing:
+        _learn(db, project_id, missing)
+    return {group: _providers[group] for group in groups if group in _providers}
+
+
 def _learn(db: Session, project_id: int, missing: list[str]) -> None:
     missing = [group for group in missing if group not in _unknown]
     if len(_known) + len(missing) > _CACHE_LIMIT:
         _known.clear()
+        _providers.clear()
         _unknown.clear()
     e = BackendEvent
     t = ErrorGroupTotal
@@ -87,3 +102,4 @@ def _learn(db: Session, project_id: int, missing: list[str]) -> None:
                 _unknown.add(group)
             else:
                 _known[group] = words
+                _providers[group] = provider
