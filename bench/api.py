@@ -34,6 +34,7 @@ from bench.support import before_worktree, process_cpu_seconds
 from replaylink.api.app import create_app
 from replaylink.api.params import DEFAULT_LIMIT
 from replaylink.config import Settings
+from replaylink.fingerprint import fingerprint
 from replaylink.ids import new_session_id
 from replaylink.runtime import Runtime
 from replaylink.store import accounts, keyset, migrate
@@ -120,15 +121,21 @@ def event_rows(
     project_id: int, sessions: list[tuple[Any, ...]], counts: list[int], now: datetime, rng: random.Random
 ) -> Iterator[tuple[Any, ...]]:
     group_weights = [1 / (rank + 1) ** 1.1 for rank in range(GROUPS)]
+    # As the importer groups them: a group is one provider's, its fingerprint the hash of that
+    # provider, the exception type and the title (replaylink.fingerprint).
+    titles = [f"Error{group % 50}: failure {group} in handler {group % 17}" for group in range(GROUPS)]
+    providers = rng.choices(PROVIDERS, PROVIDER_WEIGHTS, k=GROUPS)
+    fingerprints = [
+        fingerprint(provider, f"Error{group % 50}", title)
+        for group, (provider, title) in enumerate(zip(providers, titles, strict=True))
+    ]
     for session, count in zip(sessions, counts, strict=True):
         if not count:
             continue
         session_id, started, seen = session[0], session[2], session[3]
         span = max((seen - started).total_seconds(), 1.0) + 60
-        groups = rng.choices(range(GROUPS), group_weights, k=count)
-        providers = rng.choices(PROVIDERS, PROVIDER_WEIGHTS, k=count)
-        for n, (group, provider) in enumerate(zip(groups, providers, strict=True)):
-            title = f"Error{group % 50}: failure {group} in handler {group % 17}"
+        for n, group in enumerate(rng.choices(range(GROUPS), group_weights, k=count)):
+            provider, title = providers[group], titles[group]
             yield (
                 project_id,
                 session_id,
@@ -148,7 +155,7 @@ def event_rows(
                 else None,
                 None,
                 json.dumps({"http.status_code": 500, "region": "eu-west-1"}),
-                f"{group:032x}",
+                fingerprints[group],
                 now,
             )
 
@@ -249,6 +256,8 @@ ROWS = [
     "error_groups_24h",
     "error_groups_window",
     "error_groups_all",
+    "error_groups_provider",
+    "error_groups_provider_24h",
     "affected_sessions_common",
     "affected_sessions_rare",
 ]
@@ -320,6 +329,11 @@ def cases(
         "error_groups_24h": lambda r: ("/backend-errors", day(r)),
         "error_groups_window": lambda r: ("/backend-errors", window(r, 7 * 86400)),
         "error_groups_all": lambda r: ("/backend-errors", {"limit": r.choice([20, 50, 100])}),
+        "error_groups_provider": lambda r: ("/backend-errors", {"provider": r.choice(PROVIDERS)}),
+        "error_groups_provider_24h": lambda r: (
+            "/backend-errors",
+            {"provider": r.choice(PROVIDERS), **day(r)},
+        ),
         "affected_sessions_common": lambda r: (f"/backend-errors/{r.choice(common)}/sessions", {}),
         "affected_sessions_rare": lambda r: (f"/backend-errors/{r.choice(rare)}/sessions", {}),
     }
