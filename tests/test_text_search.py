@@ -192,6 +192,36 @@ def test_pages_of_a_common_word_in_each_plan(rt: Runtime, seeded: Seeded, text_p
     assert [(g.fingerprint, g.count, g.sessions) for g in groups.items] == [("g0", 3, 3), ("g1", 2, 2)]
 
 
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("4e5e", ["a"]),  # PostgreSQL's parser reads "4e5e9a12" as the number 4e5, then e9a12
+        ("4E5E9", ["a"]),
+        ("4e5", ["a", "b", "c"]),
+        ("4e51e", ["b"]),
+        ("4e5e9a12 request", ["a"]),
+        ("1e9d", []),
+    ],
+)
+def test_words_that_start_with_a_number_in_scientific_notation(
+    rt: Runtime, seeded: Seeded, text_plan: str, q: str, expected: list[str]
+) -> None:
+    """Every plan on both databases: a word of ``q`` starts a word of the text, whatever
+    PostgreSQL's parser makes of a leading ``4e5`` (its index is asked for the number, the rest
+    checked on the events that have it)."""
+    messages = {"a": "request_id=4e5e9a12 failed", "b": "request_id=4e51e9 failed", "c": "took 4e5 ms"}
+    names = {}
+    for n, (name, message) in enumerate(messages.items()):
+        session = add_session(rt, seeded.project_id, T0 + timedelta(minutes=n))
+        add_event(rt, session, title="Upstream failed", message=message, fingerprint=name)
+        names[session.id] = name
+    with transaction(rt.sessions) as db:
+        page = list_sessions(db, seeded.project_id, SessionFilters(text=q), limit=50, budget=BUDGET)
+        groups = list_groups(db, seeded.project_id, GroupFilters(text=q), limit=50)
+    assert sorted(names[s.session.id] for s in page.items) == expected
+    assert sorted(g.fingerprint for g in groups.items) == expected
+
+
 def test_a_stale_word_sample_is_taken_again_in_the_background(
     rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
