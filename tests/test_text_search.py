@@ -126,6 +126,27 @@ def test_word_sample_reads_stored_events(
     assert sample.events_starting("nothing") == 0
 
 
+@pytest.mark.parametrize(("q", "expected"), [("rare", [0, 2]), ("rare upstream", [2]), ("rare nothing", [])])
+def test_a_word_the_sample_saw_once_is_looked_up_when_its_events_are_few(
+    rt: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch, q: str, expected: list[int]
+) -> None:
+    """A word one event of the word sample has is estimated at that event's share of the table
+    (here 5,000 of 10M): checking as many costs more than a request's budget, but the lookup
+    reads its events (at most as many as the budget checks) and finds them few: their ids,
+    not a walk."""
+    sessions = [add_session(rt, seeded.project_id, T0 + timedelta(minutes=n)) for n in range(4)]
+    for n, session in enumerate(sessions):
+        message = ("rare " if n in (0, 2) else "") + ("upstream said no" if n >= 2 else "timeout")
+        add_event(rt, session, title="Checkout failed", message=message)
+    texts = [("Checkout failed", "timeout")] * 1999 + [("Checkout failed", "rare upstream")]
+    monkeypatch.setitem(text_search._samples, str(rt.engine.url), WordSample.of(texts, 10_000_000))
+    with transaction(rt.sessions) as db:
+        search = text_search.search_text(db, q)
+        page = list_sessions(db, seeded.project_id, SessionFilters(text=q), limit=50, budget=BUDGET)
+    assert search.few
+    assert sorted(s.session.id for s in page.items) == sorted(sessions[n].id for n in expected)
+
+
 def seed(rt: Runtime, project_id: int) -> dict[str, int]:
     """Sessions a (oldest) to d, one event each, different words in different fields."""
     texts = {

@@ -568,6 +568,36 @@ def _cheapest_lookup(costs: Costs, estimates: dict[str, float], joint: Joint) ->
     return best, best_cost
 
 
+def _few_by_probe(
+    db: Session, sample: WordSample, estimates: dict[str, float], words: list[str], lookup: list[str]
+) -> TextSearch | None:
+    """The matches, when a lookup estimated over the budget is so only because the word sample
+    saw its rarest word at most once (an estimate of one sampled event's share: 5,000 events at
+    10M for a word often in a few hundred): its events are read, at most as many as the budget
+    checks (``LOOKUP_BUDGET_US / Costs.check``), each checked for the other words. None when
+    there are more (the request walks), or when the postings alone cost more than the budget."""
+    dialect = db.get_bind().dialect.name
+    costs = COSTS.get(dialect, COSTS["sqlite"])
+    once = 1.5 * sample.events / max(sample.sampled, 1)
+    if (
+        min(estimates[word] for word in lookup) > once
+        or lookup_cost(dialect, estimates, lookup) > LOOKUP_BUDGET_US
+    ):
+        return None
+    most = int(LOOKUP_BUDGET_US / costs.check)
+    common = [word for word in words if word not in lookup]
+    search = TextSearch(dialect, words, common=common)
+    e = BackendEvent
+    matched = case((search.checked(common), True), else_=False)
+    candidates = select(e.id, e.session_id, matched).where(search.indexed(lookup)).limit(most + 1)
+    rows = db.execute(candidates).all()
+    if len(rows) > most:
+        return None
+    found = [(event_id, session_id) for event_id, session_id, ok in rows if ok]
+    sessions = list(dict.fromkeys(session_id for _, session_id in found))
+    return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
+
+
 def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
     """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
     check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
@@ -605,6 +635,9 @@ def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
         and lookup is not None
         and lookup_cost(dialect, estimates, lookup, checking) > LOOKUP_BUDGET_US
     ):
+        few = _few_by_probe(db, sample, estimates, words, lookup)
+        if few is not None:
+            return few
         # Bounded work: a walk within the request's budget instead, testing the rarest word
         # through its list if that is short (much cheaper per walked event than checking each).
         lookup = None
