@@ -90,7 +90,7 @@ def list_groups(
         rolled = _rollup_groups(db, project_id, filters, limit, position)
         if rolled is not None:
             return _page(db, project_id, filters, rolled, limit, None)
-    search = search_text(db, filters.text) if filters.text else None
+    search = search_text(db, filters.text, probe=False) if filters.text else None
     if isinstance(frame, PostingFrame):
         if search is None:
             raise keyset.InvalidCursor("not a cursor of this listing")

@@ -598,13 +598,16 @@ def _few_by_probe(
     return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
 
 
-def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
+def search_text(db: Session, text: str, *, bounded: bool = True, probe: bool = True) -> TextSearch:
     """Prepare ``text`` for one request: which words to look up (:func:`lookup_words`), which to
     check, and the ids of its matches if at most FEW_MATCHES. The estimates only pick the plan:
     every plan gives the same answer. ``bounded``: no lookup estimated over LOOKUP_BUDGET_US (a
     walk instead); False: a lookup in any case, the cheapest, unless it is estimated over
     EXACT_LOOKUP_US (for a caller that needs every match counted when there are few; then not
-    :attr:`TextSearch.few`).
+    :attr:`TextSearch.few`). ``probe``: a bounded lookup over the budget only because the word
+    sample saw its rarest word once is tried within the budget (:func:`_few_by_probe`): for the
+    session list, whose walk would take many requests to a page; error groups bound such searches
+    with their posting frames instead (``store.posting_frames``).
     """
     dialect = db.get_bind().dialect.name
     words = search_words(text)
@@ -635,7 +638,7 @@ def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
         and lookup is not None
         and lookup_cost(dialect, estimates, lookup, checking) > LOOKUP_BUDGET_US
     ):
-        few = _few_by_probe(db, sample, estimates, words, lookup)
+        few = _few_by_probe(db, sample, estimates, words, lookup) if probe else None
         if few is not None:
             return few
         # Bounded work: a walk within the request's budget instead, testing the rarest word
@@ -652,10 +655,10 @@ def search_text(db: Session, text: str, *, bounded: bool = True) -> TextSearch:
         return TextSearch(dialect, words, common=common, walk_list=filtered)
     common = [word for word in words if word not in lookup]
     search = TextSearch(dialect, words, common=common)
-    probe = select(BackendEvent.id, BackendEvent.session_id).where(
+    matching = select(BackendEvent.id, BackendEvent.session_id).where(
         search.indexed(lookup), search.checked(common)
     )
-    found = db.execute(probe.limit(FEW_MATCHES + 1)).all()
+    found = db.execute(matching.limit(FEW_MATCHES + 1)).all()
     if len(found) > FEW_MATCHES:
         return search
     sessions = list(dict.fromkeys(session_id for _, session_id in found))
