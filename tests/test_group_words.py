@@ -36,6 +36,19 @@ def test_title_words_need_the_fingerprint_of_the_title() -> None:
     assert words_of("Payment declined", group=fingerprint("sentry", "ValueError", "Payment declined")) is None
 
 
+def every_page(rt: Runtime, project_id: int, filters: GroupFilters, limit: int) -> list[ErrorGroup]:
+    """The groups of every page of a listing, following its cursors."""
+    groups: list[ErrorGroup] = []
+    cursor = None
+    while True:
+        with transaction(rt.sessions) as db:
+            page = list_groups(db, project_id, filters, limit=limit, cursor=cursor)
+        groups += page.items
+        if page.next_cursor is None:
+            return groups
+        cursor = page.next_cursor
+
+
 def counts(groups: list[ErrorGroup]) -> list[tuple[str, int, int]]:
     return [(g.fingerprint, g.count, g.sessions) for g in groups]
 
@@ -94,15 +107,8 @@ def test_pages_mix_whole_and_counted_groups(rt: Runtime, seeded: Seeded, text_pl
             add_event(rt, session, title=f"Error {name} kind {k}", fingerprint=_fp(f"Error {name} kind 0"))
     for k in range(3):  # ... and a counted group of 3 (not its titles' fingerprint)
         add_event(rt, session, title=f"Error kind fake {k}", fingerprint="fake")
-    listed: list[tuple[int, str]] = []
-    cursor = None
-    with transaction(rt.sessions) as db:
-        while True:
-            page = list_groups(db, seeded.project_id, GroupFilters(text="err kind"), limit=2, cursor=cursor)
-            listed += [(g.count, g.fingerprint) for g in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+    pages = every_page(rt, seeded.project_id, GroupFilters(text="err kind"), limit=2)
+    listed = [(g.count, g.fingerprint) for g in pages]
     assert [count for count, _ in listed] == [4, 3, 3, 2, 1]
     assert listed == sorted(listed, key=lambda item: (-item[0], item[1]))
 
@@ -118,15 +124,9 @@ def test_a_group_with_more_events_than_the_last_count_still_follows(
     for n in range(6):
         message = "connection reset" if n == 0 else "nothing to see"
         add_event(rt, session, title=f"Crash {n}", message=message, fingerprint="many")
-    listed: list[tuple[str, int]] = []
-    cursor = None
-    with transaction(rt.sessions) as db:
-        while True:
-            page = list_groups(db, seeded.project_id, GroupFilters(text="reset"), limit=1, cursor=cursor)
-            listed += [(g.fingerprint, g.count) for g in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+    listed = [
+        (g.fingerprint, g.count) for g in every_page(rt, seeded.project_id, GroupFilters(text="reset"), 1)
+    ]
     assert listed == [("few", 2), ("many", 1)]
 
 
@@ -178,15 +178,7 @@ def test_a_provider_filter_counts_as_the_events(rt: Runtime, seeded: Seeded, win
             page = list_groups(db, seeded.project_id, filters, limit=50)
             assert counts(page.items) == wanted
             assert all(g.sample is not None and g.sample.provider == provider for g in page.items)
-        listed, cursor = [], None  # a group a page: the same order
-        while True:
-            with transaction(rt.sessions) as db:
-                one = list_groups(db, seeded.project_id, filters, limit=1, cursor=cursor)
-            listed += counts(one.items)
-            if one.next_cursor is None:
-                break
-            cursor = one.next_cursor
-        assert listed == wanted
+        assert counts(every_page(rt, seeded.project_id, filters, 1)) == wanted  # a group a page
     with transaction(rt.sessions) as db:
         known = group_words.known_providers(db, seeded.project_id, [*hashed.values(), "fake"])
     assert known == {hashed["datadog"]: "datadog", hashed["sentry"]: "sentry"}
