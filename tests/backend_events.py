@@ -10,6 +10,7 @@ from replaylink.fingerprint import fingerprint as fingerprint_of
 from replaylink.ids import new_session_id
 from replaylink.runtime import Runtime
 from replaylink.store.db import transaction
+from replaylink.store.error_groups import ErrorGroup, GroupFilters, list_groups
 from replaylink.store.models import BackendEvent, RecordedSession
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -77,3 +78,16 @@ def add_event(
     with transaction(rt.sessions) as db:
         db.add(row)
     return row
+
+
+def every_page(rt: Runtime, project_id: int, filters: GroupFilters, limit: int) -> list[ErrorGroup]:
+    """The error groups of every page of a listing, ``limit`` a page, following its cursors."""
+    groups: list[ErrorGroup] = []
+    cursor = None
+    while True:
+        with transaction(rt.sessions) as db:
+            page = list_groups(db, project_id, filters, limit=limit, cursor=cursor)
+        groups += page.items
+        if page.next_cursor is None:
+            return groups
+        cursor = page.next_cursor

@@ -13,7 +13,7 @@ from replaylink.store import group_words
 from replaylink.store.db import transaction
 from replaylink.store.error_groups import ErrorGroup, GroupFilters, list_groups
 from replaylink.store.group_words import matches_all, title_words
-from tests.backend_events import T0, add_event, add_session
+from tests.backend_events import T0, add_event, add_session, every_page
 from tests.conftest import Seeded
 
 
@@ -34,19 +34,6 @@ def test_title_words_are_those_no_volatile_value_touches_on_the_left() -> None:
 def test_title_words_need_the_fingerprint_of_the_title() -> None:
     assert words_of("Payment declined", group="card") is None
     assert words_of("Payment declined", group=fingerprint("sentry", "ValueError", "Payment declined")) is None
-
-
-def every_page(rt: Runtime, project_id: int, filters: GroupFilters, limit: int) -> list[ErrorGroup]:
-    """The groups of every page of a listing, following its cursors."""
-    groups: list[ErrorGroup] = []
-    cursor = None
-    while True:
-        with transaction(rt.sessions) as db:
-            page = list_groups(db, project_id, filters, limit=limit, cursor=cursor)
-        groups += page.items
-        if page.next_cursor is None:
-            return groups
-        cursor = page.next_cursor
 
 
 def counts(groups: list[ErrorGroup]) -> list[tuple[str, int, int]]:

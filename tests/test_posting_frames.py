@@ -14,10 +14,10 @@ import pytest
 from replaylink.runtime import Runtime
 from replaylink.store import group_estimates, keyset, posting_frames
 from replaylink.store.db import transaction
-from replaylink.store.error_groups import ErrorGroup, GroupFilters, list_groups
+from replaylink.store.error_groups import GroupFilters, list_groups
 from replaylink.store.models import BackendEvent
 from replaylink.store.posting_frames import PostingFrame
-from tests.backend_events import T0, add_session
+from tests.backend_events import T0, add_session, every_page
 from tests.conftest import Seeded
 
 TOGETHER = {"g1": 100, "g2": 60, "g3": 30, "g4": 10}
@@ -83,24 +83,11 @@ def rare_together(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", {"sqlite": 1000.0, "postgresql": 1000.0})
 
 
-def listing(rt: Runtime, project_id: int, filters: GroupFilters, limit: int) -> list[ErrorGroup]:
-    """Every page of a listing, ``limit`` groups a page."""
-    groups: list[ErrorGroup] = []
-    cursor = None
-    while True:
-        with transaction(rt.sessions) as db:
-            page = list_groups(db, project_id, filters, limit=limit, cursor=cursor)
-        groups += page.items
-        if page.next_cursor is None:
-            return groups
-        cursor = page.next_cursor
-
-
 def test_rare_together_words_are_estimated_from_the_rarest_words_events(
     rt: Runtime, seeded: Seeded, rare_together: None
 ) -> None:
     truth = seed(rt, seeded)
-    groups = listing(rt, seeded.project_id, GroupFilters(text="beta alpha"), limit=50)
+    groups = every_page(rt, seeded.project_id, GroupFilters(text="beta alpha"), limit=50)
     assert [g.fingerprint for g in groups[:3]] == ["g1", "g2", "g3"]  # ranked as the truth
     assert {g.fingerprint for g in groups} <= set(TOGETHER)  # no group without matches, none of "x"
     assert all(g.estimated for g in groups)
@@ -118,7 +105,7 @@ def test_pages_of_a_posting_frame_neither_skip_nor_repeat_a_group(
 ) -> None:
     seed(rt, seeded)
     filters = GroupFilters(text="alpha beta")
-    whole = listing(rt, seeded.project_id, filters, limit=50)
+    whole = every_page(rt, seeded.project_id, filters, limit=50)
     with transaction(rt.sessions) as db:
         first = list_groups(db, seeded.project_id, filters, limit=1)
     assert first.next_cursor is not None
@@ -145,18 +132,18 @@ def test_filters_apply_to_what_a_posting_frame_counts(
     rt: Runtime, seeded: Seeded, rare_together: None
 ) -> None:
     truth = seed(rt, seeded)
-    sentry = listing(rt, seeded.project_id, GroupFilters(text="alpha beta", provider="sentry"), limit=50)
+    sentry = every_page(rt, seeded.project_id, GroupFilters(text="alpha beta", provider="sentry"), limit=50)
     assert [g.fingerprint for g in sentry] == ["g2"]  # only g2 has matches from sentry
     true_count = sum(e.provider == "sentry" for e in truth["g2"])
     assert abs(sentry[0].count - true_count) <= 2 * TOLERANCE * true_count  # 30 events: ~15 sampled
     assert sentry[0].sample is not None and sentry[0].sample.provider == "sentry"
     end = T0 + timedelta(minutes=30)  # the first half of the sessions' minutes
-    early = listing(rt, seeded.project_id, GroupFilters(text="alpha beta", end=end), limit=50)
+    early = every_page(rt, seeded.project_id, GroupFilters(text="alpha beta", end=end), limit=50)
     assert all(g.last_seen < end for g in early)
     for group in early[:2]:
         true_count = sum(e.timestamp < end for e in truth[group.fingerprint])
         assert abs(group.count - true_count) <= 2 * TOLERANCE * true_count, (group.fingerprint, group.count)
-    other = listing(rt, seeded.other_project_id, GroupFilters(text="alpha beta"), limit=50)
+    other = every_page(rt, seeded.other_project_id, GroupFilters(text="alpha beta"), limit=50)
     assert [(g.fingerprint, g.estimated) for g in other] == [("x", True)]  # the frame is of every project
     assert abs(other[0].count - 200) <= TOLERANCE * 200
 
@@ -168,7 +155,7 @@ def test_a_posting_frame_that_reads_every_event_of_its_words_is_exact(
     monkeypatch.setattr(posting_frames, "MAX_CANDIDATES", 4000)
     truth = seed(rt, seeded)
     for limit in (50, 1):
-        groups = listing(rt, seeded.project_id, GroupFilters(text="alpha beta"), limit=limit)
+        groups = every_page(rt, seeded.project_id, GroupFilters(text="alpha beta"), limit=limit)
         expected = sorted(truth.items(), key=lambda item: (-len(item[1]), item[0]))
         assert [(g.fingerprint, g.count, g.estimated) for g in groups] == [
             (group, len(events), False) for group, events in expected
@@ -191,7 +178,7 @@ def test_without_an_affordable_word_the_id_frame_estimates_stand(
     found, estimated (a group none of whose sampled events matches is not listed)."""
     monkeypatch.setattr(posting_frames, "POSTINGS_BUDGET_US", {"sqlite": 0.0, "postgresql": 0.0})
     seed(rt, seeded)
-    groups = listing(rt, seeded.project_id, GroupFilters(text="alpha beta"), limit=50)
+    groups = every_page(rt, seeded.project_id, GroupFilters(text="alpha beta"), limit=50)
     assert all(g.estimated for g in groups)
     assert {g.fingerprint for g in groups} <= set(TOGETHER)
     assert sum(g.count for g in groups) <= 3 * sum(TOGETHER.values())
