@@ -219,10 +219,17 @@ def _pg_matches(words: Sequence[str]) -> ColumnElement[bool]:
     if not numbers:
         return document.bool_op("@@")(_pg_query(words))
     looked_up = _pg_query([numbers.get(word, word) for word in words], [word in numbers for word in words])
+    whole_query = document.bool_op("@@")(_pg_query(words))
+    return and_(document.bool_op("@@")(looked_up), _pg_substrings_then(list(numbers), whole_query))
+
+
+def _pg_substrings_then(words: Sequence[str], test: ColumnElement[bool]) -> ColumnElement[bool]:
+    """PostgreSQL, on each event read: every one of ``words`` as a substring of the indexed text
+    (necessary: a word of the text is a substring of it), then ``test`` for the events that pass
+    (``IS TRUE``, so that no index lookup replaces the check)."""
     lowered = func.lower(literal_column(PG_TEXT))
-    substrings = [func.strpos(lowered, literal(word.lower())) > 0 for word in numbers]
-    checked = case((and_(*substrings), document.bool_op("@@")(_pg_query(words)).is_(true())), else_=false())
-    return and_(document.bool_op("@@")(looked_up), checked == true())
+    substrings = [func.strpos(lowered, func.lower(literal(word))) > 0 for word in words]
+    return case((and_(*substrings), test.is_(true())), else_=false()) == true()
 
 
 @dataclass(frozen=True)
@@ -276,9 +283,7 @@ class TextSearch:
         if not words:
             return true()
         if self.dialect == "postgresql":
-            lowered = func.lower(literal_column(PG_TEXT))
-            substrings = [func.strpos(lowered, func.lower(literal(word))) > 0 for word in words]
-            return case((and_(*substrings), _pg_matches(words).is_(true())), else_=false()) == true()
+            return _pg_substrings_then(words, _pg_matches(words))
         words_json = json.dumps(list(words), ensure_ascii=False)
         return getattr(func, SQLITE_FUNCTION)(BackendEvent.title, BackendEvent.message, words_json) == 1
 
@@ -593,7 +598,11 @@ def _few_by_probe(
     rows = db.execute(candidates).all()
     if len(rows) > most:
         return None
-    found = [(event_id, session_id) for event_id, session_id, ok in rows if ok]
+    return _few(dialect, words, common, [(event_id, session_id) for event_id, session_id, ok in rows if ok])
+
+
+def _few(dialect: str, words: list[str], common: list[str], found: Sequence[tuple[int, int]]) -> TextSearch:
+    """A search of few matches: ``found``'s event ids and their sessions (distinct, in order)."""
     sessions = list(dict.fromkeys(session_id for _, session_id in found))
     return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
 
@@ -661,5 +670,4 @@ def search_text(db: Session, text: str, *, bounded: bool = True, probe: bool = T
     found = db.execute(matching.limit(FEW_MATCHES + 1)).all()
     if len(found) > FEW_MATCHES:
         return search
-    sessions = list(dict.fromkeys(session_id for _, session_id in found))
-    return TextSearch(dialect, words, [event_id for event_id, _ in found], common, sessions)
+    return _few(dialect, words, common, [(event_id, session_id) for event_id, session_id in found])
