@@ -126,6 +126,8 @@ def all_time(
 ) -> list[Aggregate]:
     """Up to ``limit`` groups over every stored event, most frequent first, after ``cursor`` (of
     the fingerprints ``among`` only, unless None)."""
+    if among is not None and not among:
+        return []
     t = ErrorGroupTotal
     query = select(t.fingerprint, t.events, t.sessions, t.first_seen, t.last_seen).where(
         t.project_id == project_id

@@ -163,14 +163,12 @@ def _rollup_groups(
         providers = group_words.known_providers(db, project_id, fingerprints)
         among = [fp for fp in fingerprints if providers.get(fp) == filters.provider]
         others = [fp for fp in fingerprints if fp not in providers]
-    found: list[error_group_rollup.Aggregate] = []
-    if among is None or among:
-        if filters.start is None and filters.end is None:
-            found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position, among=among)
-        else:
-            found = error_group_rollup.window(
-                db, project_id, filters.start, filters.end, limit=limit + 1, cursor=position, among=among
-            )
+    if filters.start is None and filters.end is None:
+        found = error_group_rollup.all_time(db, project_id, limit=limit + 1, cursor=position, among=among)
+    else:
+        found = error_group_rollup.window(
+            db, project_id, filters.start, filters.end, limit=limit + 1, cursor=position, among=among
+        )
     groups = [ErrorGroup(g.fingerprint, g.count, g.sessions, g.first_seen, g.last_seen) for g in found]
     if others:
         dialect = db.get_bind().dialect.name

@@ -61,21 +61,24 @@ def known_words(db: Session, project_id: int, groups: Iterable[str]) -> dict[str
     """The constant title words of those of ``groups`` whose fingerprint is their titles' hash.
 
     Each fingerprint is looked up once per process (one event read through the group index)."""
-    groups = list(groups)
-    missing = [group for group in groups if group not in _known]
-    if missing:
-        _learn(db, project_id, missing)
+    groups = _learned(db, project_id, groups)
     return {group: _known[group] for group in groups if _known.get(group)}
 
 
 def known_providers(db: Session, project_id: int, groups: Iterable[str]) -> dict[str, str]:
     """The provider of each of ``groups`` whose fingerprint is its titles' hash: the hash covers
     the provider, so every event of such a group has it. Looked up as :func:`known_words`."""
+    groups = _learned(db, project_id, groups)
+    return {group: _providers[group] for group in groups if group in _providers}
+
+
+def _learned(db: Session, project_id: int, groups: Iterable[str]) -> list[str]:
+    """``groups``, each of them looked up (once per process: :func:`_learn`)."""
     groups = list(groups)
     missing = [group for group in groups if group not in _known]
     if missing:
         _learn(db, project_id, missing)
-    return {group: _providers[group] for group in groups if group in _providers}
+    return groups
 
 
 def _learn(db: Session, project_id: int, missing: list[str]) -> None:
