@@ -24,6 +24,7 @@ from replaylink.store.models import (
     BackendEvent,
     ErrorGroupBucket,
     ErrorGroupSession,
+    ErrorGroupSessionHour,
     ErrorGroupTotal,
     Project,
     SessionEventCount,
@@ -71,18 +72,22 @@ def expected(rt: Runtime) -> dict[str, Any]:
             entry[0] += 1
             entry[1], entry[2] = min(entry[1], ts), max(entry[2], ts)
     distinct: dict[tuple[int, str], int] = defaultdict(int)
-    for project_id, fingerprint, _ in sessions:
+    started: dict[tuple[int, str, int], int] = defaultdict(int)
+    for project_id, fingerprint, session_id in sessions:
         distinct[(project_id, fingerprint)] += 1
+        started[(project_id, fingerprint, (session_id >> ids.RANDOM_BITS) // 3_600_000)] += 1
     return {
         "totals": {k: (v[0], distinct[k], v[1], v[2]) for k, v in totals.items()},
         "sessions": dict(sessions),
+        "session_hours": dict(started),
         "buckets": {k: tuple(v) for k, v in buckets.items()},
         "providers": dict(per_provider),
     }
 
 
-def stored(rt: Runtime) -> dict[str, Any]:
-    t, s, b = ErrorGroupTotal, ErrorGroupSession, ErrorGroupBucket
+def stored(rt: Runtime, *, hours: bool = True) -> dict[str, Any]:
+    """The rollup as stored (without ``session_hours`` before 0014, unless ``hours``)."""
+    t, s, b, h = ErrorGroupTotal, ErrorGroupSession, ErrorGroupBucket, ErrorGroupSessionHour
     with transaction(rt.sessions) as db:
         return {
             "totals": {
@@ -94,6 +99,11 @@ def stored(rt: Runtime) -> dict[str, Any]:
             "sessions": {
                 (r.project_id, r.fingerprint, r.session_id): r.events for r in db.scalars(select(s))
             },
+            "session_hours": {
+                (r.project_id, r.fingerprint, r.start_hour): r.sessions for r in db.scalars(select(h))
+            }
+            if hours
+            else None,
             "buckets": {
                 (r.project_id, r.period, r.start, r.fingerprint): (r.events, r.first_seen, r.last_seen)
                 for r in db.scalars(select(b))
@@ -104,10 +114,12 @@ def stored(rt: Runtime) -> dict[str, Any]:
         }
 
 
-def assert_consistent(rt: Runtime, *, offsets: bool = True) -> None:
-    want, got = expected(rt), stored(rt)
+def assert_consistent(rt: Runtime, *, offsets: bool = True, hours: bool = True) -> None:
+    want, got = expected(rt), stored(rt, hours=hours)
     assert got["totals"] == want["totals"]
     assert got["sessions"] == want["sessions"]
+    if hours:
+        assert got["session_hours"] == want["session_hours"]
     assert got["buckets"] == want["buckets"]
     assert got["providers"] == want["providers"]
     if offsets:
@@ -303,11 +315,48 @@ def test_buckets_keep_their_rows_and_triggers_across_0013(rt: Runtime, seeded: S
     for revision in ("0012", "head"):
         (migrate.downgrade if revision == "0012" else migrate.upgrade)(rt.engine, revision)
         add_event(rt, sessions[0], timedelta(seconds=len(revision)), title=f"Error at {revision}")
-        assert_consistent(rt, offsets=revision == "head")
+        assert_consistent(rt, offsets=revision == "head", hours=revision == "head")
     if rt.engine.dialect.name == "sqlite":
         with rt.engine.connect() as conn:
             sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'error_group_buckets'")
             assert sql.scalar_one().endswith("WITHOUT ROWID")
+
+
+def test_session_hours_are_filled_by_0014_and_kept_after(rt: Runtime, seeded: Seeded) -> None:
+    """0014 counts each group's sessions per start hour from the stored memberships; after it,
+    a session's first event of a group adds it to its hour and the delete of its last one takes
+    it out (the row goes at zero), whatever the statement."""
+    migrate.downgrade(rt.engine, "0013")
+    sessions = [add_session(rt, seeded.project_id, NOW - timedelta(minutes=25 * n)) for n in range(8)]
+    rows = [
+        event_row(seeded.project_id, s.id, f"fp{i % 3}", s.started_at + timedelta(minutes=i), f"a{n}-{i}")
+        for n, s in enumerate(sessions)
+        for i in range(n + 1)
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    migrate.upgrade(rt.engine)
+    assert len(stored(rt)["session_hours"]) > 3
+    assert_consistent(rt)
+    later = [
+        event_row(seeded.project_id, s.id, f"fp{i % 4}", s.started_at + timedelta(minutes=i), f"b{n}-{i}")
+        for n, s in enumerate(sessions)
+        for i in range(3)
+    ]
+    with transaction(rt.sessions) as db:
+        insert_events(db, later)
+    assert_consistent(rt)
+    e = BackendEvent
+    with transaction(rt.sessions) as db:  # a group's every event of some sessions, one statement
+        db.execute(delete(e).where(e.fingerprint == "fp0", e.session_id.in_([s.id for s in sessions[::2]])))
+    assert_consistent(rt)
+    with transaction(rt.sessions) as db:  # one event at a time
+        for record in [f"b{n}-1" for n in range(8)]:
+            db.execute(delete(e).where(e.provider_record_id == record))
+    assert_consistent(rt)
+    with transaction(rt.sessions) as db:
+        db.execute(delete(e))
+    assert stored(rt)["session_hours"] == {}
 
 
 def _groups_from_events(

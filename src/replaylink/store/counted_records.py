@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from replaylink.store.events import bound_values, json_text
 from replaylink.store.models import CountedRecord
 from replaylink.store.sqlite_inserts import insert_sliced
+from replaylink.store.types import driver_processor
 
 SCANNED = "scanned"
 """The pseudo-outcome of a record itself: first counted when none of its outcomes was stored."""
@@ -50,7 +51,7 @@ def first_counts(db: Session, integration_id: int, seen: Iterable[tuple[str, str
 
 def _sqlite_insert(connection: Connection, integration_id: int, pairs: dict[Key, datetime]) -> set[Key]:
     ats = list(pairs.values())
-    if (process := _RECORD_AT.type.bind_processor(connection.dialect)) is not None:
+    if (process := driver_processor(_RECORD_AT.type, connection.dialect)) is not None:
         ats = bound_values(ats, process)  # a record's pairs share its time: formatted once
     values = [
         value

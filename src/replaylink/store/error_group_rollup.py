@@ -11,8 +11,9 @@ without parallel workers (their start costs more than the few thousand rows they
 
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
 totals when the window holds every event of the group; otherwise sessions that started well inside
-the window are counted from ``error_group_sessions`` (ordered by the session start in the id) and
-only those that started near an edge from their events there (``_sessions``, migration 0013), one
+the window are counted per start hour (``error_group_session_hours``, 0014) and, in the partial
+hours at the ends, from ``error_group_sessions`` (ordered by the session start in the id); only
+those that started near an edge are counted from their events there (``_sessions``, 0013), one
 correlated count per group. First and last seen are two probes of the group index per group.
 """
 
@@ -40,7 +41,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from replaylink.ids import EPOCH, RANDOM_BITS
-from replaylink.store.models import BackendEvent, ErrorGroupBucket, ErrorGroupSession, ErrorGroupTotal
+from replaylink.store.models import (
+    BackendEvent,
+    ErrorGroupBucket,
+    ErrorGroupSession,
+    ErrorGroupSessionHour,
+    ErrorGroupTotal,
+)
 from replaylink.store.value_lists import STRINGS, one_of
 from replaylink.store.window_pieces import DAY, HOUR, Events, Piece, ceil, floor, pieces, whole_days
 
@@ -51,6 +58,8 @@ BOUND_DAYS = 8
 SPREAD_SLACK = 0.8
 """How far below an even spread of its bound a group's count is expected to go (``_rank``)."""
 MILLISECOND = timedelta(milliseconds=1)
+HOUR_MS = 3_600_000
+"""Sessions are counted per start hour (``error_group_session_hours``) in hours of this many ms."""
 OFFSET_SLACK_MS = 1000
 """The groups' event offsets widened by this much: the databases round event times to ms."""
 
@@ -348,17 +357,7 @@ def _sessions(
     if len(known) < len(fingerprints) or b > c:
         counted: ColumnElement[int] = _distinct_sessions(start, end, None)
     else:
-        m, t = ErrorGroupSession, ErrorGroupTotal
-        inner = (
-            select(func.count())
-            .where(
-                m.project_id == t.project_id,
-                m.fingerprint == t.fingerprint,
-                m.session_id >= b << RANDOM_BITS,
-                m.session_id < c << RANDOM_BITS,
-            )
-            .scalar_subquery()
-        )
+        inner = _sessions_started(b, c)
         edges = [
             _distinct_sessions(start, min(end, _at(b + hi)), (a, b)),
             _distinct_sessions(max(start, _at(c + lo)), end, (c, d)),
@@ -369,6 +368,43 @@ def _sessions(
         t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
     )
     return {fp: int(n) for fp, n in _core(db).execute(query)}
+
+
+def _sessions_started(lo: int, hi: int) -> ColumnElement[int]:
+    """Sessions of the group of the outer ``error_group_totals`` row that started in ``[lo, hi)``
+    (ms since the ids' epoch): whole hours summed from ``error_group_session_hours``, the partial
+    hours at either end counted from ``error_group_sessions`` by key range."""
+    first, last = -(-lo // HOUR_MS), hi // HOUR_MS  # the whole hours: [first, last)
+    if first >= last:
+        return _members(lo, hi)
+    h, t = ErrorGroupSessionHour, ErrorGroupTotal
+    hours = (
+        select(func.coalesce(func.sum(h.sessions), 0))
+        .where(
+            h.project_id == t.project_id,
+            h.fingerprint == t.fingerprint,
+            h.start_hour >= first,
+            h.start_hour < last,
+        )
+        .scalar_subquery()
+    )
+    return hours + _members(lo, first * HOUR_MS) + _members(last * HOUR_MS, hi)
+
+
+def _members(lo: int, hi: int) -> ScalarSelect[int]:
+    """Rows of ``error_group_sessions`` of the outer ``error_group_totals`` row's group whose
+    sessions started in ``[lo, hi)`` (ms since the ids' epoch): one key range."""
+    m, t = ErrorGroupSession, ErrorGroupTotal
+    return (
+        select(func.count())
+        .where(
+            m.project_id == t.project_id,
+            m.fingerprint == t.fingerprint,
+            m.session_id >= lo << RANDOM_BITS,
+            m.session_id < hi << RANDOM_BITS,
+        )
+        .scalar_subquery()
+    )
 
 
 def _distinct_sessions(start: datetime, end: datetime, started: tuple[int, int] | None) -> ScalarSelect[int]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from replaylink.store.models import BackendEvent, RecordedSession
 from replaylink.store.sqlite_inserts import insert_sliced
+from replaylink.store.types import driver_processor
 
 BATCH = 500
 TABLE = cast(Table, BackendEvent.__table__)
@@ -106,7 +107,7 @@ def _column_values(dialect: Dialect, rows: Sequence[EventRow]) -> list[list[Any]
         values = [row.get(name) for row in rows]
         if name in _JSON_COLUMNS:
             values = bound_values(values, json_text, keep_none=False)
-        elif (process := column.type.bind_processor(dialect)) is not None:
+        elif (process := driver_processor(column.type, dialect)) is not None:
             values = bound_values(values, process)
         columns.append(values)
     return columns

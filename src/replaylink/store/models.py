@@ -363,6 +363,19 @@ class ErrorGroupSession(Base):
     events: Mapped[int] = mapped_column(BigInteger)
 
 
+class ErrorGroupSessionHour(Base):
+    """How many sessions of an error group started in one UTC hour (0014): the hour their ids
+    encode, ``(session_id >> 22) // 3,600,000`` (hours since the ids' epoch)."""
+
+    __tablename__ = "error_group_session_hours"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sessions: Mapped[int] = mapped_column(BigInteger)
+
+
 class SessionEventCount(Base):
     """A session's backend events from one provider (0010; kept by triggers like the rollup)."""
 

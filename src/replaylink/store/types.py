@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -32,3 +33,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
 """JSON everywhere, JSONB on PostgreSQL."""
+
+
+def driver_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What turns a value of ``type_`` into the driver's, as SQLAlchemy's own statements do: the
+    processor of the type's implementation for ``dialect``. (The generic type's lets sqlite3 write
+    a whole second as ``12:00:00``, which sorts below the ``12:00:00.000000`` SQLAlchemy writes.)"""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
