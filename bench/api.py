@@ -183,7 +183,8 @@ def _insert(table: str, columns: list[str]) -> str:
 
 def _insert_sqlite(engine: Engine, sessions: list[tuple[Any, ...]], rows: Iterator[tuple[Any, ...]]) -> None:
     def naive(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v for v in row)
+        # As SQLAlchemy writes them on SQLite: always with microseconds (store.types.driver_processor).
+        return tuple(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in row)
 
     raw = engine.raw_connection()
     try:
