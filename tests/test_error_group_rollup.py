@@ -60,9 +60,13 @@ def expected(rt: Runtime) -> dict[str, Any]:
         per_provider[(session_id, provider)] += 1
     totals: dict[tuple[int, str], list[Any]] = {}
     sessions: dict[tuple[int, str, int], int] = defaultdict(int)
+    seen: dict[tuple[int, str, int], tuple[datetime, datetime]] = {}
     buckets: dict[tuple[int, str, datetime, str], list[Any]] = {}
     for project_id, fingerprint, session_id, ts in rows:
-        sessions[(project_id, fingerprint, session_id)] += 1
+        member = (project_id, fingerprint, session_id)
+        sessions[member] += 1
+        first, last = seen.get(member, (ts, ts))
+        seen[member] = (min(first, ts), max(last, ts))
         for key, table in (
             ((project_id, fingerprint), totals),
             ((project_id, "h", _hour(ts), fingerprint), buckets),
@@ -79,14 +83,15 @@ def expected(rt: Runtime) -> dict[str, Any]:
     return {
         "totals": {k: (v[0], distinct[k], v[1], v[2]) for k, v in totals.items()},
         "sessions": dict(sessions),
+        "sessions_seen": seen,
         "session_hours": dict(started),
         "buckets": {k: tuple(v) for k, v in buckets.items()},
         "providers": dict(per_provider),
     }
 
 
-def stored(rt: Runtime, *, hours: bool = True) -> dict[str, Any]:
-    """The rollup as stored (without ``session_hours`` before 0014, unless ``hours``)."""
+def stored(rt: Runtime, *, latest: bool = True) -> dict[str, Any]:
+    """The rollup as stored (without what 0014 and 0016 added, unless ``latest``)."""
     t, s, b, h = ErrorGroupTotal, ErrorGroupSession, ErrorGroupBucket, ErrorGroupSessionHour
     with transaction(rt.sessions) as db:
         return {
@@ -97,12 +102,19 @@ def stored(rt: Runtime, *, hours: bool = True) -> dict[str, Any]:
                 )
             },
             "sessions": {
-                (r.project_id, r.fingerprint, r.session_id): r.events for r in db.scalars(select(s))
+                (p, fp, sid): n
+                for p, fp, sid, n in db.execute(select(s.project_id, s.fingerprint, s.session_id, s.events))
             },
+            "sessions_seen": {
+                (r.project_id, r.fingerprint, r.session_id): (r.first_seen, r.last_seen)
+                for r in db.scalars(select(s))
+            }
+            if latest
+            else None,
             "session_hours": {
                 (r.project_id, r.fingerprint, r.start_hour): r.sessions for r in db.scalars(select(h))
             }
-            if hours
+            if latest
             else None,
             "buckets": {
                 (r.project_id, r.period, r.start, r.fingerprint): (r.events, r.first_seen, r.last_seen)
@@ -114,12 +126,13 @@ def stored(rt: Runtime, *, hours: bool = True) -> dict[str, Any]:
         }
 
 
-def assert_consistent(rt: Runtime, *, offsets: bool = True, hours: bool = True) -> None:
-    want, got = expected(rt), stored(rt, hours=hours)
+def assert_consistent(rt: Runtime, *, offsets: bool = True, latest: bool = True) -> None:
+    want, got = expected(rt), stored(rt, latest=latest)
     assert got["totals"] == want["totals"]
     assert got["sessions"] == want["sessions"]
-    if hours:
+    if latest:
         assert got["session_hours"] == want["session_hours"]
+        assert got["sessions_seen"] == want["sessions_seen"]
     assert got["buckets"] == want["buckets"]
     assert got["providers"] == want["providers"]
     if offsets:
@@ -315,17 +328,18 @@ def test_buckets_keep_their_rows_and_triggers_across_0013(rt: Runtime, seeded: S
     for revision in ("0012", "head"):
         (migrate.downgrade if revision == "0012" else migrate.upgrade)(rt.engine, revision)
         add_event(rt, sessions[0], timedelta(seconds=len(revision)), title=f"Error at {revision}")
-        assert_consistent(rt, offsets=revision == "head", hours=revision == "head")
+        assert_consistent(rt, offsets=revision == "head", latest=revision == "head")
     if rt.engine.dialect.name == "sqlite":
         with rt.engine.connect() as conn:
             sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'error_group_buckets'")
             assert sql.scalar_one().endswith("WITHOUT ROWID")
 
 
-def test_session_hours_are_filled_by_0014_and_kept_after(rt: Runtime, seeded: Seeded) -> None:
-    """0014 counts each group's sessions per start hour from the stored memberships; after it,
-    a session's first event of a group adds it to its hour and the delete of its last one takes
-    it out (the row goes at zero), whatever the statement."""
+def test_session_hours_and_seen_are_filled_by_0014_0016_and_kept_after(rt: Runtime, seeded: Seeded) -> None:
+    """0014 counts each group's sessions per start hour from the stored memberships and 0016 gives
+    each membership its first and last event; after them, a session's first event of a group adds
+    it to its hour and the delete of its last one takes it out (the row goes at zero), and a delete
+    of its first or last event recomputes them, whatever the statement."""
     migrate.downgrade(rt.engine, "0013")
     sessions = [add_session(rt, seeded.project_id, NOW - timedelta(minutes=25 * n)) for n in range(8)]
     rows = [
@@ -353,6 +367,10 @@ def test_session_hours_are_filled_by_0014_and_kept_after(rt: Runtime, seeded: Se
     with transaction(rt.sessions) as db:  # one event at a time
         for record in [f"b{n}-1" for n in range(8)]:
             db.execute(delete(e).where(e.provider_record_id == record))
+    assert_consistent(rt)
+    with transaction(rt.sessions) as db:  # the first and the last of a group in sessions it stays in
+        db.execute(delete(e).where(e.provider_record_id.in_([f"a{n}-0" for n in range(8)])))
+        db.execute(delete(e).where(e.provider_record_id.in_([f"a{n}-{n}" for n in range(4, 8)])))
     assert_consistent(rt)
     with transaction(rt.sessions) as db:
         db.execute(delete(e))

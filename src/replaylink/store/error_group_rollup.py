@@ -12,9 +12,10 @@ without parallel workers (their start costs more than the few thousand rows they
 Distinct sessions do not add up across buckets: for the groups of the page they come from the
 totals when the window holds every event of the group; otherwise sessions that started well inside
 the window are counted per start hour (``error_group_session_hours``, 0014) and, in the partial
-hours at the ends, from ``error_group_sessions`` (ordered by the session start in the id); only
-those that started near an edge are counted from their events there (``_sessions``, 0013), one
-correlated count per group. First and last seen are two probes of the group index per group.
+hours at the ends, from ``error_group_sessions`` (ordered by the session start in the id); those
+that started near an edge from that table too, by their first and last event of the group (0016).
+One correlated count per group (``_sessions``). First and last seen are two probes of the group
+index per group.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from sqlalchemy import (
     Select,
     and_,
     func,
-    literal_column,
     or_,
     select,
     union_all,
@@ -345,24 +345,22 @@ def _sessions(
 
     Every event lies ``[lo, hi]`` ms after the start its session id encodes (the groups' offsets,
     widened by ``OFFSET_SLACK_MS``). Sessions that started in ``[start - lo, end - hi)`` have all
-    their events in the window: counted from ``error_group_sessions`` by a key range. Those that
-    started within ``hi - lo`` before either of these edges are counted from their events near that
-    edge; no other session has events in the window. A window shorter than ``hi - lo`` is counted
-    from all its events."""
+    their events in the window: counted per start hour (``_sessions_started``). Those that started
+    within ``hi - lo`` before either of these edges have an event in the window exactly when their
+    last event of the group is at or after its start and their first before its end (the window is
+    longer than any session's span of the group's events): counted from ``error_group_sessions``
+    by a key range and its first and last seen (0016). No other session has events in the window.
+    A window shorter than ``hi - lo`` is counted from all its events."""
     known = [(lo, hi) for lo, hi in offsets if lo is not None and hi is not None]
     lo = min((b[0] for b in known), default=0) - OFFSET_SLACK_MS
     hi = max((b[1] for b in known), default=0) + OFFSET_SLACK_MS
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
     if len(known) < len(fingerprints) or b > c:
-        counted: ColumnElement[int] = _distinct_sessions(start, end, None)
+        counted: ColumnElement[int] = _distinct_sessions(start, end)
     else:
-        inner = _sessions_started(b, c)
-        edges = [
-            _distinct_sessions(start, min(end, _at(b + hi)), (a, b)),
-            _distinct_sessions(max(start, _at(c + lo)), end, (c, d)),
-        ]
-        counted = inner + edges[0] + edges[1]
+        seen = (start, end)
+        counted = _sessions_started(b, c) + _members(a, b, seen) + _members(c, d, seen)
     t = ErrorGroupTotal
     query = select(t.fingerprint, counted).where(
         t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
@@ -391,45 +389,36 @@ def _sessions_started(lo: int, hi: int) -> ColumnElement[int]:
     return hours + _members(lo, first * HOUR_MS) + _members(last * HOUR_MS, hi)
 
 
-def _members(lo: int, hi: int) -> ScalarSelect[int]:
+def _members(lo: int, hi: int, seen: tuple[datetime, datetime] | None = None) -> ScalarSelect[int]:
     """Rows of ``error_group_sessions`` of the outer ``error_group_totals`` row's group whose
-    sessions started in ``[lo, hi)`` (ms since the ids' epoch): one key range."""
+    sessions started in ``[lo, hi)`` (ms since the ids' epoch): one key range; of those whose first
+    and last seen reach into ``[seen)`` only, unless None."""
     m, t = ErrorGroupSession, ErrorGroupTotal
-    return (
-        select(func.count())
-        .where(
-            m.project_id == t.project_id,
-            m.fingerprint == t.fingerprint,
-            m.session_id >= lo << RANDOM_BITS,
-            m.session_id < hi << RANDOM_BITS,
-        )
-        .scalar_subquery()
-    )
+    conditions = [
+        m.project_id == t.project_id,
+        m.fingerprint == t.fingerprint,
+        m.session_id >= lo << RANDOM_BITS,
+        m.session_id < hi << RANDOM_BITS,
+    ]
+    if seen is not None:
+        conditions += [m.last_seen >= seen[0], m.first_seen < seen[1]]
+    return select(func.count()).where(*conditions).scalar_subquery()
 
 
-def _distinct_sessions(start: datetime, end: datetime, started: tuple[int, int] | None) -> ScalarSelect[int]:
+def _distinct_sessions(start: datetime, end: datetime) -> ScalarSelect[int]:
     """Distinct sessions of the group of the outer ``error_group_totals`` row with events in
-    ``[start, end)`` (0 when empty), of sessions started in ``[started)`` (ms since the ids'
-    epoch) only unless ``None``: one range of the group index. One group per subquery: PostgreSQL
-    aggregates a range without hashing or sorting all groups' rows together (half the CPU)."""
+    ``[start, end)`` (0 when empty): one range of the group index. One group per subquery:
+    PostgreSQL aggregates a range without hashing or sorting all groups' rows together (half the
+    CPU)."""
     e = BackendEvent
-    conditions = _group_events_in(start, end)
-    if started is not None:
-        # "+ 0": a test on the group index's entries. A range of the session index instead (PostgreSQL's
-        # choice for some edges) fetches every event of every session there, of any group.
-        session_id = e.session_id + literal_column("0")
-        conditions += [session_id >= started[0] << RANDOM_BITS, session_id < started[1] << RANDOM_BITS]
-    return select(func.count(func.distinct(e.session_id))).where(*conditions).scalar_subquery()
+    sessions = select(func.count(func.distinct(e.session_id)))
+    return sessions.where(*_group_events_in(start, end)).scalar_subquery()
 
 
 def _ms(t: datetime, *, floor: bool) -> int:
     """Milliseconds from the session ids' epoch to ``t``, rounded down or up."""
     ms = MILLISECOND
     return (t - EPOCH) // ms if floor else -((EPOCH - t) // ms)
-
-
-def _at(ms: int) -> datetime:
-    return EPOCH + ms * MILLISECOND
 
 
 def _group_events_in(start: datetime, end: datetime) -> list[ColumnElement[bool]]:

@@ -361,6 +361,10 @@ class ErrorGroupSession(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger)
+    # 0016: the group's first and last event in the session (set on every row; nullable only
+    # because SQLite adds a NOT NULL column with a default alone).
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ErrorGroupSessionHour(Base):

@@ -1,0 +1,169 @@
+"""error groups over a window: each session's first and last event of each group
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07 19:20:00.000000
+
+Sessions that started within the events' offset span of a window's edge (0013) were counted from
+their events near that edge: about two hours of the group's events at each edge (hundreds to
+thousands of index entries a group). ``error_group_sessions`` now keeps the first and last event
+time of the group in the session. A window at least as long as that span cannot fall between two
+events of one session, so such a session has an event in the window exactly when its last is at
+or after the start and its first before the end: one row a session instead of its events.
+
+The rollup's triggers keep them exact: an insert widens them (in the membership upsert they
+already make); a delete that removed the first or last event of a session's group recomputes
+both from the session's events (``ix_backend_events_session``: the session's events in time
+order), where the membership row remains. A new column cannot be ``NOT NULL`` on SQLite without
+a default: they are nullable and filled by the backfill; the triggers set them on every row.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import sqlalchemy as sa
+from alembic import op
+
+import replaylink.store.types
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+rollup = importlib.import_module("replaylink.store.migrations.versions.0008_error_group_rollup")
+hours = importlib.import_module("replaylink.store.migrations.versions.0014_error_group_session_hours")
+
+COLUMNS = ("first_seen", "last_seen")
+
+
+def _replace(text: str, changes: list[tuple[str, str]]) -> str:
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def _seen_from_events(of: str) -> str:
+    """SET clause: a membership row's first and last seen from its session's events (``of``: what
+    names the row's key columns), each the end of an ordered range of the session index."""
+    events = (
+        f"FROM backend_events e WHERE e.session_id = {of}.session_id "
+        f"AND e.project_id = {of}.project_id AND e.fingerprint = {of}.fingerprint"
+    )
+    return f"first_seen = (SELECT min(e.timestamp) {events}), last_seen = (SELECT max(e.timestamp) {events})"
+
+
+# --------------------------------------------------------------------------- SQLite
+
+_SQLITE_UPSERT = (
+    "INSERT INTO error_group_sessions (project_id, fingerprint, session_id, events) "
+    "VALUES (new.project_id, new.fingerprint, new.session_id, 1) "
+    "ON CONFLICT (project_id, fingerprint, session_id) DO UPDATE SET events = events + 1"
+)
+_SQLITE_UPSERT_SEEN = (
+    "INSERT INTO error_group_sessions (project_id, fingerprint, session_id, events, first_seen, last_seen) "
+    "VALUES (new.project_id, new.fingerprint, new.session_id, 1, new.timestamp, new.timestamp) "
+    "ON CONFLICT (project_id, fingerprint, session_id) DO UPDATE SET events = events + 1, "
+    "first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)"
+)
+_SQLITE_MEMBER_DELETE = (
+    "DELETE FROM error_group_sessions WHERE project_id = old.project_id AND fingerprint = old.fingerprint "
+    "AND session_id = old.session_id AND events = 0; "
+)
+
+
+def _sqlite_insert_trigger() -> str:
+    return _replace(hours._sqlite_insert_trigger(), [(_SQLITE_UPSERT, _SQLITE_UPSERT_SEEN)])
+
+
+def _sqlite_delete_trigger() -> str:
+    recompute = (  # no alias of the updated table in a trigger on SQLite: the old row names the key
+        f"UPDATE error_group_sessions SET {_seen_from_events('old')} WHERE project_id = old.project_id "
+        "AND fingerprint = old.fingerprint AND session_id = old.session_id "
+        "AND (first_seen = old.timestamp OR last_seen = old.timestamp); "
+    )
+    trigger = hours._sqlite_delete_trigger()
+    return _replace(trigger, [(_SQLITE_MEMBER_DELETE, _SQLITE_MEMBER_DELETE + recompute)])
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+_PG_UPSERT = [
+    (
+        "(project_id, fingerprint, session_id, events)\n"
+        "        SELECT project_id, fingerprint, session_id, count(*) FROM new_rows\n",
+        "(project_id, fingerprint, session_id, events, first_seen, last_seen)\n"
+        "        SELECT project_id, fingerprint, session_id, count(*), min(timestamp), max(timestamp)\n"
+        "        FROM new_rows\n",
+    ),
+    (
+        "DO UPDATE SET events = m.events + excluded.events\n",
+        "DO UPDATE SET events = m.events + excluded.events,\n"
+        "            first_seen = least(m.first_seen, excluded.first_seen),\n"
+        "            last_seen = greatest(m.last_seen, excluded.last_seen)\n",
+    ),
+]
+_PG_TOTALS_DELETE = "AND t.events = 0;\n"
+
+
+def _pg_add_function() -> str:
+    return _replace(hours._pg_add_function(), _PG_UPSERT)
+
+
+def _pg_remove_function() -> str:
+    member = (
+        "FROM (SELECT project_id, fingerprint, session_id, min(timestamp) AS lo, max(timestamp) AS hi\n"
+        "          FROM old_rows GROUP BY 1, 2, 3) r\n"
+        "    WHERE m.project_id = r.project_id AND m.fingerprint = r.fingerprint\n"
+        "      AND m.session_id = r.session_id\n"
+        "      AND (r.lo <= m.first_seen OR r.hi >= m.last_seen)"
+    )
+    update = f"UPDATE error_group_sessions AS m SET {_seen_from_events('m')}"
+    recompute = f"AND t.events = 0;\n    {update}\n    {member};\n"
+    return _replace(hours._pg_remove_function(), [(_PG_TOTALS_DELETE, recompute)])
+
+
+# --------------------------------------------------------------------------- both
+
+BACKFILL = {
+    # One aggregate over the events (PostgreSQL: about 30 s at 10M), joined to the memberships.
+    "postgresql": (
+        "UPDATE error_group_sessions AS m SET first_seen = s.lo, last_seen = s.hi "
+        "FROM (SELECT project_id, fingerprint, session_id, min(timestamp) AS lo, max(timestamp) AS hi "
+        "FROM backend_events GROUP BY 1, 2, 3) s "
+        "WHERE m.project_id = s.project_id AND m.fingerprint = s.fingerprint AND m.session_id = s.session_id"
+    ),
+    "sqlite": f"UPDATE error_group_sessions SET {_seen_from_events('error_group_sessions')}",
+}
+
+
+def upgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    for column in COLUMNS:
+        op.add_column(
+            "error_group_sessions", sa.Column(column, replaylink.store.types.UTCDateTime(), nullable=True)
+        )
+    if dialect == "postgresql":
+        op.execute(_pg_add_function())
+        op.execute(_pg_remove_function())
+    else:
+        op.execute("DROP TRIGGER error_group_rollup_insert")
+        op.execute(_sqlite_insert_trigger())
+        op.execute("DROP TRIGGER error_group_rollup_delete")
+        op.execute(_sqlite_delete_trigger())
+    op.execute(BACKFILL[dialect])
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(hours._pg_add_function())
+        op.execute(hours._pg_remove_function())
+    else:
+        op.execute("DROP TRIGGER error_group_rollup_insert")
+        op.execute(hours._sqlite_insert_trigger())
+        op.execute("DROP TRIGGER error_group_rollup_delete")
+        op.execute(hours._sqlite_delete_trigger())
+    for column in reversed(COLUMNS):
+        op.execute(f"ALTER TABLE error_group_sessions DROP COLUMN {column}")
