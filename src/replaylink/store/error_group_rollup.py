@@ -357,52 +357,67 @@ def _sessions(
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
     if len(known) < len(fingerprints) or b > c:
-        counted: ColumnElement[int] = _distinct_sessions(start, end)
-    else:
-        seen = (start, end)
-        counted = _sessions_started(b, c) + _members(a, b, seen) + _members(c, d, seen)
-    t = ErrorGroupTotal
-    query = select(t.fingerprint, counted).where(
-        t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
-    )
-    return {fp: int(n) for fp, n in _core(db).execute(query)}
+        t = ErrorGroupTotal
+        query = select(t.fingerprint, _distinct_sessions(start, end)).where(
+            t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
+        )
+        return {fp: int(n) for fp, n in _core(db).execute(query)}
+    groups = _Groups(_dialect(db), project_id, fingerprints)
+    parts = [
+        *_sessions_started(groups, b, c),
+        _members(groups, a, b, (start, end)),
+        _members(groups, c, d, (start, end)),
+    ]
+    counts: dict[str, int] = dict.fromkeys(fingerprints, 0)
+    for fp, n in _core(db).execute(union_all(*parts)):
+        counts[fp] += int(n)
+    return counts
 
 
-def _sessions_started(lo: int, hi: int) -> ColumnElement[int]:
-    """Sessions of the group of the outer ``error_group_totals`` row that started in ``[lo, hi)``
-    (ms since the ids' epoch): whole hours summed from ``error_group_session_hours``, the partial
-    hours at either end counted from ``error_group_sessions`` by key range."""
+@dataclass(frozen=True)
+class _Groups:
+    """The groups whose sessions a statement counts."""
+
+    dialect: str
+    project_id: int
+    fingerprints: list[str]
+
+    def of(self, project_id: Any, fingerprint: Any) -> list[ColumnElement[bool]]:
+        """SQL: a row of a table of these columns belongs to one of the groups."""
+        return [project_id == self.project_id, one_of(self.dialect, fingerprint, self.fingerprints, STRINGS)]
+
+
+def _sessions_started(groups: _Groups, lo: int, hi: int) -> list[Select[str, int]]:
+    """Sessions per group that started in ``[lo, hi)`` (ms since the ids' epoch), in parts to be
+    added up: whole hours summed from ``error_group_session_hours``, the partial hours at either
+    end counted from ``error_group_sessions`` by key range."""
     first, last = -(-lo // HOUR_MS), hi // HOUR_MS  # the whole hours: [first, last)
     if first >= last:
-        return _members(lo, hi)
-    h, t = ErrorGroupSessionHour, ErrorGroupTotal
+        return [_members(groups, lo, hi)]
+    h = ErrorGroupSessionHour
     hours = (
-        select(func.coalesce(func.sum(h.sessions), 0))
-        .where(
-            h.project_id == t.project_id,
-            h.fingerprint == t.fingerprint,
-            h.start_hour >= first,
-            h.start_hour < last,
-        )
-        .scalar_subquery()
+        select(h.fingerprint, func.sum(h.sessions))
+        .where(*groups.of(h.project_id, h.fingerprint), h.start_hour >= first, h.start_hour < last)
+        .group_by(h.fingerprint)
     )
-    return hours + _members(lo, first * HOUR_MS) + _members(last * HOUR_MS, hi)
+    return [hours, _members(groups, lo, first * HOUR_MS), _members(groups, last * HOUR_MS, hi)]
 
 
-def _members(lo: int, hi: int, seen: tuple[datetime, datetime] | None = None) -> ScalarSelect[int]:
-    """Rows of ``error_group_sessions`` of the outer ``error_group_totals`` row's group whose
-    sessions started in ``[lo, hi)`` (ms since the ids' epoch): one key range; of those whose first
-    and last seen reach into ``[seen)`` only, unless None."""
-    m, t = ErrorGroupSession, ErrorGroupTotal
+def _members(
+    groups: _Groups, lo: int, hi: int, seen: tuple[datetime, datetime] | None = None
+) -> Select[str, int]:
+    """Rows of ``error_group_sessions`` per group whose sessions started in ``[lo, hi)`` (ms since
+    the ids' epoch): one key range per group; of those whose first and last seen reach into
+    ``[seen)`` only, unless None."""
+    m = ErrorGroupSession
     conditions = [
-        m.project_id == t.project_id,
-        m.fingerprint == t.fingerprint,
+        *groups.of(m.project_id, m.fingerprint),
         m.session_id >= lo << RANDOM_BITS,
         m.session_id < hi << RANDOM_BITS,
     ]
     if seen is not None:
         conditions += [m.last_seen >= seen[0], m.first_seen < seen[1]]
-    return select(func.count()).where(*conditions).scalar_subquery()
+    return select(m.fingerprint, func.count()).where(*conditions).group_by(m.fingerprint)
 
 
 def _distinct_sessions(start: datetime, end: datetime) -> ScalarSelect[int]:
