@@ -11,11 +11,11 @@ of each group started in each UTC hour (the hour the session id encodes: ``sessi
 since the ids' epoch, divided by 3,600,000). Whole hours are summed from it (168 rows a group for a
 week) and only the partial hours at the range's ends are counted from ``error_group_sessions``.
 
-The rollup's triggers keep it where they already add or drop a row of ``error_group_sessions``:
-a session's first event of a group adds one to its hour, the removal of its last one subtracts
-one (a row that reaches zero is deleted). No other statement per event on PostgreSQL (a CTE of the
-statement trigger's); on SQLite one more insert per event, guarded by the membership probe the
-totals upsert already makes.
+It is kept where a row of ``error_group_sessions`` is added or dropped: a session's first event
+of a group adds one to its hour, the removal of its last one subtracts one (a row that reaches
+zero is deleted). On PostgreSQL in the rollup's statement triggers (a CTE over the membership
+rows their upsert created or their delete removed); on SQLite by row triggers on
+``error_group_sessions`` (an upsert fires the insert trigger for the rows it inserts only).
 """
 
 from __future__ import annotations
@@ -48,38 +48,22 @@ def _replace(text: str, changes: list[tuple[str, str]]) -> str:
 
 # --------------------------------------------------------------------------- SQLite
 
-_MEMBER = (
-    "SELECT 1 FROM error_group_sessions WHERE project_id = {r}.project_id "
-    "AND fingerprint = {r}.fingerprint AND session_id = {r}.session_id"
-)
-_SQLITE_SESSIONS_UPSERT = "INSERT INTO error_group_sessions (project_id, fingerprint, session_id, events) "
-_SQLITE_SESSIONS_DELETE = (
-    "DELETE FROM error_group_sessions WHERE project_id = old.project_id AND fingerprint = old.fingerprint "
-    "AND session_id = old.session_id AND events = 0; "
-)
-
-
-def _sqlite_insert_trigger() -> str:
-    """0013's insert trigger, adding the session to its hour before its membership row exists."""
-    hour = HOUR.format(r="new.")
-    add = (
-        f"INSERT INTO {TABLE} (project_id, fingerprint, start_hour, sessions) "
-        f"SELECT new.project_id, new.fingerprint, {hour}, 1 WHERE NOT EXISTS ({_MEMBER.format(r='new')}) "
-        "ON CONFLICT (project_id, fingerprint, start_hour) DO UPDATE SET sessions = sessions + 1; "
-    )
-    trigger = windows._sqlite_insert_trigger()
-    return _replace(trigger, [(_SQLITE_SESSIONS_UPSERT, add + _SQLITE_SESSIONS_UPSERT)])
-
-
-def _sqlite_delete_trigger() -> str:
-    """0008's delete trigger, taking the session from its hour once its membership row is gone."""
-    group = "project_id = old.project_id AND fingerprint = old.fingerprint"
-    key = f"{group} AND start_hour = {HOUR.format(r='old.')}"
-    remove = (
-        f"UPDATE {TABLE} SET sessions = sessions - 1 WHERE {key} AND NOT EXISTS ({_MEMBER.format(r='old')}); "
-        f"DELETE FROM {TABLE} WHERE {key} AND sessions = 0; "
-    )
-    return _replace(rollup.SQLITE_TRIGGERS[1], [(_SQLITE_SESSIONS_DELETE, _SQLITE_SESSIONS_DELETE + remove)])
+_KEY = "project_id = old.project_id AND fingerprint = old.fingerprint AND start_hour = {hour}"
+SQLITE_TRIGGERS = [
+    # On the membership rows themselves: SQLite fires an insert trigger for the rows an upsert
+    # inserts only, and the rollup's triggers insert and delete them (no probe of their own).
+    f"CREATE TRIGGER error_group_session_hours_add AFTER INSERT ON error_group_sessions BEGIN "
+    f"INSERT INTO {TABLE} (project_id, fingerprint, start_hour, sessions) "
+    f"VALUES (new.project_id, new.fingerprint, {HOUR.format(r='new.')}, 1) "
+    "ON CONFLICT (project_id, fingerprint, start_hour) DO UPDATE SET sessions = sessions + 1; END",
+    f"CREATE TRIGGER error_group_session_hours_remove AFTER DELETE ON error_group_sessions BEGIN "
+    f"UPDATE {TABLE} SET sessions = sessions - 1 WHERE {_KEY.format(hour=HOUR.format(r='old.'))}; "
+    f"DELETE FROM {TABLE} WHERE {_KEY.format(hour=HOUR.format(r='old.'))} AND sessions = 0; END",
+]
+SQLITE_DROP = [
+    "DROP TRIGGER error_group_session_hours_remove",
+    "DROP TRIGGER error_group_session_hours_add",
+]
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -165,10 +149,8 @@ def upgrade() -> None:
         op.execute(_pg_add_function())
         op.execute(_pg_remove_function())
     else:
-        op.execute("DROP TRIGGER error_group_rollup_insert")
-        op.execute(_sqlite_insert_trigger())
-        op.execute("DROP TRIGGER error_group_rollup_delete")
-        op.execute(_sqlite_delete_trigger())
+        for statement in SQLITE_TRIGGERS:
+            op.execute(statement)
     op.execute(BACKFILL)
     op.execute(f"ANALYZE {TABLE}")
 
@@ -178,8 +160,6 @@ def downgrade() -> None:
         op.execute(windows._pg_add_function())
         op.execute(rollup.PG_REMOVE.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
     else:
-        op.execute("DROP TRIGGER error_group_rollup_insert")
-        op.execute(windows._sqlite_insert_trigger())
-        op.execute("DROP TRIGGER error_group_rollup_delete")
-        op.execute(rollup.SQLITE_TRIGGERS[1])
+        for statement in SQLITE_DROP:
+            op.execute(statement)
     op.drop_table(TABLE)

@@ -33,6 +33,7 @@ branch_labels = None
 depends_on = None
 
 rollup = importlib.import_module("replaylink.store.migrations.versions.0008_error_group_rollup")
+windows = importlib.import_module("replaylink.store.migrations.versions.0013_error_group_windows")
 hours = importlib.import_module("replaylink.store.migrations.versions.0014_error_group_session_hours")
 
 COLUMNS = ("first_seen", "last_seen")
@@ -75,7 +76,7 @@ _SQLITE_MEMBER_DELETE = (
 
 
 def _sqlite_insert_trigger() -> str:
-    return _replace(hours._sqlite_insert_trigger(), [(_SQLITE_UPSERT, _SQLITE_UPSERT_SEEN)])
+    return _replace(windows._sqlite_insert_trigger(), [(_SQLITE_UPSERT, _SQLITE_UPSERT_SEEN)])
 
 
 def _sqlite_delete_trigger() -> str:
@@ -84,7 +85,7 @@ def _sqlite_delete_trigger() -> str:
         "AND fingerprint = old.fingerprint AND session_id = old.session_id "
         "AND (first_seen = old.timestamp OR last_seen = old.timestamp); "
     )
-    trigger = hours._sqlite_delete_trigger()
+    trigger = rollup.SQLITE_TRIGGERS[1]
     return _replace(trigger, [(_SQLITE_MEMBER_DELETE, _SQLITE_MEMBER_DELETE + recompute)])
 
 
@@ -162,8 +163,8 @@ def downgrade() -> None:
         op.execute(hours._pg_remove_function())
     else:
         op.execute("DROP TRIGGER error_group_rollup_insert")
-        op.execute(hours._sqlite_insert_trigger())
+        op.execute(windows._sqlite_insert_trigger())
         op.execute("DROP TRIGGER error_group_rollup_delete")
-        op.execute(hours._sqlite_delete_trigger())
+        op.execute(rollup.SQLITE_TRIGGERS[1])
     for column in reversed(COLUMNS):
         op.execute(f"ALTER TABLE error_group_sessions DROP COLUMN {column}")
