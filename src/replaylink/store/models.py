@@ -356,6 +356,8 @@ class ErrorGroupSession(Base):
     """A session with events of an error group, and how many."""
 
     __tablename__ = "error_group_sessions"
+    # 0016: on SQLite the rows are the key's b-tree (a range reads first and last seen with it).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -14,8 +14,12 @@ or after the start and its first before the end: one row a session instead of it
 The rollup's triggers keep them exact: an insert widens them (in the membership upsert they
 already make); a delete that removed the first or last event of a session's group recomputes
 both from the session's events (``ix_backend_events_session``: the session's events in time
-order), where the membership row remains. A new column cannot be ``NOT NULL`` on SQLite without
-a default: they are nullable and filled by the backfill; the triggers set them on every row.
+order), where the membership row remains. The columns are nullable (SQLite adds a ``NOT NULL``
+column with a default only) and filled by the upgrade; the triggers set them on every row.
+
+On SQLite the table is copied into a ``WITHOUT ROWID`` one, its rows filled on the way: a range
+of the key then reads first and last seen with it (a rowid table's key is an index, one more
+lookup a row). The triggers that name it are dropped for the copy and created again (0013's way).
 """
 
 from __future__ import annotations
@@ -46,14 +50,20 @@ def _replace(text: str, changes: list[tuple[str, str]]) -> str:
     return text
 
 
-def _seen_from_events(of: str) -> str:
-    """SET clause: a membership row's first and last seen from its session's events (``of``: what
-    names the row's key columns), each the end of an ordered range of the session index."""
+def _seen_of(of: str) -> tuple[str, str]:
+    """A membership row's first and last seen from its session's events (``of``: what names the
+    row's key columns), each the end of an ordered range of the session index."""
     events = (
         f"FROM backend_events e WHERE e.session_id = {of}.session_id "
         f"AND e.project_id = {of}.project_id AND e.fingerprint = {of}.fingerprint"
     )
-    return f"first_seen = (SELECT min(e.timestamp) {events}), last_seen = (SELECT max(e.timestamp) {events})"
+    return f"(SELECT min(e.timestamp) {events})", f"(SELECT max(e.timestamp) {events})"
+
+
+def _seen_from_events(of: str) -> str:
+    """SET clause: first and last seen from the session's events (``_seen_of``)."""
+    first, last = _seen_of(of)
+    return f"first_seen = {first}, last_seen = {last}"
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -128,43 +138,77 @@ def _pg_remove_function() -> str:
 
 # --------------------------------------------------------------------------- both
 
-BACKFILL = {
-    # One aggregate over the events (PostgreSQL: about 30 s at 10M), joined to the memberships.
-    "postgresql": (
-        "UPDATE error_group_sessions AS m SET first_seen = s.lo, last_seen = s.hi "
-        "FROM (SELECT project_id, fingerprint, session_id, min(timestamp) AS lo, max(timestamp) AS hi "
-        "FROM backend_events GROUP BY 1, 2, 3) s "
-        "WHERE m.project_id = s.project_id AND m.fingerprint = s.fingerprint AND m.session_id = s.session_id"
-    ),
-    "sqlite": f"UPDATE error_group_sessions SET {_seen_from_events('error_group_sessions')}",
-}
+# PostgreSQL: one aggregate over the events (about a minute at 10M), joined to the memberships.
+PG_BACKFILL = (
+    "UPDATE error_group_sessions AS m SET first_seen = s.lo, last_seen = s.hi "
+    "FROM (SELECT project_id, fingerprint, session_id, min(timestamp) AS lo, max(timestamp) AS hi "
+    "FROM backend_events GROUP BY 1, 2, 3) s "
+    "WHERE m.project_id = s.project_id AND m.fingerprint = s.fingerprint AND m.session_id = s.session_id"
+)
+
+TABLE = "error_group_sessions"
+_SQLITE_COLUMNS = (
+    "project_id INTEGER NOT NULL, fingerprint VARCHAR(64) NOT NULL, session_id BIGINT NOT NULL, "
+    "events BIGINT NOT NULL, {seen}"
+    "CONSTRAINT pk_error_group_sessions PRIMARY KEY (project_id, fingerprint, session_id), "
+    "CONSTRAINT fk_error_group_sessions_project_id_projects FOREIGN KEY(project_id) "
+    "REFERENCES projects (id) ON DELETE CASCADE"
+)
+ROLLUP_TRIGGERS = ("error_group_rollup_insert", "error_group_rollup_delete")
+
+
+def _sqlite_rebuild(columns: str, options: str, select: str, rollup_triggers: list[str]) -> None:
+    """SQLite: ``error_group_sessions`` copied into a table of ``columns`` and ``options`` from
+    ``select``. The triggers that name it are dropped for the copy (a rename checks them) and
+    created again from their stored text, but the rollup's on ``backend_events``, which become
+    ``rollup_triggers``."""
+    bind = op.get_bind()
+    triggers = bind.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%{TABLE}%'"
+    ).all()
+    for name, _ in triggers:
+        op.execute(f'DROP TRIGGER "{name}"')
+    op.execute(f"CREATE TABLE {TABLE}_copy ({columns}){options}")
+    op.execute(f"INSERT INTO {TABLE}_copy {select}")
+    op.execute(f"DROP TABLE {TABLE}")
+    op.execute(f"ALTER TABLE {TABLE}_copy RENAME TO {TABLE}")
+    for name, sql in triggers:
+        if name not in ROLLUP_TRIGGERS:
+            op.execute(sql)
+    for sql in rollup_triggers:
+        op.execute(sql)
+    op.execute(f"ANALYZE {TABLE}")
 
 
 def upgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for column in COLUMNS:
-        op.add_column(
-            "error_group_sessions", sa.Column(column, replaylink.store.types.UTCDateTime(), nullable=True)
-        )
-    if dialect == "postgresql":
+    if op.get_bind().dialect.name == "postgresql":
+        for column in COLUMNS:
+            op.add_column(TABLE, sa.Column(column, replaylink.store.types.UTCDateTime(), nullable=True))
         op.execute(_pg_add_function())
         op.execute(_pg_remove_function())
-    else:
-        op.execute("DROP TRIGGER error_group_rollup_insert")
-        op.execute(_sqlite_insert_trigger())
-        op.execute("DROP TRIGGER error_group_rollup_delete")
-        op.execute(_sqlite_delete_trigger())
-    op.execute(BACKFILL[dialect])
+        op.execute(PG_BACKFILL)
+        return
+    # SQLite: WITHOUT ROWID, so that a range of the key reads first and last seen with it (a rowid
+    # table's key is an index: one more lookup a row), filled in the copy.
+    _sqlite_rebuild(
+        _SQLITE_COLUMNS.format(seen="first_seen DATETIME, last_seen DATETIME, "),
+        " WITHOUT ROWID",
+        f"SELECT m.project_id, m.fingerprint, m.session_id, m.events, {', '.join(_seen_of('m'))} "
+        f"FROM {TABLE} m ORDER BY 1, 2, 3",
+        [_sqlite_insert_trigger(), _sqlite_delete_trigger()],
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(hours._pg_add_function())
         op.execute(hours._pg_remove_function())
-    else:
-        op.execute("DROP TRIGGER error_group_rollup_insert")
-        op.execute(windows._sqlite_insert_trigger())
-        op.execute("DROP TRIGGER error_group_rollup_delete")
-        op.execute(rollup.SQLITE_TRIGGERS[1])
-    for column in reversed(COLUMNS):
-        op.execute(f"ALTER TABLE error_group_sessions DROP COLUMN {column}")
+        for column in reversed(COLUMNS):
+            op.execute(f"ALTER TABLE {TABLE} DROP COLUMN {column}")
+        return
+    _sqlite_rebuild(
+        _SQLITE_COLUMNS.format(seen=""),
+        "",
+        f"SELECT project_id, fingerprint, session_id, events FROM {TABLE} ORDER BY 1, 2, 3",
+        [windows._sqlite_insert_trigger(), rollup.SQLITE_TRIGGERS[1]],
+    )
