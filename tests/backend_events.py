@@ -9,12 +9,28 @@ from typing import Any
 from replaylink.fingerprint import fingerprint as fingerprint_of
 from replaylink.ids import new_session_id
 from replaylink.runtime import Runtime
+from replaylink.store import integrations
 from replaylink.store.db import transaction
 from replaylink.store.error_groups import ErrorGroup, GroupFilters, list_groups
 from replaylink.store.models import BackendEvent, RecordedSession
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 _record_ids = itertools.count(1)
+
+
+def add_integration(rt: Runtime, project_id: int, name: str = "main") -> int:
+    """A Datadog integration without credentials (the events' ``integration_id``); its id."""
+    with transaction(rt.sessions) as db:
+        return integrations.create(
+            db,
+            project_id=project_id,
+            provider="datadog",
+            name=name,
+            settings={},
+            secrets=None,
+            poll_interval=15,
+            lookback=timedelta(hours=1),
+        ).id
 
 
 def add_session(

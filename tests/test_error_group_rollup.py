@@ -29,7 +29,7 @@ from replaylink.store.models import (
     Project,
     SessionEventCount,
 )
-from tests.backend_events import add_event, add_session
+from tests.backend_events import add_event, add_integration, add_session
 from tests.conftest import Seeded
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -190,20 +190,7 @@ def event_row(
 
 def test_rollup_follows_inserts_purges_and_deletes(rt: Runtime, seeded: Seeded) -> None:
     rng = random.Random(5)
-    with transaction(rt.sessions) as db:
-        integration_id, kept_id = (
-            integrations.create(
-                db,
-                project_id=seeded.project_id,
-                provider="datadog",
-                name=name,
-                settings={},
-                secrets=None,
-                poll_interval=15,
-                lookback=timedelta(hours=1),
-            ).id
-            for name in ("main", "kept")
-        )
+    integration_id, kept_id = (add_integration(rt, seeded.project_id, name) for name in ("main", "kept"))
     projects = [seeded.project_id, seeded.other_project_id]
     sessions = [
         add_session(rt, rng.choice(projects), NOW - timedelta(days=rng.uniform(0, 40))) for _ in range(12)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from replaylink import retention
 from replaylink.runtime import Runtime
-from replaylink.store import integrations, live_cache
+from replaylink.store import live_cache
 from replaylink.store.db import transaction
 from replaylink.store.models import BackendEvent, OnDemandCache, RecordedSession
-from tests.backend_events import add_event, add_session
+from tests.backend_events import add_event, add_integration, add_session
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -38,17 +38,7 @@ def cache(rt: Runtime, session: RecordedSession, integration_id: int, expires_at
 
 
 def test_purge_removes_old_sessions_events_and_caches(rt: Runtime, seeded: Seeded) -> None:
-    with transaction(rt.sessions) as db:
-        integration_id = integrations.create(
-            db,
-            project_id=seeded.project_id,
-            provider="datadog",
-            name="main",
-            settings={},
-            secrets=None,
-            poll_interval=15,
-            lookback=timedelta(hours=1),
-        ).id
+    integration_id = add_integration(rt, seeded.project_id)
     old = add_session(rt, seeded.project_id, NOW - timedelta(days=31))
     old_other = add_session(rt, seeded.other_project_id, NOW - timedelta(days=40))
     recent = add_session(rt, seeded.project_id, NOW - timedelta(days=29))

@@ -16,11 +16,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from replaylink import retention
 from replaylink.runtime import Runtime
-from replaylink.store import counted_records, error_groups, integrations, migrate
+from replaylink.store import counted_records, error_groups, migrate
 from replaylink.store.db import transaction
 from replaylink.store.events import EventRow, insert_events
 from replaylink.store.models import BackendEvent, CountedRecord
-from tests.backend_events import add_session
+from tests.backend_events import add_integration, add_session
 from tests.conftest import Seeded
 from tests.test_error_group_rollup import assert_consistent, event_row, stored
 
@@ -94,18 +94,7 @@ def _setup(rt: Runtime, seeded: Seeded) -> Stored:
         "old": add_session(rt, seeded.project_id, MIDNIGHT - 3 * HOUR).id,
         "kept": add_session(rt, seeded.project_id, MIDNIGHT).id,
     }
-    with transaction(rt.sessions) as db:
-        integration_id = integrations.create(
-            db,
-            project_id=seeded.project_id,
-            provider="datadog",
-            name="main",
-            settings={},
-            secrets=None,
-            poll_interval=15,
-            lookback=timedelta(hours=1),
-        ).id
-    return Stored(seeded.project_id, sessions, integration_id)
+    return Stored(seeded.project_id, sessions, add_integration(rt, seeded.project_id))
 
 
 def _rows(where: Stored) -> list[EventRow]:
