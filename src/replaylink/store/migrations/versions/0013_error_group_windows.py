@@ -134,23 +134,31 @@ DEFINITION = (
 )
 
 
-def _rebuild(options: str) -> None:
-    """SQLite: ``error_group_buckets`` copied into a table created with ``options``."""
+def copy_table(table: str, definition: str, select: str, replaced: dict[str, str] | None = None) -> None:
+    """SQLite: ``table`` copied into one of ``definition`` (columns and options) from ``select``.
+    The triggers that name it are dropped for the copy (a rename checks them) and created again
+    from their stored text, but those named in ``replaced``, created from the text given there."""
     bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
     triggers = bind.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%{TABLE}%'"
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%{table}%'"
     ).all()
     for name, _ in triggers:
         op.execute(f'DROP TRIGGER "{name}"')
-    op.execute(f"CREATE TABLE {TABLE}_copy {DEFINITION}{options}")
-    op.execute(f"INSERT INTO {TABLE}_copy ({COLUMNS}) SELECT {COLUMNS} FROM {TABLE} ORDER BY 1, 2, 3, 4")
-    op.execute(f"DROP TABLE {TABLE}")
-    op.execute(f"ALTER TABLE {TABLE}_copy RENAME TO {TABLE}")
-    for _, sql in triggers:
-        op.execute(sql)
-    op.execute(f"ANALYZE {TABLE}")
+    op.execute(f"CREATE TABLE {table}_copy {definition}")
+    op.execute(f"INSERT INTO {table}_copy {select}")
+    op.execute(f"DROP TABLE {table}")
+    op.execute(f"ALTER TABLE {table}_copy RENAME TO {table}")
+    replaced = replaced or {}
+    for name, sql in triggers:
+        op.execute(replaced.get(name, sql))
+    op.execute(f"ANALYZE {table}")
+
+
+def _rebuild(options: str) -> None:
+    """SQLite: ``error_group_buckets`` copied into a table created with ``options``."""
+    if op.get_bind().dialect.name == "sqlite":
+        select = f"({COLUMNS}) SELECT {COLUMNS} FROM {TABLE} ORDER BY 1, 2, 3, 4"
+        copy_table(TABLE, f"{DEFINITION}{options}", select)
 
 
 def upgrade() -> None:

@@ -19,7 +19,8 @@ column with a default only) and filled by the upgrade; the triggers set them on 
 
 On SQLite the table is copied into a ``WITHOUT ROWID`` one, its rows filled on the way: a range
 of the key then reads first and last seen with it (a rowid table's key is an index, one more
-lookup a row). The triggers that name it are dropped for the copy and created again (0013's way).
+lookup a row). The triggers that name it are dropped for the copy and created again (0013's
+``copy_table``).
 """
 
 from __future__ import annotations
@@ -156,29 +157,6 @@ _SQLITE_COLUMNS = (
 ROLLUP_TRIGGERS = ("error_group_rollup_insert", "error_group_rollup_delete")
 
 
-def _sqlite_rebuild(columns: str, options: str, select: str, rollup_triggers: list[str]) -> None:
-    """SQLite: ``error_group_sessions`` copied into a table of ``columns`` and ``options`` from
-    ``select``. The triggers that name it are dropped for the copy (a rename checks them) and
-    created again from their stored text, but the rollup's on ``backend_events``, which become
-    ``rollup_triggers``."""
-    bind = op.get_bind()
-    triggers = bind.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%{TABLE}%'"
-    ).all()
-    for name, _ in triggers:
-        op.execute(f'DROP TRIGGER "{name}"')
-    op.execute(f"CREATE TABLE {TABLE}_copy ({columns}){options}")
-    op.execute(f"INSERT INTO {TABLE}_copy {select}")
-    op.execute(f"DROP TABLE {TABLE}")
-    op.execute(f"ALTER TABLE {TABLE}_copy RENAME TO {TABLE}")
-    for name, sql in triggers:
-        if name not in ROLLUP_TRIGGERS:
-            op.execute(sql)
-    for sql in rollup_triggers:
-        op.execute(sql)
-    op.execute(f"ANALYZE {TABLE}")
-
-
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for column in COLUMNS:
@@ -189,12 +167,12 @@ def upgrade() -> None:
         return
     # SQLite: WITHOUT ROWID, so that a range of the key reads first and last seen with it (a rowid
     # table's key is an index: one more lookup a row), filled in the copy.
-    _sqlite_rebuild(
-        _SQLITE_COLUMNS.format(seen="first_seen DATETIME, last_seen DATETIME, "),
-        " WITHOUT ROWID",
+    windows.copy_table(
+        TABLE,
+        f"({_SQLITE_COLUMNS.format(seen='first_seen DATETIME, last_seen DATETIME, ')}) WITHOUT ROWID",
         f"SELECT m.project_id, m.fingerprint, m.session_id, m.events, s.lo, s.hi FROM {TABLE} m "
         f"JOIN ({SEEN}) s ON {SAME_MEMBER} ORDER BY 1, 2, 3",
-        [_sqlite_insert_trigger(), _sqlite_delete_trigger()],
+        dict(zip(ROLLUP_TRIGGERS, [_sqlite_insert_trigger(), _sqlite_delete_trigger()], strict=True)),
     )
 
 
@@ -205,9 +183,11 @@ def downgrade() -> None:
         for column in reversed(COLUMNS):
             op.execute(f"ALTER TABLE {TABLE} DROP COLUMN {column}")
         return
-    _sqlite_rebuild(
-        _SQLITE_COLUMNS.format(seen=""),
-        "",
+    windows.copy_table(
+        TABLE,
+        f"({_SQLITE_COLUMNS.format(seen='')})",
         f"SELECT project_id, fingerprint, session_id, events FROM {TABLE} ORDER BY 1, 2, 3",
-        [windows._sqlite_insert_trigger(), rollup.SQLITE_TRIGGERS[1]],
+        dict(
+            zip(ROLLUP_TRIGGERS, [windows._sqlite_insert_trigger(), rollup.SQLITE_TRIGGERS[1]], strict=True)
+        ),
     )
