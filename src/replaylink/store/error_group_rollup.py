@@ -14,8 +14,8 @@ totals when the window holds every event of the group; otherwise sessions that s
 the window are counted per start hour (``error_group_session_hours``, 0014) and, in the partial
 hours at the ends, from ``error_group_sessions`` (ordered by the session start in the id); those
 that started near an edge from that table too, by their first and last event of the group (0016).
-One correlated count per group (``_sessions``). First and last seen are two probes of the group
-index per group.
+One statement for the page: a union of per-group ranges (``_sessions``). First and last seen are
+two probes of the group index per group.
 """
 
 from __future__ import annotations
