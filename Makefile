@@ -78,6 +78,7 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 	$(BIN)/mypy sdk/python/src
+	$(BIN)/mypy bench tests
 
 # Browser tests run in their own pytest process: Playwright's sync API keeps an event loop running in
 # its worker, which would break the asyncio tests that share a worker with it.

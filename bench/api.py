@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -449,7 +449,7 @@ def run(
         generate(engine, n_sessions, n_events)
         generated_s = round(time.perf_counter() - began, 1)
     with transaction(rt.sessions) as db:
-        project_id = db.scalar(select(func.min(RecordedSession.project_id)))
+        project_id = cast(int, db.scalar(select(func.min(RecordedSession.project_id))))  # generated above
         key = accounts.create_api_key(db, None, name="bench").key
         now = datetime.now(UTC)
         wanted = cases(db, project_id, now, random.Random(1))
@@ -551,8 +551,8 @@ def main() -> None:
     if args.backend == "sqlite":
         db = data_dir / f"bench-{args.events}.db"
         if args.fresh:
-            for path in data_dir.glob(f"bench-{args.events}.db*"):
-                path.unlink()
+            for stale in data_dir.glob(f"bench-{args.events}.db*"):
+                stale.unlink()
         url = f"sqlite:///{db}"
     else:
         admin = create_engine(args.pg_url)

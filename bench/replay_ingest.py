@@ -362,7 +362,7 @@ def run(
     with (
         tempfile.TemporaryDirectory(prefix="rl-bench-replay-") as tmp,
         scratch_database(db_kind, Path(tmp), PG_URL, "rl_bench_replay") as url,
-        s3_store() if store_kind == "s3" else nullcontext({}) as store_env,
+        s3_store() if store_kind == "s3" else nullcontext(dict[str, str]()) as store_env,
     ):
         data_dir = Path(tmp) / "data"
         env = {
@@ -374,7 +374,7 @@ def run(
             "REPLAYLINK_REPLAY_BATCHES_PER_MINUTE": "100000",
             **store_env,
         }
-        store_settings = {
+        store_settings: dict[str, Any] = {
             k.removeprefix("REPLAYLINK_").lower(): v
             for k, v in store_env.items()
             if k.startswith("REPLAYLINK_")

@@ -156,9 +156,9 @@ def main() -> None:
         f"{min(loads):.1f}-{max(loads):.1f}; before: {args.before or '-'} (CPU seconds)"
     )
     for key in ("process_s", "server_s", "total_s"):
-        after = [r["after"][key] for r in results]
-        before = [r["before"][key] for r in results if r["before"]]
-        print(f"{key:10} before {before or '-'} after {after}")
+        afters = [r["after"][key] for r in results]
+        befores = [r["before"][key] for r in results if r["before"]]
+        print(f"{key:10} before {befores or '-'} after {afters}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Message
 
 from bench.session_starts import PG_URL, SECRET, prepare, start_body
 from bench.support import scratch_database
@@ -64,10 +65,10 @@ async def call(app: FastAPI, body: bytes) -> None:
     }
     status: list[int] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -216,10 +216,14 @@ def test_diagnostics_counts_and_scrubbed_samples(client: TestClient, rt: Runtime
         secrets = {"api_key": "dd-api-key-abcdef012345", "application_key": secret}
         row.secrets = rt.vault.encrypt(secrets, svc.context(row))
         row.outcomes = {"matched": 7, "forged": 2, "malformed": 1, "expired_out_of_grace": 3, "no_token": 4}
-        row.rejected_samples = [
-            {"reason": "forged", "excerpt": f"GET /?key={secret} " + "x" * 2000, "nested": {"a": 1}},
-            "not a mapping",
-        ]
+        # Not the column's type on purpose: a stored sample that is not a mapping.
+        row.rejected_samples = cast(
+            list[dict[str, Any]],
+            [
+                {"reason": "forged", "excerpt": f"GET /?key={secret} " + "x" * 2000, "nested": {"a": 1}},
+                "not a mapping",
+            ],
+        )
     url = f"/api/v1/projects/{seeded.project_id}/integrations/datadog/main/diagnostics"
 
     body = get(client, seeded, url)

@@ -231,9 +231,9 @@ def write_lock_held(rt: Runtime, seconds: float) -> Iterator[None]:
             conn.close()
             return
         engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE projects SET name = name || ''"))
-            conn.execute(text("UPDATE api_keys SET name = name || ''"))
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE projects SET name = name || ''"))
+            connection.execute(text("UPDATE api_keys SET name = name || ''"))
             taken.set()
             time.sleep(seconds)
         engine.dispose()

@@ -67,12 +67,14 @@ def expected(rt: Runtime) -> dict[str, Any]:
         sessions[member] += 1
         first, last = seen.get(member, (ts, ts))
         seen[member] = (min(first, ts), max(last, ts))
-        for key, table in (
+        # totals or buckets, each with its own key
+        counted: list[tuple[tuple[object, ...], dict[Any, list[Any]]]] = [
             ((project_id, fingerprint), totals),
             ((project_id, "h", _hour(ts), fingerprint), buckets),
             ((project_id, "d", _day(ts), fingerprint), buckets),
-        ):
-            entry = table.setdefault(key, [0, ts, ts])  # type: ignore[attr-defined]
+        ]
+        for key, table in counted:
+            entry = table.setdefault(key, [0, ts, ts])
             entry[0] += 1
             entry[1], entry[2] = min(entry[1], ts), max(entry[2], ts)
     distinct: dict[tuple[int, str], int] = defaultdict(int)
@@ -154,6 +156,7 @@ def assert_offsets_bound_the_events(rt: Runtime) -> None:
     for project_id, fingerprint, session_id, ts in events:
         offset = (ts - ids.EPOCH) // timedelta(milliseconds=1) - (session_id >> ids.RANDOM_BITS)
         lo, hi = bounds[(project_id, fingerprint)]
+        assert lo is not None and hi is not None, (fingerprint, session_id, ts)
         assert lo - 1 <= offset <= hi + 1, (fingerprint, session_id, ts)
 
 
@@ -487,8 +490,8 @@ def test_ranked_windows_equal_the_events_with_ties_and_long_spans(rt: Runtime, s
         (NOW + timedelta(days=1), NOW + timedelta(days=2)),
     ]
     for hours in (1.5, 5.9, 6, 6.1, 7, 25, 49):
-        end = NOW - timedelta(seconds=rng.uniform(0, 10 * 86400))
-        windows.append((end - timedelta(hours=hours), end))
+        until = NOW - timedelta(seconds=rng.uniform(0, 10 * 86400))
+        windows.append((until - timedelta(hours=hours), until))
     for start, end in windows:
         want = _groups_from_events(rt, seeded.project_id, start, end)
         for limit in (1, 3):

@@ -93,7 +93,7 @@ def test_outcomes_that_are_exceptions_are_raised_to_their_request_only() -> None
 
 
 def test_each_event_loop_has_its_own_queue() -> None:
-    commit = GroupCommit(lambda items: list(items), no_turn)
+    commit: GroupCommit[int, int] = GroupCommit(lambda items: list(items), no_turn)
     assert asyncio.run(commit.submit(1)) == 1
     assert asyncio.run(commit.submit(2)) == 2  # a new loop: nothing waits on the closed one
 

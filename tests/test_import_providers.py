@@ -256,7 +256,12 @@ def adapter(request: pytest.FixtureRequest, peers: Any) -> Iterator[Adapter]:
         with fresh_cluster(server) as cluster:
             yield _elasticsearch(cluster)
         return
-    build = {"datadog": _datadog, "cloudwatch": _cloudwatch, "sentry": _sentry, "sumologic": _sumologic}
+    build: dict[str, Callable[[Any], Adapter]] = {
+        "datadog": _datadog,
+        "cloudwatch": _cloudwatch,
+        "sentry": _sentry,
+        "sumologic": _sumologic,
+    }
     yield build[name](peers(name))
 
 

@@ -318,9 +318,12 @@ def test_two_workers_share_fifty_integrations(
             )
 
         wait_for(caught_up, "every record to be imported", *workers)
-        wait_for(
-            lambda: sample_owners() is None and len(owners) == 2, "both workers to hold leases", *workers
-        )
+
+        def both_hold_leases() -> bool:
+            sample_owners()
+            return len(owners) == 2
+
+        wait_for(both_hold_leases, "both workers to hold leases", *workers)
         codes = [stop(worker) for worker in workers]
 
     assert codes == [0, 0], [worker.output() for worker in workers]

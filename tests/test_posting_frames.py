@@ -117,7 +117,7 @@ def test_pages_of_a_posting_frame_neither_skip_nor_repeat_a_group(
             [_event(seeded.project_id, late.id, 10_000 + n, "g9", "alpha beta", "datadog") for n in range(50)]
         )
     listed = [g.fingerprint for g in first.items]
-    cursor = first.next_cursor
+    cursor: str | None = first.next_cursor
     while cursor is not None:
         with transaction(rt.sessions) as db:
             page = list_groups(db, seeded.project_id, filters, limit=1, cursor=cursor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -197,20 +197,24 @@ def test_text_index_follows_inserts_updates_and_deletes(
         )
         integration_id = integration.id
 
-    def row(record_id: str, title: str) -> dict[str, Any]:
-        return {
-            "project_id": seeded.project_id,
-            "session_id": session.id,
-            "integration_id": integration_id,
-            "provider": "datadog",
-            "provider_record_id": record_id,
-            "timestamp": session.started_at,
-            "level": "error",
-            "title": title,
-            "message": f"{title} happened",
-            "fingerprint": record_id,
-            "imported_at": session.started_at,
-        }
+    def row(record_id: str, title: str) -> events.EventRow:
+        # The fields left out (exception type, service, stack...) are stored as NULL.
+        return cast(
+            events.EventRow,
+            {
+                "project_id": seeded.project_id,
+                "session_id": session.id,
+                "integration_id": integration_id,
+                "provider": "datadog",
+                "provider_record_id": record_id,
+                "timestamp": session.started_at,
+                "level": "error",
+                "title": title,
+                "message": f"{title} happened",
+                "fingerprint": record_id,
+                "imported_at": session.started_at,
+            },
+        )
 
     # The importer's INSERT ... ON CONFLICT DO NOTHING RETURNING: skipped rows leave no trace.
     with transaction(rt.sessions) as db:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import NotRequired, TypedDict
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_word_sample_estimates_words_together_from_its_events() -> None:
 
 def test_filter_words_walks_with_a_rare_words_list_on_sqlite() -> None:
     n = 1_000_000
-    estimates = {"handler": n, "error36": 10_000, "2": 250_000}
+    estimates: dict[str, float] = {"handler": n, "error36": 10_000, "2": 250_000}
     together = {("error36",): 10_000.0, ("error36", "2"): 4_000.0}
 
     def joint(words: Sequence[str]) -> float:
@@ -147,9 +148,18 @@ def test_a_word_the_sample_saw_once_is_looked_up_when_its_events_are_few(
     assert sorted(s.session.id for s in page.items) == sorted(sessions[n].id for n in expected)
 
 
+class Texts(TypedDict):
+    """An event's searched fields, as ``add_event`` takes them."""
+
+    title: str
+    message: str
+    service: NotRequired[str]
+    host: NotRequired[str]
+
+
 def seed(rt: Runtime, project_id: int) -> dict[str, int]:
     """Sessions a (oldest) to d, one event each, different words in different fields."""
-    texts = {
+    texts: dict[str, Texts] = {
         "a": {"title": "Payment declined", "message": "card declined by issuer"},
         "b": {"title": "KeyError: 'cart_id'", "message": "x" * MESSAGE_CHARS + " hidden"},
         "c": {"title": "Timeout", "message": "upstream said: connection reset", "service": "checkout"},

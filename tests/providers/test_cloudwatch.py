@@ -120,7 +120,8 @@ async def on_call(provider: CloudWatchProvider, operation: str, handler: Callabl
 
 
 def fake_response(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse("http://fake", 200, {}, None), parsed
+    # botocore-stubs want HTTPHeaders; AWSResponse wraps any mapping in a HeadersDict.
+    return AWSResponse("http://fake", 200, {}, None), parsed  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- settings and helpers
@@ -345,8 +346,9 @@ async def test_client_uses_adaptive_retries_and_timeouts() -> None:
         make_settings(None), ProviderOptions(request_timeout=3, max_retries=4, sleep=_no_sleep)
     )
     config = (await provider.client()).meta.config
-    assert config.retries == {"mode": "adaptive", "total_max_attempts": 5}
-    assert (config.connect_timeout, config.read_timeout) == (3, 3)
+    # botocore-stubs' Config declares none of the options it sets as attributes.
+    assert config.retries == {"mode": "adaptive", "total_max_attempts": 5}  # type: ignore[attr-defined]
+    assert (config.connect_timeout, config.read_timeout) == (3, 3)  # type: ignore[attr-defined]
     assert (await provider.client()) is (await provider.client())
     await provider.aclose()
 
@@ -501,7 +503,11 @@ async def test_empty_page_with_next_token_is_followed(moto: str) -> None:
     def drop_injected(params: dict[str, Any], **_: Any) -> dict[str, Any]:
         return {k: v for k, v in params.items() if v != "INJECTED"}
 
-    client.meta.events.register("provide-client-params.cloudwatch-logs.FilterLogEvents", drop_injected)
+    # botocore-stubs type handlers as returning None; provide-client-params ones return the params.
+    client.meta.events.register(
+        "provide-client-params.cloudwatch-logs.FilterLogEvents",
+        drop_injected,  # type: ignore[arg-type]
+    )
     await on_call(provider, "FilterLogEvents", first_page_empty)
     records = await collect(provider, window(token=TOKEN))
     assert calls == 2
