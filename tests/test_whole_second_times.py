@@ -16,10 +16,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from replaylink import retention
 from replaylink.runtime import Runtime
-from replaylink.store import counted_records, error_groups, migrate
+from replaylink.store import counted_records, error_groups, integrations, migrate
 from replaylink.store.db import transaction
 from replaylink.store.events import EventRow, insert_events
-from replaylink.store.models import BackendEvent, CountedRecord
+from replaylink.store.models import BackendEvent, CountedRecord, Integration
 from tests.backend_events import add_integration, add_session
 from tests.conftest import Seeded
 from tests.test_error_group_rollup import assert_consistent, event_row, stored
@@ -211,6 +211,25 @@ def test_whole_second_events_delete_and_window_as_any_other(rt: Runtime, seeded:
         kept = set(db.scalars(select(CountedRecord.record_at)))
     assert kept == {at for at in TIMES.values() if at >= NOON}
     delete_and_check(rt, where)
+
+
+def test_an_integration_deleted_with_its_whole_second_events(rt: Runtime, seeded: Seeded) -> None:
+    """Deleting an integration with ``purge_events`` removes its events stored at whole seconds
+    (some at the very start of their buckets) in one statement, keeping the others' rollup exact."""
+    where = _setup(rt, seeded)
+    other = add_integration(rt, seeded.project_id, "other")
+    rows = _rows(where)
+    for n, row in enumerate(rows):  # every other event is the other integration's
+        row["integration_id"] = where.integration_id if n % 2 else other
+    with transaction(rt.sessions) as db:
+        insert_events(db, rows)
+    with transaction(rt.sessions) as db:
+        integration = db.get(Integration, where.integration_id)
+        assert integration is not None
+        assert integrations.remove(db, integration, purge_events=True) == len(rows) // 2
+    assert _stored_records(rt) == {row["provider_record_id"] for row in rows[::2]}
+    assert_consistent(rt)
+    assert_windows(rt, where.project_id)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
