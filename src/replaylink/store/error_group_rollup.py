@@ -356,13 +356,13 @@ def _sessions(
     hi = max((b[1] for b in known), default=0) + OFFSET_SLACK_MS
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
+    groups = _Groups(_dialect(db), project_id, fingerprints)
     if len(known) < len(fingerprints) or b > c:
         t = ErrorGroupTotal
         query = select(t.fingerprint, _distinct_sessions(start, end)).where(
-            t.project_id == project_id, one_of(_dialect(db), t.fingerprint, fingerprints, STRINGS)
+            *groups.of(t.project_id, t.fingerprint)
         )
         return {fp: int(n) for fp, n in _core(db).execute(query)}
-    groups = _Groups(_dialect(db), project_id, fingerprints)
     parts = [
         *_sessions_started(groups, b, c),
         _members(groups, a, b, (start, end)),
