@@ -125,12 +125,17 @@ def list_groups(
                 counted, _ = _estimated_groups(db, project_id, filters, search, frame, rest, limit, position)
     elif rest is not None:  # None: no group but the whole ones can rank
         counted = _counted_groups(db, project_id, filters, search, rest, limit, position)
-    groups = sorted([*whole, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
+    groups = sorted([*whole, *counted], key=_rank)[: limit + 1]
     if search is not None and search.few and frame is None:
         return _page(db, project_id, filters, groups, limit, search.condition(), from_matches=True)
     # Each group's newest matching event: walk the group's index, check the text on the way.
     text = search.condition(index_first=False) if search else None
     return _page(db, project_id, filters, groups, limit, text, frame=frame)
+
+
+def _rank(group: ErrorGroup) -> tuple[int, str]:
+    """The groups' order: most events first, then fingerprint (the cursor's)."""
+    return -group.count, group.fingerprint
 
 
 def _new_frame(db: Session, search: TextSearch) -> group_estimates.Frame | PostingFrame | None:
@@ -174,7 +179,7 @@ def _rollup_groups(
         dialect = db.get_bind().dialect.name
         unproven = value_lists.one_of(dialect, BackendEvent.fingerprint, others, value_lists.STRINGS)
         counted = _counted_groups(db, project_id, filters, None, unproven, limit, position)
-        groups = sorted([*groups, *counted], key=lambda g: (-g.count, g.fingerprint))[: limit + 1]
+        groups = sorted([*groups, *counted], key=_rank)[: limit + 1]
     return groups
 
 
@@ -271,7 +276,7 @@ def _whole_groups(
             t.project_id == project_id, t.fingerprint.in_(chosen)
         )
     )
-    whole = sorted((ErrorGroup(*row) for row in rows), key=lambda g: (-g.count, g.fingerprint))
+    whole = sorted((ErrorGroup(*row) for row in rows), key=_rank)
     e = BackendEvent
     if len(whole) <= limit or not examined_all:
         return whole, e.fingerprint.not_in(chosen)
