@@ -110,6 +110,13 @@ COSTS = {
     "sqlite": Costs(lookup=1.2, check=8.0, walk=8.0, probe=0.4),
     "postgresql": Costs(lookup=0.3, check=25.0, walk=3.0),
 }
+
+
+def _costs(dialect: str) -> Costs:
+    """The cost model of ``dialect`` (SQLite's for any other)."""
+    return COSTS.get(dialect, COSTS["sqlite"])
+
+
 SQLITE_FUNCTION = "replaylink_has_words"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits (Unicode)
 _PG_NUMBER = re.compile(r"[0-9]+[eE][0-9]+")
@@ -488,7 +495,7 @@ def lookup_words(
     per page over the share that matches. More than FEW_MATCHES estimated matches always walk:
     a page comes before the end of the first few thousand.
     """
-    return _best_lookup(COSTS.get(dialect, COSTS["sqlite"]), estimates, events, joint)[0]
+    return _best_lookup(_costs(dialect), estimates, events, joint)[0]
 
 
 def filter_words(
@@ -501,7 +508,7 @@ def filter_words(
     Words common alone but rare together (``Error36 handler 2``): the rare word's list is cheap
     to read, and the walk to a page is long but reads index entries, not events.
     """
-    costs = COSTS.get(dialect, COSTS["sqlite"])
+    costs = _costs(dialect)
     if costs.probe is None or not events:
         return []
     joint = joint or _independent(estimates, events)
@@ -524,7 +531,7 @@ def lookup_cost(
 ) -> float:
     """The estimated cost (microseconds) of reading the postings of ``lookup`` from the index, and
     with ``joint``, of checking the events they leave too (as :func:`lookup_words` counts it)."""
-    costs = COSTS.get(dialect, COSTS["sqlite"])
+    costs = _costs(dialect)
     postings = sum(estimates[word] for word in lookup)
     return postings * costs.lookup + (joint(list(lookup)) * costs.check if joint else 0.0)
 
@@ -582,7 +589,7 @@ def _few_by_probe(
     checks (``LOOKUP_BUDGET_US / Costs.check``), each checked for the other words. None when
     there are more (the request walks), or when the postings alone cost more than the budget."""
     dialect = db.get_bind().dialect.name
-    costs = COSTS.get(dialect, COSTS["sqlite"])
+    costs = _costs(dialect)
     once = 1.5 * sample.events / max(sample.sampled, 1)
     if (
         min(estimates[word] for word in lookup) > once
@@ -634,7 +641,7 @@ def search_text(db: Session, text: str, *, bounded: bool = True, probe: bool = T
         filtered = []  # bounded work: each stretch of the walk builds the list again
     lookup = None if filtered else lookup_words(dialect, estimates, sample.events, joint)
     if not bounded and lookup is None:
-        costs = COSTS.get(dialect, COSTS["sqlite"])
+        costs = _costs(dialect)
         cheapest, cost = _cheapest_lookup(costs, estimates, joint)
         if cost > EXACT_LOOKUP_US:
             return TextSearch(dialect, words)  # not few: the caller does not count every match
@@ -654,7 +661,7 @@ def search_text(db: Session, text: str, *, bounded: bool = True, probe: bool = T
         # through its list if that is short (much cheaper per walked event than checking each).
         lookup = None
         rarest = min(words, key=estimates.__getitem__)
-        if COSTS.get(dialect, COSTS["sqlite"]).probe is not None and estimates[rarest] <= FILTER_POSTINGS:
+        if _costs(dialect).probe is not None and estimates[rarest] <= FILTER_POSTINGS:
             filtered = [rarest]
     if lookup is None:
         # A walk; a statement that reads every match starts from the rarest word if it is rare enough.
