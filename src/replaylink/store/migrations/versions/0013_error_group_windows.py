@@ -55,7 +55,9 @@ TOTALS_INSERT_PG = (
 )
 
 
-def _replace(text: str, changes: list[tuple[str, str]]) -> str:
+def replace_each(text: str, changes: list[tuple[str, str]]) -> str:
+    """``text`` with each ``(old, new)`` made, every ``old`` found exactly once (a later
+    migration's edit of a trigger's text fails loudly if that text is not what it expects)."""
     for old, new in changes:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -65,7 +67,7 @@ def _replace(text: str, changes: list[tuple[str, str]]) -> str:
 def _sqlite_insert_trigger() -> str:
     """0008's insert trigger, its totals upsert also widening the offsets."""
     offset = OFFSET["sqlite"].format(r="new.")
-    return _replace(
+    return replace_each(
         rollup.SQLITE_TRIGGERS[0],
         [
             (TOTALS_INSERT, TOTALS_INSERT.replace("last_seen)", "last_seen, min_offset_ms, max_offset_ms)")),
@@ -82,7 +84,7 @@ def _sqlite_insert_trigger() -> str:
 def _pg_add_function() -> str:
     """0008's insert trigger function, its totals upsert also widening the offsets."""
     offset = OFFSET["postgresql"].format(r="")
-    return _replace(
+    return replace_each(
         rollup.PG_ADD.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
         [
             (

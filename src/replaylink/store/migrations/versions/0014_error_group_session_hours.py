@@ -39,13 +39,6 @@ ID_SHIFT = 22  # replaylink.ids.RANDOM_BITS: a session id is (ms since the ids' 
 HOUR = f"(({{r}}session_id >> {ID_SHIFT}) / {MS_PER_HOUR})"  # integer division on both databases
 
 
-def _replace(text: str, changes: list[tuple[str, str]]) -> str:
-    for old, new in changes:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
-
 # --------------------------------------------------------------------------- SQLite
 
 _KEY = "project_id = old.project_id AND fingerprint = old.fingerprint AND start_hour = {hour}"
@@ -83,7 +76,7 @@ def _pg_add_function() -> str:
         "        DO UPDATE SET sessions = h.sessions + excluded.sessions\n"
         "    ), "
     )
-    return _replace(windows._pg_add_function(), [(_PG_MEMBERS_RETURNING, hours)])
+    return windows.replace_each(windows._pg_add_function(), [(_PG_MEMBERS_RETURNING, hours)])
 
 
 _SAME_HOUR = (
@@ -113,7 +106,7 @@ def _pg_remove_function() -> str:
         "      AND h.sessions = 0;\n"
     )
     function = rollup.PG_REMOVE.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
-    return _replace(function, [(_PG_GONE, hours), (_PG_AFTER_TOTALS_DELETE, emptied)])
+    return windows.replace_each(function, [(_PG_GONE, hours), (_PG_AFTER_TOTALS_DELETE, emptied)])
 
 
 # --------------------------------------------------------------------------- both

@@ -44,13 +44,6 @@ hours = importlib.import_module("replaylink.store.migrations.versions.0014_error
 COLUMNS = ("first_seen", "last_seen")
 
 
-def _replace(text: str, changes: list[tuple[str, str]]) -> str:
-    for old, new in changes:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
-
 def _seen_from_events(of: str) -> str:
     """SET clause: a membership row's first and last seen from its session's events (``of``: what
     names the row's key columns), each the end of an ordered range of the session index."""
@@ -81,7 +74,7 @@ _SQLITE_MEMBER_DELETE = (
 
 
 def _sqlite_insert_trigger() -> str:
-    return _replace(windows._sqlite_insert_trigger(), [(_SQLITE_UPSERT, _SQLITE_UPSERT_SEEN)])
+    return windows.replace_each(windows._sqlite_insert_trigger(), [(_SQLITE_UPSERT, _SQLITE_UPSERT_SEEN)])
 
 
 def _sqlite_delete_trigger() -> str:
@@ -91,7 +84,7 @@ def _sqlite_delete_trigger() -> str:
         "AND (first_seen = old.timestamp OR last_seen = old.timestamp); "
     )
     trigger = rollup.SQLITE_TRIGGERS[1]
-    return _replace(trigger, [(_SQLITE_MEMBER_DELETE, _SQLITE_MEMBER_DELETE + recompute)])
+    return windows.replace_each(trigger, [(_SQLITE_MEMBER_DELETE, _SQLITE_MEMBER_DELETE + recompute)])
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -115,7 +108,7 @@ _PG_TOTALS_DELETE = "AND t.events = 0;\n"
 
 
 def _pg_add_function() -> str:
-    return _replace(hours._pg_add_function(), _PG_UPSERT)
+    return windows.replace_each(hours._pg_add_function(), _PG_UPSERT)
 
 
 def _pg_remove_function() -> str:
@@ -128,7 +121,7 @@ def _pg_remove_function() -> str:
     )
     update = f"UPDATE error_group_sessions AS m SET {_seen_from_events('m')}"
     recompute = f"AND t.events = 0;\n    {update}\n    {member};\n"
-    return _replace(hours._pg_remove_function(), [(_PG_TOTALS_DELETE, recompute)])
+    return windows.replace_each(hours._pg_remove_function(), [(_PG_TOTALS_DELETE, recompute)])
 
 
 # --------------------------------------------------------------------------- both
