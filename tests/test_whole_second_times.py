@@ -20,7 +20,7 @@ from replaylink.store import counted_records, error_groups, integrations, migrat
 from replaylink.store.db import transaction
 from replaylink.store.events import EventRow, insert_events
 from replaylink.store.models import BackendEvent, CountedRecord, Integration
-from tests.backend_events import add_integration, add_session
+from tests.backend_events import add_integration, add_session, every_page
 from tests.conftest import Seeded
 from tests.test_error_group_rollup import assert_consistent, event_row, stored
 
@@ -107,10 +107,8 @@ def _rows(where: Stored) -> list[EventRow]:
 
 
 def _groups(rt: Runtime, project_id: int, start: datetime | None, end: datetime | None) -> dict[str, tuple]:
-    filters = error_groups.GroupFilters(start=start, end=end)
-    with transaction(rt.sessions) as db:
-        page = error_groups.list_groups(db, project_id, filters, limit=10)
-    return {g.fingerprint: (g.count, g.first_seen, g.last_seen) for g in page.items}
+    groups = every_page(rt, project_id, error_groups.GroupFilters(start=start, end=end), limit=10)
+    return {g.fingerprint: (g.count, g.first_seen, g.last_seen) for g in groups}
 
 
 def _expected_groups(records: set[str], start: datetime | None, end: datetime | None) -> dict[str, tuple]:
