@@ -292,6 +292,19 @@ class _Bounds:
         return out
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """The page's groups whose sessions and first and last seen are read for a window."""
+
+    dialect: str
+    project_id: int
+    fingerprints: list[str]
+
+    def of(self, project_id: Any, fingerprint: Any) -> list[ColumnElement[bool]]:
+        """SQL: a row of a table of these columns belongs to one of the groups."""
+        return [project_id == self.project_id, one_of(self.dialect, fingerprint, self.fingerprints, STRINGS)]
+
+
 def _complete(
     db: Session, project_id: int, ranked: list[tuple[str, int]], start: datetime, end: datetime
 ) -> list[Aggregate]:
@@ -314,29 +327,25 @@ def _complete(
     rest = [fp for fp in wanted if fp not in found]
     if rest:
         offsets = [(lo, hi) for fp, _, _, _, lo, hi in totals if fp not in found]
-        sessions = _sessions(db, project_id, rest, offsets, start, end)
-        for fp, first, last in _core(db).execute(_seen(_dialect(db), project_id, rest, start, end)):
+        groups = _Groups(_dialect(db), project_id, rest)
+        sessions = _sessions(db, groups, offsets, start, end)
+        for fp, first, last in _core(db).execute(_seen(groups, start, end)):
             found[fp] = (sessions.get(fp, 0), first, last)
     return [Aggregate(fp, n, int(found[fp][0]), found[fp][1], found[fp][2]) for fp, n in ranked]
 
 
-def _seen(
-    dialect: str, project_id: int, fingerprints: list[str], start: datetime, end: datetime
-) -> Select[str, datetime, datetime]:
+def _seen(groups: _Groups, start: datetime, end: datetime) -> Select[str, datetime, datetime]:
     """First and last event of each group in the window: two probes of the group index each."""
     e, t = BackendEvent, ErrorGroupTotal
     inside = _group_events_in(start, end)
     first = select(e.timestamp).where(*inside).order_by(e.timestamp).limit(1).scalar_subquery()
     last = select(e.timestamp).where(*inside).order_by(e.timestamp.desc()).limit(1).scalar_subquery()
-    return select(t.fingerprint, first, last).where(
-        t.project_id == project_id, one_of(dialect, t.fingerprint, fingerprints, STRINGS)
-    )
+    return select(t.fingerprint, first, last).where(*groups.of(t.project_id, t.fingerprint))
 
 
 def _sessions(
     db: Session,
-    project_id: int,
-    fingerprints: list[str],
+    groups: _Groups,
     offsets: list[tuple[int | None, int | None]],
     start: datetime,
     end: datetime,
@@ -356,8 +365,7 @@ def _sessions(
     hi = max((b[1] for b in known), default=0) + OFFSET_SLACK_MS
     a, b = _ms(start, floor=True) - hi, _ms(start, floor=False) - lo
     c, d = _ms(end, floor=True) - hi, _ms(end, floor=False) - lo
-    groups = _Groups(_dialect(db), project_id, fingerprints)
-    if len(known) < len(fingerprints) or b > c:
+    if len(known) < len(groups.fingerprints) or b > c:
         t = ErrorGroupTotal
         query = select(t.fingerprint, _distinct_sessions(start, end)).where(
             *groups.of(t.project_id, t.fingerprint)
@@ -368,23 +376,10 @@ def _sessions(
         _members(groups, a, b, (start, end)),
         _members(groups, c, d, (start, end)),
     ]
-    counts: dict[str, int] = dict.fromkeys(fingerprints, 0)
+    counts: dict[str, int] = dict.fromkeys(groups.fingerprints, 0)
     for fp, n in _core(db).execute(union_all(*parts)):
         counts[fp] += int(n)
     return counts
-
-
-@dataclass(frozen=True)
-class _Groups:
-    """The groups whose sessions a statement counts."""
-
-    dialect: str
-    project_id: int
-    fingerprints: list[str]
-
-    def of(self, project_id: Any, fingerprint: Any) -> list[ColumnElement[bool]]:
-        """SQL: a row of a table of these columns belongs to one of the groups."""
-        return [project_id == self.project_id, one_of(self.dialect, fingerprint, self.fingerprints, STRINGS)]
 
 
 def _sessions_started(groups: _Groups, lo: int, hi: int) -> list[Select[str, int]]:
