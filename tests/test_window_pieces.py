@@ -45,6 +45,9 @@ def test_pieces_count_the_window_exactly(seed: int) -> None:
         parts = pieces(start, end)
         for t in probes(start, end, rng):
             assert weight(parts, t) == (start <= t < end), (start, end, t, parts)
+        for p in parts:  # each bucket piece is one range of the buckets' index per group
+            if isinstance(p, Buckets):
+                assert all(b - a == p.width for a, b in zip(p.starts, p.starts[1:], strict=False)), p
 
 
 def test_edges_read_at_most_half_an_hour_of_events_and_twelve_hours_each() -> None:

@@ -49,7 +49,7 @@ from replaylink.store.models import (
     ErrorGroupTotal,
 )
 from replaylink.store.value_lists import STRINGS, one_of
-from replaylink.store.window_pieces import DAY, HOUR, Events, Piece, ceil, floor, pieces, whole_days
+from replaylink.store.window_pieces import DAY, HOUR, Buckets, Events, Piece, ceil, floor, pieces, whole_days
 
 SHORT_WINDOW = 6 * HOUR
 """Windows up to this long are ranked from all groups' buckets and events at once."""
@@ -94,10 +94,16 @@ def _piece_counts(
             conditions.append(one_of(dialect, e.fingerprint, fingerprints, STRINGS))
         return select(e.fingerprint, func.count() * piece.sign).where(*conditions).group_by(e.fingerprint)
     b = ErrorGroupBucket
-    conditions = [b.project_id == project_id, b.period == piece.period, b.start.in_(piece.starts)]
+    conditions = [b.project_id == project_id, b.period == piece.period, *_starts(b.start, piece)]
     if fingerprints is not None:
         conditions.append(one_of(dialect, b.fingerprint, fingerprints, STRINGS))
     return select(b.fingerprint, b.events if piece.sign == 1 else b.events * piece.sign).where(*conditions)
+
+
+def _starts(column: Any, piece: Buckets) -> list[ColumnElement[bool]]:
+    """SQL: a bucket row's start is one of the piece's (consecutive: a range by group)."""
+    first, last = piece.starts[0], piece.starts[-1]
+    return [column == first] if first == last else [column >= first, column <= last]
 
 
 def _counts_query(

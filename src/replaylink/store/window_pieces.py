@@ -27,11 +27,16 @@ EVENTS_PIECE_MINUTES = 1.0
 
 @dataclass(frozen=True)
 class Buckets:
-    """Bucket rows of ``period`` ('d' or 'h') starting at ``starts``, counted ``sign`` times."""
+    """Bucket rows of ``period`` ('d' or 'h') starting at ``starts``, counted ``sign`` times.
+    The starts are consecutive (one range of the buckets' index per group)."""
 
     period: str
     starts: tuple[datetime, ...]
     sign: int
+
+    @property
+    def width(self) -> timedelta:
+        return DAY if self.period == "d" else HOUR
 
 
 @dataclass(frozen=True)
@@ -134,9 +139,18 @@ def pieces(start: datetime, end: datetime) -> list[Piece]:
         _add(coefficients, "h", plan.hs, plan.ds)
         _add(coefficients, "d", plan.ds, plan.de)
         _add(coefficients, "h", plan.de, plan.he)
-    grouped: dict[tuple[str, int], list[datetime]] = defaultdict(list)
+    return _runs(coefficients) + _events(start, plan.hs) + _events(plan.he, end)
+
+
+def _runs(coefficients: dict[tuple[str, datetime], int]) -> list[Piece]:
+    """The signed bucket rows as pieces of consecutive starts of one period and sign."""
+    runs: list[Buckets] = []
     for (period, at), sign in sorted(coefficients.items()):
-        if sign:
-            grouped[(period, sign)].append(at)
-    buckets: list[Piece] = [Buckets(p, tuple(starts), sign) for (p, sign), starts in grouped.items()]
-    return buckets + _events(start, plan.hs) + _events(plan.he, end)
+        if not sign:
+            continue
+        last = runs[-1] if runs else None
+        if last and (last.period, last.sign) == (period, sign) and last.starts[-1] + last.width == at:
+            runs[-1] = Buckets(period, (*last.starts, at), sign)
+        else:
+            runs.append(Buckets(period, (at,), sign))
+    return list(runs)
