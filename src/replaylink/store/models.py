@@ -340,11 +340,8 @@ class ErrorGroupBucket(Base):
 
     __tablename__ = "error_group_buckets"
     # 0012: on SQLite the rows are the key's b-tree (a window's range is one sequential read).
-    # 0017: by group too (a window's candidates read their consecutive hours as one range each).
-    __table_args__ = (
-        Index("ix_error_group_buckets_group", "project_id", "period", "fingerprint", "start"),
-        {"sqlite_with_rowid": False},
-    )
+    # 0017 adds an index by group on PostgreSQL (``store.unmodelled``).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     # Key in this order: a window's ranking reads one range of it.
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)

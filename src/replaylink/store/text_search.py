@@ -132,15 +132,6 @@ parser and dictionary make lower-cased words."""
 _FTS = table(FTS_TABLE, column("rowid", Integer))
 
 
-def in_models(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
-    """Alembic ``include_object``: False for the text-search objects of migration 0005 (not in the models)."""
-    if name is None:
-        return True
-    if type_ == "table":
-        return not name.startswith(FTS_TABLE)
-    return not (type_ == "index" and name == PG_TEXT_INDEX)
-
-
 def search_words(text: str) -> list[str]:
     """The words of a ``q``: runs of letters and digits (distinct, in order); the rest separates them."""
     return list(dict.fromkeys(_WORD.findall(text)))

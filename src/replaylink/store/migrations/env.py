@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from replaylink.store.models import Base
-from replaylink.store.text_search import in_models
+from replaylink.store.unmodelled import in_models
 
 engine = context.config.attributes["engine"]
 
@@ -15,7 +15,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=in_models,  # the text-search index and FTS5 table of 0005 are not models
+        include_object=in_models,  # what the migrations keep outside the models
     )
     with context.begin_transaction():
         context.run_migrations()

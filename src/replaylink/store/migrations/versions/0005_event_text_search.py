@@ -20,7 +20,7 @@ into words at every ASCII punctuation character and whitespace, case-insensitive
   triggers index. A later migration that recreates ``backend_events`` on SQLite (batch "move and
   copy") drops these triggers: it must create them again.
 
-Neither is in the models: ``text_search.in_models`` hides them from autogenerate.
+Neither is in the models: ``unmodelled.in_models`` hides them from autogenerate.
 """
 
 from __future__ import annotations
