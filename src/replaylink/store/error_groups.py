@@ -356,25 +356,24 @@ def attach_samples(
             .where(*conditions, e.fingerprint.in_([g.fingerprint for g in groups]))
             .subquery()
         )
-        query = select(ranked.c.fingerprint, ranked.c.id).where(ranked.c.rank == 1)
+        sample_ids = select(ranked.c.id).where(ranked.c.rank == 1)
     else:
         latest = (
             select(e.id)
             .where(*conditions, e.fingerprint == t.fingerprint)
             .order_by(e.timestamp.desc(), e.id.desc())
             .limit(1)
+            .correlate(t)  # to the totals row only, not to the events read around it
             .scalar_subquery()
         )
         listed = value_lists.one_of(
             db.get_bind().dialect.name, t.fingerprint, [g.fingerprint for g in groups], value_lists.STRINGS
         )
-        query = select(t.fingerprint, latest).where(t.project_id == project_id, listed)
-    sample_ids: dict[str, int | None] = {fingerprint: event_id for fingerprint, event_id in db.execute(query)}
-    found = [event_id for event_id in sample_ids.values() if event_id is not None]
-    samples = {row.id: row for row in db.scalars(select(e).where(e.id.in_(found)))} if found else {}
+        sample_ids = select(latest).where(t.project_id == project_id, listed)
+    # The events in the same statement (a group's sample has its fingerprint).
+    samples = {row.fingerprint: row for row in db.scalars(select(e).where(e.id.in_(sample_ids)))}
     for group in groups:
-        sample_id = sample_ids.get(group.fingerprint)
-        group.sample = samples.get(sample_id) if sample_id is not None else None
+        group.sample = samples.get(group.fingerprint)
 
 
 def group_exists(db: Session, project_id: int, fingerprint: str) -> bool:
