@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, DateTime, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from replaylink.store import error_group_rollup, keyset, posting_frames
@@ -133,10 +133,12 @@ def _sampled_matches(db: Session, search: TextSearch, sampled: list[ColumnElemen
         ]
     words = json.dumps(search.words, ensure_ascii=False)
     text = func.substr(e.message, 1, MESSAGE_CHARS)
+    # Thousands of rows: Core rows, times as the driver gives them (aware, in the connection's
+    # zone; compared as instants), made UTC for the groups' first and last only.
+    moment_column = type_coerce(e.timestamp, DateTime(timezone=True))
     groups: dict[str, Aggregate] = {}
-    for fingerprint, moment, event_id, title, message in db.execute(
-        select(e.fingerprint, e.timestamp, e.id, e.title, text).where(*sampled)
-    ):
+    rows = db.connection().execute(select(e.fingerprint, moment_column, e.id, e.title, text).where(*sampled))
+    for fingerprint, moment, event_id, title, message in rows.all():
         if not has_words(title, message, words):
             continue
         _, n, first, last, newest = groups.get(fingerprint, (fingerprint, 0, moment, moment, event_id))
@@ -147,7 +149,10 @@ def _sampled_matches(db: Session, search: TextSearch, sampled: list[ColumnElemen
             max(last, moment),
             max(newest, event_id),
         )
-    return list(groups.values())
+    return [
+        (fp, n, first.astimezone(UTC), last.astimezone(UTC), newest)
+        for fp, n, first, last, newest in groups.values()
+    ]
 
 
 def decode(cursor: str) -> tuple[tuple[int, str], Frame]:
