@@ -57,6 +57,7 @@ class _IntegersDumper(_LiteralDumper):
     oid = psycopg.postgres.types["int8"].array_oid
 
 
+# On psycopg's global adapters (copied by every new connection), for these private types only.
 psycopg.adapters.register_dumper(_Strings, _StringsDumper)
 psycopg.adapters.register_dumper(_Integers, _IntegersDumper)
 
