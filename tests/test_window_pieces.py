@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from replaylink.store.window_pieces import DAY, HOUR, Buckets, Events, Piece, pieces
+from replaylink.store.window_pieces import HOUR, Buckets, Events, Piece, pieces
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -19,8 +19,7 @@ def weight(parts: list[Piece], t: datetime) -> int:
         if isinstance(p, Events):
             total += p.sign * (p.lo <= t < p.hi)
         else:
-            width = DAY if p.period == "d" else HOUR
-            total += p.sign * sum(s <= t < s + width for s in p.starts)
+            total += p.sign * sum(s <= t < s + p.width for s in p.starts)
     return total
 
 

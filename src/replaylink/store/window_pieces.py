@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+WIDTHS = {"h": HOUR, "d": DAY}
+"""The buckets' periods and how long each is."""
 ROW_MINUTES = 5.0
 """Cost of reading one bucket row per group, in minutes of events read instead (an index
 descent against a few dozen index entries of a frequent group)."""
@@ -36,7 +38,7 @@ class Buckets:
 
     @property
     def width(self) -> timedelta:
-        return DAY if self.period == "d" else HOUR
+        return WIDTHS[self.period]
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _plans(start: datetime, end: datetime) -> Iterator[_Plan]:
 
 def _add(coefficients: dict[tuple[str, datetime], int], period: str, a: datetime, b: datetime) -> None:
     """Adds the signed bucket interval ``a -> b`` (``count[a, b)``, negative when ``b < a``)."""
-    width = DAY if period == "d" else HOUR
+    width = WIDTHS[period]
     sign, lo, hi = (1, a, b) if a <= b else (-1, b, a)
     for i in range((hi - lo) // width):
         coefficients[(period, lo + i * width)] += sign
