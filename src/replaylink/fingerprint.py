@@ -10,15 +10,17 @@ from replaylink.providers.base import MARKER_PREFIX
 _MARKER = re.compile(r"\[?" + re.escape(MARKER_PREFIX) + r"[0-9A-Za-z.]*\]?\s*")
 _VOLATILE = re.compile(
     r"""
+    (?=[\da-fA-F'"])  # every value starts so: other positions fail before the branches are tried
+    (?:
       [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # uuids
     | \b0x[0-9a-fA-F]+\b                                                         # addresses
     | \b[0-9a-fA-F]{12,}\b                                                       # hashes, ids
     | \d+(?:\.\d+)*                                                              # numbers, versions, ips
     | '[^']{0,200}' | "[^"]{0,200}"                                              # quoted values
+    )
     """,
     re.VERBOSE,
 )
-_SPACE = re.compile(r"\s+")
 
 
 def normalise(message: str) -> str:
@@ -27,7 +29,7 @@ def normalise(message: str) -> str:
     if MARKER_PREFIX in first:
         first = _MARKER.sub("", first)
     first = _VOLATILE.sub("<>", first)
-    return _SPACE.sub(" ", first).strip().lower()[:500]
+    return " ".join(first.split()).lower()[:500]  # str.split's whitespace is the regex \s
 
 
 def strip_marker(text: str) -> str:
