@@ -14,7 +14,11 @@ GOLDEN = [
         "3db7618f89f3dfd7900b62e985d6a105",
     ),
     (
-        ("sentry", "ValueError", "ValueError: bad amount 12.50 for order 550e8400-e29b-41d4-a716-446655440000"),
+        (
+            "sentry",
+            "ValueError",
+            "ValueError: bad amount 12.50 for order 550e8400-e29b-41d4-a716-446655440000",
+        ),
         "valueerror: bad amount <> for order <>",
         "983204e2e61721c204b8e9adb4c2b7e5",
     ),
@@ -41,7 +45,9 @@ GOLDEN = [
 
 
 @pytest.mark.parametrize(("arguments", "normalised", "expected"), GOLDEN)
-def test_fingerprints_never_change(arguments: tuple[str, str | None, str], normalised: str, expected: str) -> None:
+def test_fingerprints_never_change(
+    arguments: tuple[str, str | None, str], normalised: str, expected: str
+) -> None:
     assert normalise(arguments[2]) == normalised
     assert fingerprint(*arguments) == expected
 
