@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from replaylink.store.models import BackendEvent, RecordedSession
 from replaylink.store.sqlite_inserts import insert_sliced
 from replaylink.store.types import driver_processor
+from replaylink.store.value_lists import INTEGERS, one_of
 
 BATCH = 500
 TABLE = cast(Table, BackendEvent.__table__)
@@ -182,15 +183,17 @@ def json_text(value: Any) -> str:
 
 
 def session_windows(db: Session, session_ids: Iterable[int]) -> dict[int, SessionWindow]:
+    """The windows of those of ``session_ids`` that exist: one statement, the ids as one array
+    (``value_lists.one_of``; an expanding ``IN`` bound a parameter per id)."""
     ids = list(set(session_ids))
-    found: dict[int, SessionWindow] = {}
-    for start in range(0, len(ids), 1000):
-        query = select(
-            RecordedSession.id,
-            RecordedSession.project_id,
-            RecordedSession.started_at,
-            RecordedSession.token_expires_at,
-        ).where(RecordedSession.id.in_(ids[start : start + 1000]))
-        for sid, project_id, started_at, ends_at in db.execute(query):
-            found[sid] = SessionWindow(project_id, started_at, ends_at)
-    return found
+    if not ids:
+        return {}
+    query = select(
+        RecordedSession.id,
+        RecordedSession.project_id,
+        RecordedSession.started_at,
+        RecordedSession.token_expires_at,
+    ).where(one_of(db.get_bind().dialect.name, RecordedSession.id, ids, INTEGERS))
+    return {
+        sid: SessionWindow(project_id, started, ends) for sid, project_id, started, ends in db.execute(query)
+    }
