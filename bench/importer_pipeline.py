@@ -1,8 +1,9 @@
 """Import pipeline throughput on the records providers really return.
 
 Run: ``python -m bench.importer_pipeline [--backends sqlite,postgres] [--seconds 10]
-[--before REV] [--mix realistic|sparse] [--times poll|spread] [--count-once] [--pg-url URL]``. SQLite in
-``/tmp/replaylink-bench-pipeline``, PostgreSQL in schema ``rl_bench_pipeline`` of ``--pg-url``.
+[--before REV [--rounds N]] [--mix realistic|sparse] [--times poll|spread] [--count-once]
+[--pg-url URL]``. SQLite in ``/tmp/replaylink-bench-pipeline``, PostgreSQL in schema
+``rl_bench_pipeline`` of ``--pg-url``.
 
 Every record carries a token (provider queries only return records with the marker) of one of
 2,000 existing sessions; a page of 1,000 holds 1, 3, 10, 50, 200 or 1,000 distinct sessions (from
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -240,24 +242,47 @@ def main() -> None:
         action="store_true",
         help="as the poller calls it: also remember each record outcome (counted_records) to count it once",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --before: alternate before and after this many times and print the median paired ratio",
+    )
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if args.json:
             row = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
             print(json.dumps(row), flush=True)
             continue
-        rows = []
-        if args.before:
-            with before_worktree(args.before) as path:
-                rows.append((f"before ({args.before})", run_before(path, backend, args)))
-        after = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
-        rows.append(("after", after))
-        for label, row in rows:
-            print(f"{backend} {label}: {json.dumps(row)}", flush=True)
-        if len(rows) == 2:
-            ratio = rows[1][1]["records_per_cpu_s"] / rows[0][1]["records_per_cpu_s"]
-            print(f"{backend}: after / before, records per importer CPU-s: {ratio:.2f}x", flush=True)
+        if not args.before:
+            after = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
+            print(f"{backend} after: {json.dumps(after)}", flush=True)
+            continue
+        ratios: dict[str, list[float]] = {key: [] for key in RATIOS}
+        with before_worktree(args.before) as path:
+            for round_ in range(1, max(1, args.rounds) + 1):
+                before = run_before(path, backend, args)
+                after = run_backend(backend, args.seconds, args.mix, args.pg_url, args.count_once, args.times)
+                for label, row in ((f"before ({args.before})", before), ("after", after)):
+                    print(f"{backend} round {round_} {label}: {json.dumps(row)}", flush=True)
+                for key, values in ratios.items():
+                    values.append(after[key] / before[key])
+        for key, values in ratios.items():
+            paired = ", ".join(f"{value:.2f}" for value in values)
+            print(
+                f"{backend}: after / before, {RATIOS[key]}: median {statistics.median(values):.2f}x "
+                f"(rounds: {paired})",
+                flush=True,
+            )
 
+
+RATIOS = {
+    "records_per_cpu_s": "records per importer CPU-s",
+    "records_per_cpu_s_with_server": "records per CPU-s with the server's",
+    "floor_records_per_cpu_s": "floor records per CPU-s",
+}
+"""The paired ratios ``--rounds`` prints: the machine's speed varies between runs, so each after
+is compared with the before measured just ahead of it."""
 
 if __name__ == "__main__":
     main()
