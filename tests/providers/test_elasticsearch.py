@@ -949,3 +949,37 @@ async def test_no_secret_in_messages_reprs_or_logs(
     messages += [str(caught.value), repr(caught.value)]
     assert_clean(caplog.text, *messages)
     assert wrong_key not in caplog.text + "".join(messages)
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+@pytest.mark.parametrize("padding", [0, 290])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"api_key_id": KEY_ID, "api_key": API_KEY},
+        {"encoded_api_key": ENCODED},
+        {"username": "elastic", "password": PASSWORD},
+    ],
+)
+async def test_no_credential_in_a_message_that_echoes_the_request(
+    fields: dict[str, str], padding: int, status: int, sleeps: list[float]
+) -> None:
+    """A provider (or a proxy in front of it) that echoes the request's ``Authorization`` header
+    in its error shows no part of it: not the Basic credentials httpx encodes from username and
+    password, and no part cut off at the message's length limit."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        echo = "x" * padding + " " + request.headers.get("authorization", "")
+        return httpx.Response(status, json={"error": {"reason": echo, "type": "security_exception"}})
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    options = ProviderOptions(sleep=sleep, transport_factory=lambda _verify: httpx.MockTransport(handler))
+    provider = ElasticsearchProvider(ElasticsearchSettings(host="es.example.com", **fields), options)
+    with pytest.raises(ProviderError) as caught:
+        await collect(provider)
+    basic = base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
+    for text in (str(caught.value), repr(caught.value)):
+        for secret in (*SECRETS, basic):
+            assert not any(secret[at : at + 8] in text for at in range(len(secret) - 7)), text

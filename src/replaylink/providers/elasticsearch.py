@@ -374,8 +374,7 @@ class ElasticsearchProvider(Provider):
         secrets = self.config.secret_values()
         authorization = self.config.authorization()
         if authorization is not None:
-            headers["Authorization"] = authorization
-            secrets.append(authorization.removeprefix("ApiKey "))  # base64(id:api_key) is a secret too
+            headers["Authorization"] = authorization  # HttpApi scrubs its credentials too
         username, password = self.config.username, self.config.password
         self.api = HttpApi(
             label=self.label,

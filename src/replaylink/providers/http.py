@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -42,6 +43,19 @@ def backoff_delay(attempt: int, options: ProviderOptions) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def _credentials(headers: Mapping[str, str], auth: httpx.Auth | tuple[str, str] | None) -> list[str]:
+    """What every request carries as credentials, to scrub whatever the provider echoes: the
+    ``Authorization`` header's credentials (after its scheme), and Basic auth's password and its
+    encoded ``user:password`` (what the header then carries)."""
+    found = [
+        value.partition(" ")[2] or value for name, value in headers.items() if name.lower() == "authorization"
+    ]
+    if isinstance(auth, tuple):
+        user, password = auth
+        found += [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
+    return found
+
+
 class HttpApi:
     """One provider's HTTP API: base URL, auth headers, timeouts, retries, rate limits.
 
@@ -65,7 +79,7 @@ class HttpApi:
     ) -> None:
         self.label = label
         self.options = options
-        self.secrets = secrets
+        self.secrets = [*secrets, *_credentials(headers or {}, auth)]
         self.retry_after = retry_after
         self.url_field = url_field
         factory = options.transport_factory
@@ -147,8 +161,8 @@ class HttpApi:
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             body = response.text
         text = _first_message(body) if not isinstance(body, str) else body
-        text = " ".join(text.split())[:limit] or response.reason_phrase
-        return self.scrub(text)
+        # Scrubbed before it is cut: a secret cut in two no longer matches, and half of it would show.
+        return " ".join(self.scrub(text or response.reason_phrase).split())[:limit]
 
     def json(self, response: httpx.Response) -> Any:
         """Decode a JSON body or raise ``ProviderError`` (never a bare decode error)."""

@@ -6,7 +6,6 @@ A job lives behind the cookies its create call set, so every search runs on its 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import json
@@ -278,12 +277,11 @@ class SumoLogicProvider(Provider):
         """A fresh client (and cookie jar) for one search job."""
         access_id = self.settings.access_id
         key = self.settings.access_key.get_secret_value()
-        basic = base64.b64encode(f"{access_id}:{key}".encode()).decode()
         return HttpApi(
             label=self.label,
             base_url=api_base(self.settings),
             options=self.options,
-            secrets=[key, basic],
+            secrets=[key],  # and the Basic credentials HttpApi derives from ``auth``
             headers=_JSON_HEADERS,
             auth=(access_id, key),
             url_field=self._url_field,
