@@ -210,6 +210,38 @@ def test_truncated_gzip_is_400(client: TestClient, seeded: Seeded, rt: Runtime) 
     assert answer.status_code == 400 and error_code(answer) == "invalid_gzip"
 
 
+def test_a_gzip_member_that_is_empty_is_read_like_gzip_reads_it(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    _, token = start(client, seeded.project_key)
+    body = gzip.compress(encode(make_batch(0))) + gzip.compress(b"")
+    answer = post(client, token, None, raw=body, headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 204, answer.text
+    assert stored(rt)[0] == 1
+    alone = post(client, token, None, raw=gzip.compress(b""), headers={"Content-Encoding": "gzip"})
+    assert alone.status_code == 400 and error_code(alone) == "malformed_batch", alone.text
+
+
+def test_a_dom_nested_deeper_than_the_decoder_reads_is_400_not_500(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    """A 400 drops the batch and the tracker goes on; a 5xx it would retry forever, holding back
+    every later batch of the session."""
+    _, token = start(client, seeded.project_key)
+    levels = 600  # built as text: the standard library's encoder stops at its recursion limit
+    node = '{"type": 2, "tagName": "div", "attributes": {}, "id": 1, "childNodes": [' * levels
+    node += '{"type": 3, "textContent": "deep", "id": 0}' + "]}" * levels
+    batch = make_batch(0)
+    stamp = batch["events"][0]["timestamp"]
+    batch["events"][0] = {"type": 2, "timestamp": stamp, "data": {"node": "NODE"}}
+    raw = encode(batch).replace(b'"NODE"', node.encode())
+    answer = post(client, token, None, raw=raw, compress=False)
+    assert answer.status_code == 400, answer.text
+    assert error_code(answer) == "malformed_batch" and "deeper" in answer.json()["error"]["message"]
+    assert post(client, token, make_batch(1)).status_code == 204
+    assert stored(rt)[0] == 1
+
+
 def test_nul_and_lone_surrogates_in_devtools_text_are_stored_cleaned(
     client: TestClient, seeded: Seeded, rt: Runtime
 ) -> None:

@@ -44,6 +44,12 @@ class Malformed(Exception):
     """The batch is not what the contract says; ``str()`` is the reason, for the client."""
 
 
+TOO_DEEP = (
+    "the batch nests its JSON deeper than the decoder's limit (about 1,000 levels, a page's DOM "
+    "about 500 elements deep); this batch cannot be stored, the tracker goes on with the next"
+)
+
+
 @dataclass
 class Batch:
     tab: str
@@ -303,9 +309,12 @@ def _decode(raw: bytes) -> _Envelope:
     data is scanned once, not kept as raw JSON and decoded again for clicks. Anything else takes
     :func:`_envelope`, which also says what is wrong."""
     try:
-        return _DECODE_PROBED.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return _envelope(raw)
+        try:
+            return _DECODE_PROBED.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return _envelope(raw)
+    except RecursionError:  # msgspec's own limit on nesting (a DOM ~500 elements deep)
+        raise Malformed(TOO_DEEP) from None
 
 
 def _summarise_events(events: list[_Event] | list[_ProbedEvent], batch: Batch) -> None:

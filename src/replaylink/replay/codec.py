@@ -41,7 +41,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
                     raise TooLarge
                 out.append(chunk)
                 pending = inflater.unconsumed_tail
-                if not pending and not chunk:
+                if not pending and not chunk and not inflater.eof:  # an empty member ends at once
                     raise Corrupt("the gzip data is truncated")
             rest = inflater.unused_data
     except zlib.error as exc:
