@@ -50,6 +50,22 @@ def test_start_returns_a_valid_token_for_the_session(client: TestClient, seeded:
         assert abs(row.token_expires_at.timestamp() - (time.time() + 7200)) < 60
 
 
+def test_continuing_starts_keep_at_most_fifty_metadata_keys(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    """Each start may send 50 keys; the starts that continue a session merge theirs into the
+    session's, which keeps the first 50 keys (their values updated) and drops the rest."""
+    first = start(client, projectKey=seeded.project_key, metadata={f"a{n}": n for n in range(50)})
+    for round_ in range(3):
+        metadata = {"a0": f"round {round_}", **{f"b{round_}-{n}": n for n in range(49)}}
+        again = start(client, projectKey=seeded.project_key, token=first["token"], metadata=metadata)
+        assert again["sessionId"] == first["sessionId"]
+    with transaction(rt.sessions) as db:
+        row = db.get(RecordedSession, int(str(first["sessionId"])))
+        assert row is not None
+        assert row.metadata_ == {**{f"a{n}": n for n in range(50)}, "a0": "round 2"}
+
+
 def test_valid_token_of_same_project_continues_the_session(
     client: TestClient, seeded: Seeded, rt: Runtime
 ) -> None:

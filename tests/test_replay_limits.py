@@ -266,6 +266,11 @@ def test_timestamps_outside_the_session_window_are_refused(
     skew = rt.settings.replay_clock_skew_seconds * 1000
     future = post(client, token, make_batch(0, t0=now_ms() + skew + 60_000))
     assert future.status_code == 400 and error_code(future) == "timestamp_out_of_range"
+    # Past the session's greatest length too: still a bad clock (this batch refused), not the
+    # session's end (a 409 stops the recording).
+    hours = rt.settings.replay_max_session_seconds * 1000 + 3_600_000
+    far = post(client, token, make_batch(0, t0=now_ms() + hours))
+    assert far.status_code == 400 and error_code(far) == "timestamp_out_of_range"
     past = post(client, token, make_batch(0, t0=now_ms() - skew - 60_000))
     assert past.status_code == 400 and error_code(past) == "timestamp_out_of_range"
     assert post(client, token, make_batch(0, t0=now_ms() - skew // 2)).status_code == 204

@@ -24,8 +24,8 @@ from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
 from replaylink.runtime import Runtime
 from replaylink.store.accounts import projects_by_keys
 from replaylink.store.db import write_transaction
+from replaylink.store.sessions import MAX_METADATA_KEYS, StartedSession, start_sessions
 from replaylink.store.sessions import SessionStart as NewSession
-from replaylink.store.sessions import StartedSession, start_sessions
 
 log = logging.getLogger("replaylink.ingest")
 
@@ -42,7 +42,7 @@ class SessionStart(BaseModel):
     url: str = Field("", max_length=2048, description="The page URL.")
     userAgent: str = Field("", max_length=1024)
     userId: str | None = Field(None, max_length=256)
-    metadata: dict[MetaKey, MetaValue] | None = Field(None, max_length=50)
+    metadata: dict[MetaKey, MetaValue] | None = Field(None, max_length=MAX_METADATA_KEYS)
     token: str | None = Field(None, max_length=256, description="The token of the session to continue.")
 
 

@@ -236,19 +236,21 @@ class Ingestor:
         settings = self.settings
         started_ms = int(state.started_at.timestamp() * 1000)
         skew_ms = settings.replay_clock_skew_seconds * 1000
-        if batch.last_ms > started_ms + settings.replay_max_session_seconds * 1000 + skew_ms:
-            raise Refused(
-                409,
-                "session_too_long",
-                f"The session is longer than {settings.replay_max_session_seconds} s; stop recording "
-                "or start a new session.",
-            )
+        # A time past now is a bad clock (this batch is refused), not a session past its length
+        # (which ends the recording): checked first.
         if batch.first_ms < started_ms - skew_ms or batch.last_ms > now * 1000 + skew_ms:
             raise Refused(
                 400,
                 "timestamp_out_of_range",
                 "Event timestamps must lie between the session's start and now, give or take "
                 f"{settings.replay_clock_skew_seconds} s; correct the client clock with serverTime.",
+            )
+        if batch.last_ms > started_ms + settings.replay_max_session_seconds * 1000 + skew_ms:
+            raise Refused(
+                409,
+                "session_too_long",
+                f"The session is longer than {settings.replay_max_session_seconds} s; stop recording "
+                "or start a new session.",
             )
 
     def _too_large(self) -> Refused:

@@ -23,6 +23,8 @@ from replaylink.tokens import TokenSigner
 
 _table = cast(Table, RecordedSession.__table__)
 _sessions = _table.c
+MAX_METADATA_KEYS = 50
+"""A session's metadata keys, over all the starts that continue it (each start sends at most as many)."""
 _CHANGED = ("last_seen_at", "page_url", "user_id", "metadata")
 """What continuing a session may change (also the UPDATE's bind names, prefixed ``new_``)."""
 
@@ -112,7 +114,11 @@ def _continue(row: dict[str, Any], start: SessionStart) -> None:
     if start.user_id:
         row["user_id"] = start.user_id
     if start.metadata:
-        row["metadata"] = {**(row["metadata"] or {}), **start.metadata}
+        merged = dict(row["metadata"] or {})
+        for key, value in start.metadata.items():
+            if key in merged or len(merged) < MAX_METADATA_KEYS:  # keys beyond the limit are dropped
+                merged[key] = value
+        row["metadata"] = merged
 
 
 def _new_row(
