@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -86,7 +87,8 @@ def run(db_kind: str, batches: int) -> dict[str, Any]:
             batch = step("decode", parse_batch, raw)
             state = step("read", ingestor._read, claims.session_id, batch)
             assert state is not None and not state.segment_exists
-            key = segment_key(state.project_id, state.session_id, batch.tab, batch.seq)
+            digest = hashlib.sha256(stored).hexdigest()
+            key = segment_key(state.project_id, state.session_id, batch.tab, batch.seq, digest)
             step("blob", ingestor.store.put, key, stored)
             added = step("index", ingestor._index, state, batch, key, stored, len(raw), time.time())
             assert added is not None and added.value == "stored"

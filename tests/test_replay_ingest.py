@@ -4,6 +4,7 @@ idempotent retries, out-of-order seq, caps that write nothing, retention with bl
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from replaylink.replay.ingest import Ingestor, Prepared
 from replaylink.replay.store import segment_key
 from replaylink.replay.sweep import sweep
 from replaylink.retention import purge
@@ -59,6 +61,19 @@ def keys(rt: Runtime) -> list[str]:
     return sorted(item.key for item in rt.replay_store.list())
 
 
+def sha256(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()
+
+
+def indexed_key(rt: Runtime, session_id: int, tab: str, seq: int) -> str:
+    """The key of the blob the segment's row names."""
+    with transaction(rt.sessions) as db:
+        where = (ReplaySegment.session_id == session_id, ReplaySegment.tab == tab, ReplaySegment.seq == seq)
+        key = db.scalar(select(ReplaySegment.key).where(*where))
+    assert key is not None
+    return key
+
+
 def segment_count(rt: Runtime) -> int:
     with transaction(rt.sessions) as db:
         return int(db.scalar(select(func.count()).select_from(ReplaySegment)) or 0)
@@ -84,7 +99,7 @@ def test_round_trip_keeps_the_clients_gzip_bytes_and_indexes_the_batch(
         headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"},
     )
     assert answer.status_code == 204, answer.text
-    key = segment_key(seeded.project_id, session_id, "tab-1", 0)
+    key = segment_key(seeded.project_id, session_id, "tab-1", 0, sha256(body))
     assert keys(rt) == [key]
     assert rt.replay_store.get(key) == body  # as received, not recompressed
 
@@ -121,7 +136,7 @@ def test_uncompressed_and_beacon_bodies_are_stored_gzipped_once(
     session_id, token = start(client, seeded.project_key)
     plain = make_batch(0)
     assert post(client, token, plain, compress=False).status_code == 204
-    stored = rt.replay_store.get(segment_key(seeded.project_id, session_id, "tab-1", 0))
+    stored = rt.replay_store.get(indexed_key(rt, session_id, "tab-1", 0))
     assert stored is not None and json.loads(gzip.decompress(stored)) == plain
     # sendBeacon: token in the query, gzip bytes without a Content-Encoding header.
     beacon = gzip.compress(encode(make_batch(1)))
@@ -129,7 +144,9 @@ def test_uncompressed_and_beacon_bodies_are_stored_gzipped_once(
         f"/ingest/v1/batches?token={token}", content=beacon, headers={"Content-Type": "application/json"}
     )
     assert answer.status_code == 204, answer.text
-    assert rt.replay_store.get(segment_key(seeded.project_id, session_id, "tab-1", 1)) == beacon
+    assert (
+        rt.replay_store.get(segment_key(seeded.project_id, session_id, "tab-1", 1, sha256(beacon))) == beacon
+    )
 
 
 def test_retries_are_idempotent(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
@@ -218,10 +235,38 @@ def test_out_of_order_seq_plays_back_in_order(client: TestClient, seeded: Seeded
     ]
     assert manifest.json()["tabs"] == ["tab-1", "tab-2"]
     assert keys(rt) == sorted(keys(rt)) and keys(rt)[:4] == [
-        segment_key(seeded.project_id, session_id, "tab-1", seq) for seq in (0, 1, 2, 11)
+        indexed_key(rt, session_id, "tab-1", seq) for seq in (0, 1, 2, 11)
     ]
     row = session_row(rt, session_id)
     assert row.recording_started_at == datetime.fromtimestamp(t0 / 1000, UTC)
+
+
+def test_two_bodies_for_one_seq_at_once_leave_the_index_describing_the_blob_it_names(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    """Both pass the duplicate check before either has its row: each writes its own blob, the
+    first row wins, and the other request (a duplicate) deletes the blob it wrote. The same body
+    twice is one blob, which the duplicate leaves alone."""
+    session_id, token = start(client, seeded.project_key)
+    ingestor = Ingestor(rt.settings, rt.sessions, rt.signer, rt.replay_store)
+    small, large = (gzip.compress(encode(make_batch(0, clicks=clicks))) for clicks in (1, 40))
+    first = ingestor.prepare(token, small, encoding="gzip", origin=None)
+    again = ingestor.prepare(token, small, encoding="gzip", origin=None)
+    second = ingestor.prepare(token, large, encoding="gzip", origin=None)
+    assert isinstance(first, Prepared) and isinstance(second, Prepared) and isinstance(again, Prepared)
+    assert ingestor.add_segment(first).result == "stored"
+    assert ingestor.add_segment(second).result == "duplicate"
+    assert ingestor.add_segment(again).result == "duplicate"
+    assert keys(rt) == [indexed_key(rt, session_id, "tab-1", 0)]
+    manifest = client.get(
+        f"/api/v1/projects/{seeded.project_id}/sessions/{session_id}/replay", headers=seeded.auth()
+    )
+    [segment] = manifest.json()["segments"]
+    fetched = client.get(segment["url"], headers=seeded.auth())
+    assert fetched.json() == json.loads(gzip.decompress(small))
+    assert segment["bytes"] == len(small) and fetched.headers["etag"] == f'"{sha256(small)}"'
+    row = session_row(rt, session_id)
+    assert (row.replay_bytes, row.clicks) == (len(small), 1)
 
 
 def test_a_token_writes_only_to_its_own_session(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
@@ -232,8 +277,8 @@ def test_a_token_writes_only_to_its_own_session(client: TestClient, seeded: Seed
     assert session_row(rt, first).clicks == 1 and session_row(rt, second).clicks == 4
     assert keys(rt) == sorted(
         [
-            segment_key(seeded.project_id, first, "tab-1", 0),
-            segment_key(seeded.other_project_id, second, "tab-1", 0),
+            indexed_key(rt, first, "tab-1", 0),
+            indexed_key(rt, second, "tab-1", 0),
         ]
     )
     # The other project's session is not visible through this project's URL.
@@ -274,7 +319,7 @@ def test_retention_removes_blobs_with_their_sessions(client: TestClient, seeded:
         row.started_at -= timedelta(days=40)
     done = purge(rt.sessions, 30, replay_store=rt.replay_store)
     assert done.sessions == 1 and done.segments == 3
-    assert keys(rt) == [segment_key(seeded.project_id, kept, "tab-1", 0)]
+    assert keys(rt) == [indexed_key(rt, kept, "tab-1", 0)]
     with transaction(rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(DevtoolsEvent)) == 0
         assert list(db.scalars(select(ReplaySegment.session_id))) == [kept]
@@ -283,14 +328,14 @@ def test_retention_removes_blobs_with_their_sessions(client: TestClient, seeded:
 def test_sweep_deletes_old_unindexed_blobs_only(client: TestClient, seeded: Seeded, rt: Runtime) -> None:
     session_id, token = start(client, seeded.project_key)
     assert post(client, token, make_batch(0)).status_code == 204
-    orphan = segment_key(seeded.project_id, session_id, "tab-1", 7)
+    orphan = segment_key(seeded.project_id, session_id, "tab-1", 7, sha256(gzip.compress(b"{}")))
     rt.replay_store.put(orphan, gzip.compress(b"{}"))
     later = datetime.now(UTC) + timedelta(hours=2)
     young = sweep(rt.sessions, rt.replay_store, timedelta(hours=3), now=later)
     assert young.deleted == 0 and len(keys(rt)) == 2
     done = sweep(rt.sessions, rt.replay_store, timedelta(hours=1), now=later)
     assert done.deleted == 1 and done.scanned == 2
-    assert keys(rt) == [segment_key(seeded.project_id, session_id, "tab-1", 0)]
+    assert keys(rt) == [indexed_key(rt, session_id, "tab-1", 0)]
     manifest = client.get(
         f"/api/v1/projects/{seeded.project_id}/sessions/{session_id}/replay", headers=seeded.auth()
     )
@@ -332,7 +377,7 @@ def test_a_writer_killed_between_blob_and_row_leaves_nothing_half_visible(
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
 
-    key = segment_key(seeded.project_id, session_id, "tab-1", 0)
+    key = segment_key(seeded.project_id, session_id, "tab-1", 0, sha256(body))
     assert marker.read_text() == key and key in keys(rt)  # the blob is there...
     manifest = client.get(
         f"/api/v1/projects/{seeded.project_id}/sessions/{session_id}/replay", headers=seeded.auth()
@@ -346,7 +391,7 @@ def test_a_writer_killed_between_blob_and_row_leaves_nothing_half_visible(
     )
     assert len(manifest.json()["segments"]) == 1
     # Had it never retried, the sweep would take the orphan (and leaves indexed blobs alone).
-    orphan = segment_key(seeded.project_id, session_id, "tab-1", 1)
+    orphan = segment_key(seeded.project_id, session_id, "tab-1", 1, sha256(body))
     rt.replay_store.put(orphan, body)
     sweep(rt.sessions, rt.replay_store, timedelta(seconds=60), now=datetime.now(UTC) + timedelta(minutes=5))
     assert keys(rt) == [key]

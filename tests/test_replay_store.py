@@ -30,12 +30,18 @@ def test_open_store_follows_the_setting(tmp_path: Path) -> None:
         open_store(make_settings(tmp_path, "sqlite://", replay_store="s3:///prefix"))
 
 
+DIGEST = "0123456789abcdef" * 4
+
+
 def test_keys_sort_in_playback_order_and_refuse_escapes() -> None:
-    keys = [segment_key(1, 99, "tab", seq) for seq in (10, 2, 100, 0)]
-    assert sorted(keys) == [segment_key(1, 99, "tab", seq) for seq in (0, 2, 10, 100)]
+    keys = [segment_key(1, 99, "tab", seq, DIGEST) for seq in (10, 2, 100, 0)]
+    assert sorted(keys) == [segment_key(1, 99, "tab", seq, DIGEST) for seq in (0, 2, 10, 100)]
     for tab in ("../x", "a/b", "", "x" * 65):
         with pytest.raises(ValueError):
-            segment_key(1, 2, tab, 0)
+            segment_key(1, 2, tab, 0, DIGEST)
+    for digest in ("", "../" + DIGEST[3:], DIGEST.upper(), DIGEST[:-1]):
+        with pytest.raises(ValueError):
+            segment_key(1, 2, "tab", 0, digest)
     assert not is_stored_key("replays/../../etc/passwd") and not is_stored_key("/etc/passwd")
 
 
@@ -51,7 +57,7 @@ def test_gunzip_is_bounded_and_reads_every_member() -> None:
 
 def test_filesystem_writes_leave_no_temp_files_and_old_ones_are_listed(tmp_path: Path) -> None:
     store = FilesystemStore(tmp_path)
-    key = segment_key(1, 2, "t", 0)
+    key = segment_key(1, 2, "t", 0, DIGEST)
     store.put(key, b"data")
     store.put(key, b"newer")
     assert store.get(key) == b"newer"

@@ -18,6 +18,7 @@ same write gate as every other writer) without holding that turn while it decode
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +42,8 @@ from replaylink.replay.store import ReplayStore, StoreError, segment_key
 from replaylink.store.accounts import origin_allowed
 from replaylink.store.db import make_engine, transaction
 from replaylink.tokens import Reason, TokenData, TokenSigner
+
+log = logging.getLogger("replaylink.replay")
 
 T = TypeVar("T")
 POOL_SIZE = 4
@@ -253,6 +257,17 @@ class Ingestor:
                 "or start a new session.",
             )
 
+    def _discard_unless_indexed(self, key: str) -> None:
+        """After a lost race for a ``(tab, seq)``: delete this request's blob unless the winner's
+        row names it (the same body, so the same key). Left behind on failure, the sweep takes it."""
+        try:
+            with transaction(self.factory) as db:
+                if index.indexed_keys(db, [key]):
+                    return
+            self.store.delete([key])
+        except (StoreError, SQLAlchemyError) as exc:
+            log.warning("could not delete the blob of a duplicate batch (the sweep will): %s", exc)
+
     def _too_large(self) -> Refused:
         return Refused(
             409,
@@ -327,9 +342,9 @@ class Ingestor:
             metrics.DEVTOOLS_IGNORED.labels("unknown_type").inc(batch.unknown_devtools)
         if batch.skipped_devtools:
             metrics.DEVTOOLS_IGNORED.labels("over_batch_limit").inc(batch.skipped_devtools)
-        key = segment_key(state.project_id, state.session_id, batch.tab, batch.seq)
         with _timed("blob"):
             digest = hashlib.sha256(stored).hexdigest()
+            key = segment_key(state.project_id, state.session_id, batch.tab, batch.seq, digest)
             try:
                 self.store.put(key, stored)
             except StoreError as exc:
@@ -347,6 +362,7 @@ class Ingestor:
         if added is index.Added.OVER_CAP:
             raise self._too_large()
         if added is index.Added.DUPLICATE:
+            self._discard_unless_indexed(prepared.blob.key)
             return Outcome("duplicate", state.session_id, prepared.blob.key)
         metrics.BYTES.inc(prepared.blob.size)
         return Outcome("stored", state.session_id, prepared.blob.key)

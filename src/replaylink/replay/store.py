@@ -21,7 +21,11 @@ SEQ_DIGITS = 10
 MAX_SEQ = 10**SEQ_DIGITS - 1
 TAB = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STORED = re.compile(rf"{ROOT}/[A-Za-z0-9_./-]{{1,300}}")
-_KEY = re.compile(rf"{ROOT}/[0-9]{{1,10}}/[0-9]{{1,19}}/[A-Za-z0-9_-]{{1,64}}/[0-9]{{{SEQ_DIGITS}}}")
+DIGEST = re.compile(r"[0-9a-f]{64}")
+DIGEST_CHARS = 16
+_KEY = re.compile(
+    rf"{ROOT}/[0-9]{{1,10}}/[0-9]{{1,19}}/[A-Za-z0-9_-]{{1,64}}/[0-9]{{{SEQ_DIGITS}}}(?:-[0-9a-f]{{{DIGEST_CHARS}}})?"
+)
 
 
 class StoreError(Exception):
@@ -53,10 +57,14 @@ class ReplayStore(Protocol):
         """Where the blobs go, for logs and the CLI (never a secret)."""
 
 
-def segment_key(project_id: int, session_id: int, tab: str, seq: int) -> str:
-    if not TAB.fullmatch(tab) or not 0 <= seq <= MAX_SEQ:
-        raise ValueError("invalid tab or seq")
-    return f"{ROOT}/{project_id}/{session_id}/{tab}/{seq:0{SEQ_DIGITS}d}"
+def segment_key(project_id: int, session_id: int, tab: str, seq: int, digest: str) -> str:
+    """Where a segment's blob goes. ``digest`` (the blob's SHA-256, hex) names its content too:
+    two different bodies sent at once for one ``(tab, seq)`` each write their own blob, and the
+    one whose index row lost is deleted, so the index never names a blob it does not describe.
+    (Keys without it, written before, stay valid: rows name their blob's key.)"""
+    if not TAB.fullmatch(tab) or not 0 <= seq <= MAX_SEQ or not DIGEST.fullmatch(digest):
+        raise ValueError("invalid tab, seq or digest")
+    return f"{ROOT}/{project_id}/{session_id}/{tab}/{seq:0{SEQ_DIGITS}d}-{digest[:DIGEST_CHARS]}"
 
 
 def session_prefix(project_id: int, session_id: int) -> str:
