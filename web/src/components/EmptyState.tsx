@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { Untrusted } from "./Untrusted";
 
 export function EmptyState({ title, children }: { title: string; children: ReactNode }) {
   return (
@@ -13,7 +14,8 @@ export function ErrorBox({ error }: { error: unknown }) {
   if (!error) return null;
   return (
     <p className="error-box" role="alert">
-      {error instanceof Error ? error.message : String(error)}
+      {/* The server's messages can quote what a provider or a tracked site sent. */}
+      <Untrusted text={error instanceof Error ? error.message : String(error)} />
     </p>
   );
 }

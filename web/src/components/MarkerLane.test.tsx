@@ -24,7 +24,8 @@ describe("MarkerLane", () => {
     render(<MarkerLane markers={markers} durationMs={60_000} currentMs={0} onSeekMarker={() => {}} onScrub={() => {}} providerLabel={(n) => (n === "datadog" ? "Datadog" : n ?? "")} />);
     const backend = screen.getByRole("button", { name: "PaymentError: declined" });
     expect(backend.closest("li")).toHaveClass("kind-backend");
-    expect(backend).toHaveAttribute("title", "Backend error · Datadog · 0:30: PaymentError: declined");
+    // The title is the provider's text: isolated (FSI … PDI) in the tooltip.
+    expect(backend).toHaveAttribute("title", "Backend error · Datadog · 0:30: \u2068PaymentError: declined\u2069");
     expect(screen.getByRole("button", { name: "TypeError: x is undefined" }).closest("li")).toHaveClass("kind-js_error");
     expect(screen.getByRole("button", { name: "POST /api/pay 500" }).closest("li")).toHaveClass("kind-failed_request");
     expect(screen.queryByRole("button", { name: "https://shop.example/" })).toBeNull(); // pages are not errors
@@ -41,6 +42,14 @@ describe("MarkerLane", () => {
     expect(onSeek).toHaveBeenCalledWith(expect.objectContaining({ offsetMs: 30_000, fingerprint: "f1" }));
     expect(seekTarget(30_000)).toBe(28_000);
     expect(seekTarget(1_000)).toBe(0);
+  });
+
+  it("keeps a title's direction controls out of the tooltip and the button's name", () => {
+    const spoof = markersFromTimeline([item("js_error", 5_000, "Error in \u202Egnp.exe\u202C")]);
+    render(<MarkerLane markers={spoof} durationMs={60_000} currentMs={0} onSeekMarker={() => {}} onScrub={() => {}} />);
+    const button = screen.getByRole("button", { name: "Error in ⟨U+202E⟩gnp.exe⟨U+202C⟩" });
+    // Its own words and the time stay outside the isolate; inside, no control is applied.
+    expect(button).toHaveAttribute("title", "JS error · 0:05: \u2068Error in ⟨U+202E⟩gnp.exe⟨U+202C⟩\u2069");
   });
 
   it("has a scrubber that names the current time", () => {

@@ -1,5 +1,5 @@
 // The marker lane over the scrubber: one button per marker, coloured by kind, named by its title.
-import { duration } from "../format";
+import { duration, isolateText, revealBidi } from "../format";
 import { KIND_LABEL, type Marker } from "./markers";
 
 interface Props {
@@ -21,10 +21,11 @@ export function MarkerLane({ markers, durationMs, currentMs, onSeekMarker, onScr
         {lane.map((m) => {
           const where = m.outside ? (m.offsetMs < 0 ? "before the recording" : "after the recording") : duration(m.offsetMs);
           const who = m.kind === "backend" ? `${providerLabel(m.provider)} · ` : "";
-          const tip = `${KIND_LABEL[m.kind]} · ${who}${where}: ${m.title}`;
+          // The title is the page's or the provider's text: isolated in the tooltip, its controls shown.
+          const tip = `${KIND_LABEL[m.kind]} · ${who}${where}: ${isolateText(m.title, 300)}`;
           return (
             <li key={m.id} style={{ left: place(m.offsetMs) }} className={`marker kind-${m.kind}${m.outside ? " outside" : ""}`}>
-              <button type="button" aria-label={m.title} title={tip} data-offset={m.offsetMs} data-kind={m.kind} onClick={() => onSeekMarker(m)}>
+              <button type="button" aria-label={revealBidi(m.title)} title={tip} data-offset={m.offsetMs} data-kind={m.kind} onClick={() => onSeekMarker(m)}>
                 <span className="sr-only">{tip}</span>
               </button>
             </li>

@@ -1,6 +1,8 @@
 // A settings form generated from a provider's JSON schema: no provider is known here by name.
 import { useId, useState } from "react";
 import type { JsonSchema } from "../api";
+import { revealBidi } from "../format";
+import { Untrusted } from "./Untrusted";
 
 export type Values = Record<string, unknown>;
 
@@ -258,7 +260,7 @@ function FieldRow({
       ) : null}
       {error ? (
         <p className="field-error" id={`${id}-err`} role="alert">
-          {error}
+          <Untrusted text={error} />
         </p>
       ) : null}
     </div>
@@ -290,7 +292,11 @@ function ChoicePicker({ label, load, onPick }: { label: string; current: unknown
       >
         {state.loading ? "Loading…" : `List ${label.toLowerCase()}`}
       </button>
-      {state.error ? <p className="field-error" role="alert">{state.error}</p> : null}
+      {state.error ? (
+        <p className="field-error" role="alert">
+          <Untrusted text={state.error} />
+        </p>
+      ) : null}
       {state.items ? (
         state.items.length ? (
           <select
@@ -303,8 +309,9 @@ function ChoicePicker({ label, load, onPick }: { label: string; current: unknown
           >
             <option value="">Pick one ({state.items.length} found)…</option>
             {state.items.map((item) => (
+              // The provider's names: an <option> holds text only, so its controls are shown, not isolated.
               <option key={item} value={item}>
-                {item}
+                {revealBidi(item)}
               </option>
             ))}
           </select>

@@ -114,4 +114,47 @@ describe("SidePanel", () => {
     await userEvent.keyboard("{ArrowRight}{ArrowRight}{ArrowRight}");
     expect(screen.getByRole("tabpanel")).toHaveTextContent("Duration–");
   });
+
+  it("isolates each provider and page text, and shows its direction controls instead of applying them", async () => {
+    const ANY_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+    const spoof = markersFromBackend([
+      { id: "9", provider: "datadog", title: "Upload \u202Egnp.exe\u202C", message: "m\u2067sg", timestamp: "", offset_ms: 10_000, service: "api\u202E", host: "web-1" },
+    ]);
+    panel({
+      backend: spoof,
+      session: { ...session, user_id: "\u202Eu1", user_agent: "UA\u202B", metadata: { "pl\u202Ean": "p\u200Fro" } },
+      consoleLines: [{ offsetMs: 2000, level: "err\u202Eor", message: "bad \u2066thing" }],
+      network: [{ offsetMs: 3000, method: "PO\u202EST", url: "/api/\u202Epay", status: 500, durationMs: 12, failed: true }],
+    });
+    const backendTab = screen.getByRole("tabpanel");
+    const title = backendTab.querySelector("bdi.title");
+    expect(title?.textContent).toBe("Upload ⟨U+202E⟩gnp.exe⟨U+202C⟩");
+    // The time of the row is the dashboard's: outside every isolate.
+    expect(within(backendTab).getByText("0:10").closest("bdi")).toBeNull();
+    // Service and host are isolated one by one: the service's override cannot reach the host.
+    const origin = [...backendTab.querySelectorAll("p.muted bdi")].map((b) => b.textContent);
+    expect(origin).toEqual(["api⟨U+202E⟩", "web-1"]);
+    expect(screen.getByRole("button", { name: "Play 2 s before: Upload ⟨U+202E⟩gnp.exe⟨U+202C⟩" })).toBeInTheDocument();
+    expect(backendTab.textContent).not.toMatch(ANY_CONTROL);
+
+    screen.getByRole("tab", { name: /Backend/ }).focus();
+    await userEvent.keyboard("{ArrowRight}");
+    const consoleTab = screen.getByRole("tabpanel");
+    expect([...consoleTab.querySelectorAll("pre bdi")].map((b) => b.textContent)).toEqual(["err⟨U+202E⟩or", "bad ⟨U+2066⟩thing"]);
+    expect(consoleTab.textContent).not.toMatch(ANY_CONTROL);
+
+    await userEvent.keyboard("{ArrowRight}");
+    const networkTab = screen.getByRole("tabpanel");
+    expect(networkTab).toHaveTextContent("PO⟨U+202E⟩ST 500 /api/⟨U+202E⟩pay 12 ms");
+    expect(networkTab.querySelector("bdi.url")?.textContent).toBe("/api/⟨U+202E⟩pay");
+    expect(networkTab.querySelector(".status")?.closest("bdi")).toBeNull();
+    expect(networkTab.textContent).not.toMatch(ANY_CONTROL);
+
+    await userEvent.keyboard("{ArrowRight}");
+    const meta = screen.getByRole("tabpanel");
+    expect(meta).toHaveTextContent("User id⟨U+202E⟩u1Started");
+    expect(meta).toHaveTextContent("User agentUA⟨U+202B⟩");
+    expect(meta).toHaveTextContent("pl⟨U+202E⟩anp⟨U+200F⟩ro");
+    expect(meta.textContent).not.toMatch(ANY_CONTROL);
+  });
 });

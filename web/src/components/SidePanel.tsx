@@ -1,9 +1,11 @@
-// The session page's side panel: Backend, Console, Network, Metadata. Everything is rendered as text.
+// The session page's side panel: Backend, Console, Network, Metadata. Everything is rendered as text,
+// and every text of the tracked site or of a log provider through <Untrusted> (isolated, controls shown).
 import { useEffect, useRef, useState, type KeyboardEvent } from "react";
 import type { BackendLogs, SessionDetail, TimelineEvent } from "../api";
-import { duration, safeHttpUrl, truncate, when } from "../format";
+import { duration, revealBidi, safeHttpUrl, truncate, when } from "../format";
 import type { Marker } from "./markers";
 import { CopyButton } from "./CopyButton";
+import { Untrusted } from "./Untrusted";
 
 export interface ConsoleLine {
   offsetMs: number;
@@ -161,7 +163,7 @@ function BackendTab({ backend, currentMs, onSeek, providerLabel, loadLive }: Pro
       </div>
       {live.error ? (
         <p className="error-box" role="alert">
-          {live.error}
+          <Untrusted text={live.error} />
         </p>
       ) : null}
       {live.answer ? (
@@ -171,7 +173,12 @@ function BackendTab({ backend, currentMs, onSeek, providerLabel, loadLive }: Pro
             <li key={p.integration_id} className={`status-${p.status}`}>
               {providerLabel(p.provider)} ({p.name}): {p.status}
               {p.status === "ok" ? `, ${p.records} records${p.truncated ? " (truncated)" : ""}${p.cached ? ", cached" : ""}` : ""}
-              {p.message ? ` — ${p.message}` : ""}
+              {p.message ? (
+                <>
+                  {" — "}
+                  <Untrusted text={p.message} max={1000} />
+                </>
+              ) : null}
             </li>
           ))}
         </ul>
@@ -182,19 +189,21 @@ function BackendTab({ backend, currentMs, onSeek, providerLabel, loadLive }: Pro
           const href = safeHttpUrl(r.link);
           return (
             <li key={r.key} ref={i === current ? currentRef : undefined} className={`row level-${r.level ?? "error"}${i === current ? " current" : ""}${i > current ? " future" : ""}`}>
-              <button type="button" className="row-seek" onClick={() => onSeek(r.offsetMs)} aria-label={`Play 2 s before: ${r.title}`}>
+              <button type="button" className="row-seek" onClick={() => onSeek(r.offsetMs)} aria-label={`Play 2 s before: ${revealBidi(truncate(r.title, 300))}`}>
                 <span className="time">{r.outside ? "outside" : duration(r.offsetMs)}</span>
               </button>
               <div className="row-body">
                 <div className="row-title">
-                  <span className="provider">{providerLabel(r.provider)}</span> <span className="title">{truncate(r.title, 300)}</span>
+                  <span className="provider">{providerLabel(r.provider)}</span> <Untrusted className="title" text={r.title} max={300} />
                   {r.live ? <span className="badge">live</span> : null}
                   {r.outside ? <span className="badge warn">outside the recording</span> : null}
                 </div>
-                {r.message && r.message !== r.title ? <pre className="message">{truncate(r.message, 4000)}</pre> : null}
-                {r.event?.service || r.event?.host ? (
-                  <p className="muted">{[r.event.service, r.event.host, r.event.logger].filter(Boolean).join(" · ")}</p>
+                {r.message && r.message !== r.title ? (
+                  <pre className="message">
+                    <Untrusted text={r.message} max={4000} />
+                  </pre>
                 ) : null}
+                {r.event?.service || r.event?.host ? <Origin parts={[r.event.service, r.event.host, r.event.logger]} /> : null}
                 {href ? (
                   <a href={href} target="_blank" rel="noopener noreferrer nofollow">
                     Open in {providerLabel(r.provider)}
@@ -209,6 +218,21 @@ function BackendTab({ backend, currentMs, onSeek, providerLabel, loadLive }: Pro
   );
 }
 
+/** Where a backend event was logged: service · host · logger, each isolated from the others. */
+function Origin({ parts }: { parts: (string | null | undefined)[] }) {
+  const shown = parts.filter((p): p is string => Boolean(p));
+  return (
+    <p className="muted">
+      {shown.map((p, i) => (
+        <span key={i}>
+          {i ? " · " : null}
+          <Untrusted text={p} max={200} />
+        </span>
+      ))}
+    </p>
+  );
+}
+
 function ConsoleTab({ lines, currentMs, onSeek }: { lines: ConsoleLine[]; currentMs: number; onSeek: (ms: number) => void }) {
   if (!lines.length) return <p className="muted">No console output was recorded.</p>;
   const current = currentIndex(
@@ -219,11 +243,11 @@ function ConsoleTab({ lines, currentMs, onSeek }: { lines: ConsoleLine[]; curren
     <ol className="rows console">
       {lines.map((l, i) => (
         <li key={i} className={`row level-${l.level}${i === current ? " current" : ""}${i > current ? " future" : ""}`}>
-          <button type="button" className="row-seek" onClick={() => onSeek(l.offsetMs)} aria-label={`Play 2 s before console ${l.level} at ${duration(l.offsetMs)}`}>
+          <button type="button" className="row-seek" onClick={() => onSeek(l.offsetMs)} aria-label={`Play 2 s before console ${revealBidi(truncate(l.level, 40))} at ${duration(l.offsetMs)}`}>
             <span className="time">{duration(l.offsetMs)}</span>
           </button>
           <pre className="message">
-            {l.level}: {truncate(l.message, 2000)}
+            <Untrusted text={l.level} max={40} />: <Untrusted text={l.message} max={2000} />
           </pre>
         </li>
       ))}
@@ -241,11 +265,12 @@ function NetworkTab({ lines, currentMs, onSeek }: { lines: NetworkLine[]; curren
     <ol className="rows network">
       {lines.map((l, i) => (
         <li key={i} className={`row${l.failed ? " failed" : ""}${i === current ? " current" : ""}${i > current ? " future" : ""}`}>
-          <button type="button" className="row-seek" onClick={() => onSeek(l.offsetMs)} aria-label={`Play 2 s before ${l.method} ${truncate(l.url, 60)}`}>
+          <button type="button" className="row-seek" onClick={() => onSeek(l.offsetMs)} aria-label={`Play 2 s before ${revealBidi(truncate(l.method, 20))} ${revealBidi(truncate(l.url, 60))}`}>
             <span className="time">{duration(l.offsetMs)}</span>
           </button>
           <span className="net">
-            <span className="method">{l.method}</span> <span className="status">{l.status ?? "–"}</span> <span className="url">{truncate(l.url, 200)}</span>
+            <Untrusted className="method" text={l.method} max={20} /> <span className="status">{l.status ?? "–"}</span>{" "}
+            <Untrusted className="url" text={l.url} max={200} />
             {l.durationMs !== null ? <span className="muted"> {Math.round(l.durationMs)} ms</span> : null}
           </span>
         </li>
@@ -260,7 +285,7 @@ function MetadataTab({ session }: { session: SessionDetail }) {
       <dt>Session id</dt>
       <dd>{session.id}</dd>
       <dt>User id</dt>
-      <dd>{session.user_id ?? "anonymous"}</dd>
+      <dd>{session.user_id ? <Untrusted text={session.user_id} /> : "anonymous"}</dd>
       <dt>Started</dt>
       <dd>{when(session.started_at)}</dd>
       <dt>Last seen</dt>
@@ -270,9 +295,13 @@ function MetadataTab({ session }: { session: SessionDetail }) {
       <dt>Token expires</dt>
       <dd>{when(session.token_expires_at)}</dd>
       <dt>First page</dt>
-      <dd className="clip">{session.page_url}</dd>
+      <dd className="clip">
+        <Untrusted text={session.page_url} />
+      </dd>
       <dt>User agent</dt>
-      <dd>{session.user_agent}</dd>
+      <dd>
+        <Untrusted text={session.user_agent} />
+      </dd>
       {session.token ? (
         <>
           <dt>Session token</dt>
@@ -283,8 +312,12 @@ function MetadataTab({ session }: { session: SessionDetail }) {
       ) : null}
       {Object.entries(session.metadata ?? {}).map(([k, v]) => (
         <div key={k}>
-          <dt>{truncate(k, 100)}</dt>
-          <dd>{truncate(typeof v === "string" ? v : JSON.stringify(v), 1000)}</dd>
+          <dt>
+            <Untrusted text={k} max={100} />
+          </dt>
+          <dd>
+            <Untrusted text={typeof v === "string" ? v : String(JSON.stringify(v))} max={1000} />
+          </dd>
         </div>
       ))}
     </dl>

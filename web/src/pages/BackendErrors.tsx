@@ -3,11 +3,12 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { api, type ErrorGroupList, type SessionList, type SessionRow } from "../api";
 import { useProjectId } from "../App";
-import { ago, when, truncate } from "../format";
+import { ago, revealBidi, when } from "../format";
 import { Sparkline } from "../components/Sparkline";
 import { useProviderLabel, useProviders } from "../components/ProviderNames";
 import { EmptyState, ErrorBox } from "../components/EmptyState";
 import { Count } from "../components/SearchProgress";
+import { Untrusted } from "../components/Untrusted";
 import { SessionTable } from "./Sessions";
 
 interface Histograms {
@@ -86,8 +87,15 @@ export function BackendErrorsPage() {
             {list.map((g) => (
               <tr key={g.fingerprint}>
                 <td className="clip">
-                  <Link to={`/projects/${projectId}/errors/${encodeURIComponent(g.fingerprint)}`}>{truncate(g.title ?? g.fingerprint, 140)}</Link>
-                  {g.sample?.service ? <span className="muted"> {truncate(g.sample.service, 60)}</span> : null}
+                  <Link to={`/projects/${projectId}/errors/${encodeURIComponent(g.fingerprint)}`}>
+                    <Untrusted text={g.title ?? g.fingerprint} max={140} />
+                  </Link>
+                  {g.sample?.service ? (
+                    <span className="muted">
+                      {" "}
+                      <Untrusted text={g.sample.service} max={60} />
+                    </span>
+                  ) : null}
                 </td>
                 <td>{label(g.provider)}</td>
                 <td>
@@ -99,7 +107,7 @@ export function BackendErrorsPage() {
                 <td title={when(g.first_seen)}>{ago(g.first_seen)}</td>
                 <td title={when(g.last_seen)}>{ago(g.last_seen)}</td>
                 <td>
-                  {hist.data?.counts[g.fingerprint] ? <Sparkline counts={hist.data.counts[g.fingerprint] ?? []} label={`${g.title ?? "error"} per half day`} /> : null}
+                  {hist.data?.counts[g.fingerprint] ? <Sparkline counts={hist.data.counts[g.fingerprint] ?? []} label={`${g.title ? revealBidi(g.title) : "error"} per half day`} /> : null}
                 </td>
               </tr>
             ))}
@@ -182,7 +190,7 @@ export function ErrorGroupPage() {
       <p>
         <Link to={`/projects/${projectId}/errors`}>← Backend errors</Link>
       </p>
-      <h1 className="clip">{g?.title ?? "Backend error"}</h1>
+      <h1 className="clip">{g?.title ? <Untrusted text={g.title} /> : "Backend error"}</h1>
       {g ? (
         <dl className="facts">
           <dt>Events</dt>
@@ -195,7 +203,11 @@ export function ErrorGroupPage() {
           <dd>{when(g.last_seen)}</dd>
         </dl>
       ) : null}
-      {g?.sample?.message ? <pre className="message">{truncate(g.sample.message, 4000)}</pre> : null}
+      {g?.sample?.message ? (
+        <pre className="message">
+          <Untrusted text={g.sample.message} max={4000} />
+        </pre>
+      ) : null}
       <h2>Affected sessions</h2>
       <ErrorBox error={sessions.error} />
       {rows.length ? <SessionTable projectId={projectId} rows={rows} playAt={playAt} /> : sessions.isSuccess ? <p>No session is recorded for this error.</p> : null}

@@ -8,6 +8,7 @@ import { ago, when } from "../format";
 import { fieldsOf, initialValues, SchemaForm, toSettings, type Values } from "../components/SchemaForm";
 import { useProviders } from "../components/ProviderNames";
 import { ErrorBox } from "../components/EmptyState";
+import { Untrusted } from "../components/Untrusted";
 
 export function IntegrationsPage() {
   const projectId = useProjectId();
@@ -190,7 +191,9 @@ export function IntegrationForm({
       <SchemaForm fields={fields} values={values} onChange={setValues} storedSecrets={storedSecrets} errors={errors} choices={choices} idPrefix={formId} />
       {outcome ? (
         <div className={outcome.ok ? "ok-box" : "error-box"} role={outcome.ok ? "status" : "alert"} data-testid="check-outcome">
-          <p>{outcome.message}</p>
+          <p>
+            <Untrusted text={outcome.message} />
+          </p>
           {outcome.field ? <p>Fix the field: {outcome.field}</p> : null}
         </div>
       ) : null}
@@ -255,7 +258,7 @@ function IntegrationView({ provider, projectId, integration }: { provider: Provi
           <>
             <dt>Last error</dt>
             <dd className="bad">
-              {h.last_error} ({ago(h.last_error_at)})
+              <Untrusted text={h.last_error} max={1000} /> ({ago(h.last_error_at)})
             </dd>
           </>
         ) : null}
@@ -264,7 +267,7 @@ function IntegrationView({ provider, projectId, integration }: { provider: Provi
         {Object.entries(integration.settings).map(([k, v]) => (
           <div key={k}>
             <dt>{provider.settings_schema.properties?.[k]?.title ?? k}</dt>
-            <dd data-setting={k}>{v === null || v === undefined ? "–" : Array.isArray(v) ? v.join(", ") : String(v)}</dd>
+            <dd data-setting={k}>{v === null || v === undefined ? "–" : <Untrusted text={Array.isArray(v) ? v.join(", ") : String(v)} />}</dd>
           </div>
         ))}
       </dl>
@@ -335,8 +338,12 @@ function DiagnosticsView({ url }: { url: string }) {
                 <dl>
                   {Object.entries(s).map(([k, v]) => (
                     <div key={k}>
-                      <dt>{k}</dt>
-                      <dd>{String(v)}</dd>
+                      <dt>
+                        <Untrusted text={k} max={100} />
+                      </dt>
+                      <dd>
+                        <Untrusted text={String(v)} max={1000} />
+                      </dd>
                     </div>
                   ))}
                 </dl>
@@ -357,8 +364,13 @@ function HistoryView({ url }: { url: string }) {
     <ol className="history">
       {h.data.map((c, i) => (
         <li key={i}>
-          <strong>{c.action}</strong> by {c.actor}, {when(c.at)}
-          {Object.keys(c.changes).length ? <span className="muted"> — {Object.keys(c.changes).join(", ")}</span> : null}
+          <strong>{c.action}</strong> by <Untrusted text={c.actor} />, {when(c.at)}
+          {Object.keys(c.changes).length ? (
+            <span className="muted">
+              {" — "}
+              <Untrusted text={Object.keys(c.changes).join(", ")} />
+            </span>
+          ) : null}
         </li>
       ))}
     </ol>

@@ -4,13 +4,14 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { api, ApiError, type BackendLogs, type SessionDetail } from "../api";
 import { useProjectId } from "../App";
-import { duration, when, truncate } from "../format";
+import { duration, when } from "../format";
 import { MarkerLane } from "../components/MarkerLane";
 import { markersFromBackend, markersFromTimeline, seekTarget, type Marker, type TimelineItem } from "../components/markers";
 import { SidePanel, type ConsoleLine, type NetworkLine } from "../components/SidePanel";
 import { useProviderLabel } from "../components/ProviderNames";
 import { ErrorBox } from "../components/EmptyState";
 import { CopyButton } from "../components/CopyButton";
+import { Untrusted } from "../components/Untrusted";
 import { usePlayer } from "../player/usePlayer";
 import type { Batch, Manifest } from "../player/segments";
 
@@ -54,6 +55,28 @@ export function SessionPage() {
       loadLive={() => api<BackendLogs>(`${base}/backend-logs`)}
       problem={manifest.error ?? timeline.error}
     />
+  );
+}
+
+/** The page's head: who, when, where (the user id and the page URL are the tracked site's text). */
+export function SessionHeading({ projectId, session }: { projectId: number; session: SessionDetail }) {
+  return (
+    <div className="session-head">
+      <p>
+        <Link to={`/projects/${projectId}/sessions`}>← Sessions</Link>
+      </p>
+      <h1>
+        Session of {session.user_id ? <Untrusted text={session.user_id} max={60} /> : "an anonymous user"}{" "}
+        <span className="muted">{when(session.started_at)}</span>
+      </h1>
+      <p className="muted clip">
+        <Untrusted text={session.page_url} />
+      </p>
+      <p>
+        <CopyButton text={window.location.href} label="Copy link at this time" />{" "}
+        {session.token ? <CopyButton text={session.token} label="Copy session token" /> : null}
+      </p>
+    </div>
   );
 }
 
@@ -143,19 +166,7 @@ function SessionView({
         .map((m) => ({ offsetMs: m.offsetMs, method: "", url: m.url ?? m.title, status: m.status ?? null, durationMs: null, failed: true }));
   return (
     <div className="session-page">
-      <div className="session-head">
-        <p>
-          <Link to={`/projects/${projectId}/sessions`}>← Sessions</Link>
-        </p>
-        <h1>
-          Session of {session.user_id ? truncate(session.user_id, 60) : "an anonymous user"} <span className="muted">{when(session.started_at)}</span>
-        </h1>
-        <p className="muted clip">{session.page_url}</p>
-        <p>
-          <CopyButton text={window.location.href} label="Copy link at this time" />{" "}
-          {session.token ? <CopyButton text={session.token} label="Copy session token" /> : null}
-        </p>
-      </div>
+      <SessionHeading projectId={projectId} session={session} />
       <ErrorBox error={problem ?? player.error} />
       <div className="session-body">
         <section className="player" aria-label="Replay">

@@ -3,10 +3,11 @@ import { Link, useSearchParams } from "react-router";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type SessionList, type SessionRow } from "../api";
 import { useProjectId } from "../App";
-import { duration, when, truncate } from "../format";
+import { duration, revealBidi, when } from "../format";
 import { useProviderLabel, useProviders } from "../components/ProviderNames";
 import { EmptyState, ErrorBox } from "../components/EmptyState";
 import { SearchProgress, useSearchOnward } from "../components/SearchProgress";
+import { Untrusted } from "../components/Untrusted";
 
 const PAGE = 50;
 const FILTERS = ["from", "to", "user_id", "has_backend_errors", "has_js_errors", "has_failed_requests", "provider", "q"] as const;
@@ -170,8 +171,8 @@ export function SessionTable({ projectId, rows, playAt }: { projectId: number; r
           return (
             <tr key={s.id}>
               <td>
-                <Link to={href} aria-label={`Play session ${s.id}${s.user_id ? ` of ${s.user_id}` : ""}`}>
-                  {s.user_id ? truncate(s.user_id, 40) : "anonymous"}
+                <Link to={href} aria-label={`Play session ${s.id}${s.user_id ? ` of ${revealBidi(s.user_id)}` : ""}`}>
+                  {s.user_id ? <Untrusted text={s.user_id} max={40} /> : "anonymous"}
                 </Link>
                 {at ? (
                   <>
@@ -202,8 +203,8 @@ export function SessionTable({ projectId, rows, playAt }: { projectId: number; r
                 )}
               </td>
               <td className="clip">
-                <span className="url">{truncate(s.page_url, 80)}</span>
-                {s.first_error_title ? <span className="first-error">{truncate(s.first_error_title, 120)}</span> : null}
+                <Untrusted className="url" text={s.page_url} max={80} />
+                {s.first_error_title ? <Untrusted className="first-error" text={s.first_error_title} max={120} /> : null}
               </td>
             </tr>
           );
