@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from replaylink.api.errors import NOT_A_JSON_OBJECT
+from replaylink.api.errors import NOT_A_JSON_OBJECT, validation_details
+from replaylink.store.accounts import origin_allowed
 from tests.conftest import Seeded
 
 
@@ -57,3 +58,55 @@ def test_a_form_encoded_body_is_told_to_send_json(client: TestClient, seeded: Se
     assert error["code"] == "invalid_request"
     assert error["details"] == [{"field": "body", "message": NOT_A_JSON_OBJECT}]
     assert "application/json" in error["message"]
+
+
+def test_created_projects_get_their_origins_checked_and_normalised_as_on_patch(
+    client: TestClient, seeded: Seeded
+) -> None:
+    """POST validates allowed origins with PATCH's pattern and stores them as PATCH does."""
+    bad = client.post(
+        "/api/v1/projects",
+        json={"name": "P", "allowed_origins": ["https://p.example.com/", "garbage"]},
+        headers=seeded.auth(),
+    )
+    assert bad.status_code == 422
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["allowed_origins.1"]
+    created = client.post(
+        "/api/v1/projects",
+        json={"name": "P", "allowed_origins": ["https://p.example.com/", "http://127.0.0.1:8080"]},
+        headers=seeded.auth(),
+    )
+    assert created.status_code == 201
+    assert created.json()["allowed_origins"] == ["https://p.example.com", "http://127.0.0.1:8080"]
+    stored = client.get(f"/api/v1/projects/{created.json()['id']}", headers=seeded.auth()).json()
+    assert origin_allowed(stored["allowed_origins"], "https://p.example.com")  # what a browser sends
+    any_origin = client.post(
+        "/api/v1/projects", json={"name": "Q", "allowed_origins": []}, headers=seeded.auth()
+    )
+    assert any_origin.json()["allowed_origins"] is None  # [] = any, as on PATCH
+
+
+def test_validation_messages_are_free_of_pydantic_prefixes(client: TestClient, seeded: Seeded) -> None:
+    for path in (
+        f"/api/v1/projects/{seeded.project_id}/sessions?provider=bogus",
+        f"/api/v1/projects/{seeded.project_id}/sessions/1/backend-logs?provider=bogus",
+    ):
+        answer = client.get(path, headers=seeded.auth())
+        assert answer.status_code == 422, path
+        error = answer.json()["error"]
+        assert error["details"][0]["message"].startswith("choose one of: "), error
+        assert "provider: choose one of: " in error["message"]
+        assert "Value error" not in answer.text
+
+
+def test_assertion_prefixes_are_stripped_too() -> None:
+    errors = [
+        {"loc": ("query", "x"), "msg": "Assertion failed, x must be even"},
+        {"loc": ("query", "y"), "msg": "Value error, y is odd"},
+        {"loc": ("query", "z"), "msg": "Input should be a valid integer"},
+    ]
+    assert [d["message"] for d in validation_details(errors)] == [
+        "x must be even",
+        "y is odd",
+        "Input should be a valid integer",
+    ]

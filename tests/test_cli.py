@@ -110,3 +110,84 @@ def test_bad_settings_print_one_line_per_variable_and_exit_2(
     ]
     assert "Traceback" not in result.output and "abc" not in result.output
     assert not (tmp_path / "replaylink.db").exists()
+
+
+@pytest.mark.usefixtures("env")
+def test_project_create_checks_and_normalises_origins_as_the_api_does() -> None:
+    bad = runner.invoke(app, ["project", "create", "Bad", "--origin", "notaurl"])
+    assert bad.exit_code == 2
+    lines = bad.output.strip().splitlines()
+    assert len(lines) == 1, bad.output
+    assert lines[0].startswith("error: --origin 'notaurl' is not an origin")
+    assert "https://shop.example.com" in lines[0]  # what a valid one looks like
+    assert json.loads(run("project", "list", "--json")) == []  # nothing created
+    created = json.loads(
+        run(
+            "project", "create", "Shop", "--origin", "https://slash.example.com/", "--origin", " * ", "--json"
+        )
+    )
+    assert created["allowed_origins"] == ["https://slash.example.com", "*"]
+    anywhere = json.loads(run("project", "create", "Any", "--json"))
+    assert anywhere["allowed_origins"] is None
+
+
+def test_serve_refuses_a_taken_port_before_it_says_listening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(tmp_path / "data"))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+        monkeypatch.setenv("REPLAYLINK_PORT", str(port))
+        from_env = runner.invoke(app, ["serve", "--host", "127.0.0.1"])
+    for answer in (result, from_env):
+        assert answer.exit_code == 1, answer.output
+        assert answer.output.strip().splitlines() == [
+            f"error: Port {port} is in use on 127.0.0.1: stop what listens there, or pass --port or set "
+            "REPLAYLINK_PORT to another port."
+        ]
+    assert not (tmp_path / "data").exists()  # checked before migrating or bootstrapping
+
+
+def test_a_short_key_variable_is_a_bad_setting_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REPLAYLINK_ENCRYPTION_KEY", "abc")
+    monkeypatch.delenv("REPLAYLINK_SECRET_KEY", raising=False)
+    result = runner.invoke(app, ["project", "list"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: REPLAYLINK_ENCRYPTION_KEY: shorter than 16 characters; use a long random value"
+    ]
+    assert "abc" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_db_current_on_an_empty_data_dir_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from replaylink.store.migrate import head_revision
+
+    data = tmp_path / "fresh"
+    data.mkdir()
+    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(data))
+    for name in ("REPLAYLINK_DATABASE_URL", "REPLAYLINK_SECRET_KEY", "REPLAYLINK_ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    out = run("db", "current")
+    assert out.strip() == f"current: (empty database)  head: {head_revision()}"
+    assert list(data.iterdir()) == []  # no key files, no database
+
+
+def test_rejected_outcomes_are_listed_as_words() -> None:
+    from collections import Counter
+
+    from replaylink.cli import _rejected
+
+    outcomes = Counter(matched=5, expired_in_grace=1, malformed=2, forged=1, no_token=0)
+    assert _rejected(outcomes) == "forged 1, malformed 2"
+    assert _rejected(Counter(matched=3)) == "none"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from replaylink.config import ConfigError, Settings, load_keys
+from replaylink.config import BadSettings, ConfigError, Settings, load_keys, load_settings
 
 
 def test_keys_are_generated_once_with_mode_0600_and_kept(tmp_path: Path) -> None:
@@ -65,3 +65,20 @@ def test_env_lists_and_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.sqlalchemy_url == f"sqlite:///{tmp_path.resolve() / 'replaylink.db'}"
+
+
+def test_short_key_variables_are_bad_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Like any variable that does not parse: BadSettings, one line per variable, never the value."""
+    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REPLAYLINK_SECRET_KEY", "  tiny-secret  ")
+    monkeypatch.setenv("REPLAYLINK_ENCRYPTION_KEY", "abc")
+    with pytest.raises(BadSettings) as caught:
+        load_settings()
+    assert caught.value.lines == [
+        "REPLAYLINK_SECRET_KEY: shorter than 16 characters; use a long random value",
+        "REPLAYLINK_ENCRYPTION_KEY: shorter than 16 characters; use a long random value",
+    ]
+    assert "tiny" not in str(caught.value) and "abc" not in str(caught.value)
+    monkeypatch.setenv("REPLAYLINK_SECRET_KEY", "s" * 16)
+    monkeypatch.setenv("REPLAYLINK_ENCRYPTION_KEY", "e" * 16)
+    assert load_settings().encryption_key is not None

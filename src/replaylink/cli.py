@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,9 +145,12 @@ def serve(
             "--workers above 1 serves HTTP only: add --no-importer and run the importer as "
             "`replaylink worker` beside it."
         )
+    settings = settings_or_exit()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    # Before migrating or bootstrapping (whose admin password is shown once), not after printing
+    # "listening": a taken port would otherwise end in uvicorn's "[Errno 98] address already in use".
+    _check_bindable(bind_host, bind_port)
     with runtime(migrate_sqlite=True) as rt:
-        settings = rt.settings
-        bind_host, bind_port = host or settings.host, port or settings.port
         base_url = http_url(bind_host, bind_port)
         _bootstrap(rt, base_url)
         application: Any = (
@@ -165,6 +168,27 @@ def serve(
             # still importing the app on a loaded host is not hung, and restarting it only repeats that.
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Exit with a clear message when ``host:port`` cannot be listened on right now."""
+    import errno
+
+    from replaylink.demo.ports import bind_problem
+
+    problem = bind_problem(host, port)
+    if problem is None:
+        return
+    if problem.errno == errno.EADDRINUSE:
+        raise fail(
+            f"Port {port} is in use on {host}: stop what listens there, or pass --port or set "
+            "REPLAYLINK_PORT to another port."
+        )
+    reason = problem.strerror or str(problem) or problem.__class__.__name__
+    raise fail(
+        f"Cannot listen on {host}:{port} ({reason}): pass --host/--port or set "
+        "REPLAYLINK_HOST/REPLAYLINK_PORT."
+    )
 
 
 def http_url(host: str, port: int) -> str:
@@ -237,9 +261,31 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @db_app.command("current")
 def db_current() -> None:
-    """Print the database's schema revision and the newest one."""
-    with runtime(require_current=False) as rt:
-        out.print(f"current: {migrate.current_revision(rt.engine)}  head: {migrate.head_revision()}")
+    """Print the database's schema revision and the newest one (creates nothing)."""
+    current = _current_revision(settings_or_exit())
+    out.print(f"current: {current or '(empty database)'}  head: {migrate.head_revision()}", highlight=False)
+
+
+def _current_revision(settings: Settings) -> str | None:
+    """The schema revision, None for an empty database: read only, so neither the keys nor a
+    SQLite file that does not exist yet are created (as :func:`runtime` would)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from replaylink.store.db import make_engine
+
+    url = settings.sqlalchemy_url
+    if settings.is_sqlite:
+        path = make_url(url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+    engine = make_engine(url)
+    try:
+        return migrate.current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise fail(f"Cannot read the database's schema revision: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------- projects, users, keys
@@ -254,10 +300,14 @@ def project_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a project and print its project key (for the browser tracker)."""
-    from replaylink.api.projects import ProjectOut
+    from replaylink.api.projects import ProjectOut, normalise_origins
 
+    try:
+        origins = normalise_origins(origin)  # as POST /api/v1/projects does
+    except ValueError as exc:
+        raise fail(f"--origin {exc}", code=2) from None
     with runtime() as rt, transaction(rt.sessions) as db:
-        row = ProjectOut.of(accounts.create_project(db, name, origin or None))
+        row = ProjectOut.of(accounts.create_project(db, name, origins))
     out.print_json(row.model_dump_json()) if as_json else out.print(
         f"project {row.id} '{name}': project key {row.project_key}", highlight=False
     )
@@ -502,11 +552,22 @@ def import_(
                 if isinstance(exc, ProviderError):
                     raise fail(exc.message) from None
                 raise
-        rejected = {k: v for k, v in result.outcomes.items() if k not in ("matched", "expired_in_grace")}
         out.print(
             f"scanned {result.scanned}, matched {result.matched}, new events {result.imported}, "
-            f"rejected {rejected}"
+            f"rejected: {_rejected(result.outcomes)}",
+            highlight=False,
+            markup=False,
         )
+
+
+def _rejected(outcomes: Mapping[str, int]) -> str:
+    """``forged 1, malformed 2`` (the outcomes other than a match), or ``none``."""
+    rejected = [
+        f"{reason} {count}"
+        for reason, count in sorted(outcomes.items())
+        if reason not in ("matched", "expired_in_grace") and count
+    ]
+    return ", ".join(rejected) or "none"
 
 
 # --------------------------------------------------------------------------- retention

@@ -59,15 +59,33 @@ def describe_validation(exc: ValidationError) -> list[str]:
     return [f"{name}: {'; '.join(messages)}" for name, messages in problems.items()]
 
 
+MIN_KEY_CHARS = 16
+SHORT_KEY = f"shorter than {MIN_KEY_CHARS} characters; use a long random value"
+
+
+def _short_keys(settings: Settings) -> list[str]:
+    """One :class:`BadSettings` line per key variable that is set but too short (never its value)."""
+    keys = {"secret_key": settings.secret_key, "encryption_key": settings.encryption_key}
+    return [
+        f"{env_name(field)}: {SHORT_KEY}"
+        for field, value in keys.items()
+        if value is not None and len(value.get_secret_value().strip()) < MIN_KEY_CHARS
+    ]
+
+
 def load_settings() -> Settings:
-    """``Settings()`` from the environment, with wrong variables reported as :class:`BadSettings`."""
+    """``Settings()`` from the environment, with wrong variables reported as :class:`BadSettings`:
+    values that do not parse first, then keys that parse but are too short."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise BadSettings(describe_validation(exc)) from None
     except SettingsError as exc:  # a value the source itself could not decode
         field = str(exc).split('"')[1] if '"' in str(exc) else "settings"
         raise BadSettings([f"{env_name(field)}: cannot be parsed"]) from None
+    if short := _short_keys(settings):
+        raise BadSettings(short)
+    return settings
 
 
 def _split_commas(value: object) -> object:
@@ -233,10 +251,8 @@ def _is_first_start(settings: Settings) -> bool:
 def _key(from_env: SecretStr | None, path: Path, env_name: str, may_generate: bool) -> bytes:
     if from_env is not None:
         value = from_env.get_secret_value().strip()
-        if len(value) < 16:
-            raise ConfigError(
-                f"REPLAYLINK_{env_name} is shorter than 16 characters; use a long random value."
-            )
+        if len(value) < MIN_KEY_CHARS:  # load_settings refuses it first; this guards Settings(...)
+            raise ConfigError(f"REPLAYLINK_{env_name} is {SHORT_KEY}.")
         return value.encode()
     if path.exists() or path.is_symlink():
         try:
@@ -246,7 +262,7 @@ def _key(from_env: SecretStr | None, path: Path, env_name: str, may_generate: bo
                 f"Cannot read the key file {path} ({exc.__class__.__name__}); fix its permissions "
                 f"or set REPLAYLINK_{env_name}."
             ) from None
-        if len(value) < 16:
+        if len(value) < MIN_KEY_CHARS:
             raise ConfigError(
                 f"The key file {path} is empty or too short; restore it from a backup or set "
                 f"REPLAYLINK_{env_name}."

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from replaylink.api.deps import AdminDep, Caller, CallerDep, Db, require_admin, visible_project
 from replaylink.store.accounts import create_project, list_projects
@@ -33,9 +35,36 @@ class ProjectOut(BaseModel):
         )
 
 
+ORIGIN_PATTERN = r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+/?)$"
+ORIGIN_EXAMPLE = "scheme://host[:port] with no path, such as https://shop.example.com, or * for any"
+"""What a valid allowed origin looks like, for error messages."""
+Origin = Annotated[str, Field(max_length=300, pattern=ORIGIN_PATTERN)]
+ORIGINS_DESCRIPTION = "Origins that may record (https://shop.example.com); [] = any."
+
+
+def normalise_origins(origins: Iterable[str] | None) -> list[str] | None:
+    """Allowed origins as stored: each stripped and without a trailing ``/``, blanks dropped;
+    None (any origin) when none is left. :class:`ValueError` names the first one that is not an
+    origin (``ORIGIN_PATTERN``). The API and ``replaylink project create`` both go through this."""
+    cleaned: list[str] = []
+    for origin in origins or []:
+        value = origin.strip()
+        if not value:
+            continue
+        if len(value) > 300 or not re.fullmatch(ORIGIN_PATTERN, value):
+            raise ValueError(f"{value[:80]!r} is not an origin: give {ORIGIN_EXAMPLE}")
+        cleaned.append(value.rstrip("/"))
+    return cleaned or None
+
+
 class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    allowed_origins: list[Annotated[str, Field(max_length=300)]] | None = Field(None, max_length=100)
+    allowed_origins: list[Origin] | None = Field(None, max_length=100, description=ORIGINS_DESCRIPTION)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return normalise_origins(value)
 
 
 @router.get("", response_model=list[ProjectOut])
@@ -48,14 +77,14 @@ def new_project(body: ProjectIn, db: Db, _: Annotated[Caller, Depends(require_ad
     return ProjectOut.of(create_project(db, body.name, body.allowed_origins))
 
 
-ORIGIN_PATTERN = r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+/?)$"
-
-
 class ProjectPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    allowed_origins: list[Annotated[str, Field(max_length=300, pattern=ORIGIN_PATTERN)]] | None = Field(
-        None, max_length=100, description="Origins that may record (https://shop.example.com); [] = any."
-    )
+    allowed_origins: list[Origin] | None = Field(None, max_length=100, description=ORIGINS_DESCRIPTION)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return normalise_origins(value)
 
 
 @router.patch("/{project_id}", response_model=ProjectOut)
@@ -65,8 +94,7 @@ def update_project(body: ProjectPatch, project_id: int, db: Db, caller: AdminDep
     if body.name is not None:
         project.name = body.name
     if "allowed_origins" in body.model_fields_set:
-        origins = [o.strip().rstrip("/") for o in body.allowed_origins or [] if o.strip()]
-        project.allowed_origins = origins or None
+        project.allowed_origins = body.allowed_origins  # normalised by ProjectPatch
     db.flush()
     return ProjectOut.of(project)
 
