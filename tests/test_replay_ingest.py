@@ -74,6 +74,16 @@ def indexed_key(rt: Runtime, session_id: int, tab: str, seq: int) -> str:
     return key
 
 
+def indexed_text(rt: Runtime, session_id: int) -> int:
+    """The characters of the session's devtools rows (strings and data JSON): what the session's
+    byte cap counts besides its blobs."""
+    with transaction(rt.sessions) as db:
+        rows = db.scalars(select(DevtoolsEvent).where(DevtoolsEvent.session_id == session_id)).all()
+        texts = [(row.kind, row.level, row.name, row.message, row.url) for row in rows]
+        data = [json.dumps(row.data, ensure_ascii=False) for row in rows if row.data is not None]
+    return sum(len(text or "") for fields in texts for text in fields) + sum(map(len, data))
+
+
 def segment_count(rt: Runtime) -> int:
     with transaction(rt.sessions) as db:
         return int(db.scalar(select(func.count()).select_from(ReplaySegment)) or 0)
@@ -122,7 +132,7 @@ def test_round_trip_keeps_the_clients_gzip_bytes_and_indexes_the_batch(
 
     row = session_row(rt, session_id)
     assert (row.clicks, row.pages_visited, row.js_errors, row.failed_requests) == (3, 1, 1, 1)
-    assert row.replay_segments == 1 and row.replay_bytes == len(body)
+    assert row.replay_segments == 1 and row.replay_bytes == len(body) + indexed_text(rt, session_id)
     assert row.recording_started_at == datetime.fromtimestamp(t0 / 1000, UTC)
     assert row.last_activity_at is not None
     with transaction(rt.sessions) as db:
@@ -178,7 +188,7 @@ def test_concurrent_retries_store_and_count_once(client: TestClient, seeded: See
     assert segment_count(rt) == 2 and len(keys(rt)) == 2
     row = session_row(rt, session_id)
     assert (row.replay_segments, row.js_errors, row.clicks) == (2, 1, 4)
-    assert row.replay_bytes == len(first) + len(second)
+    assert row.replay_bytes == len(first) + len(second) + indexed_text(rt, session_id)
     with transaction(rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(DevtoolsEvent)) == 6
 

@@ -11,10 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from replaylink.metrics import REGISTRY
+from replaylink.replay.batch import LIMITS, MAX_DEVTOOLS_CHARS
 from replaylink.replay.ingest import Ingestor, Refused
 from replaylink.runtime import Runtime
 from replaylink.store.db import make_engine, make_sessionmaker, transaction
-from replaylink.store.models import Project, RecordedSession, ReplaySegment
+from replaylink.store.models import DevtoolsEvent, Project, RecordedSession, ReplaySegment
 from replaylink.tokens import TokenSigner
 from tests.conftest import Seeded
 from tests.replay_support import BATCHES, encode, error_code, make_batch, now_ms, post, start
@@ -306,6 +307,37 @@ def test_a_session_sending_too_fast_gets_429_with_retry_after(
     # Another session is not slowed down.
     _, other = start(client, seeded.project_key)
     assert post(client, other, make_batch(0)).status_code == 204
+
+
+def test_devtools_text_is_bounded_per_batch_and_counts_towards_the_session_cap(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    """1,000 console messages of 8,192 characters gzip to a few kilobytes: indexed whole, the
+    database would grow 1,000 times what the session's cap counts."""
+    session_id, token = start(client, seeded.project_key)
+    message = "x" * LIMITS["message"]
+    console = [{"type": "console", "ts": now_ms() - 500, "level": "log", "message": message}] * 1000
+    body = gzip.compress(encode(make_batch(0, devtools=console)))
+    assert len(body) < 20_000
+    assert post(client, token, None, raw=body, headers={"Content-Encoding": "gzip"}).status_code == 204
+    with transaction(rt.sessions) as db:
+        rows = db.scalar(select(func.count()).select_from(DevtoolsEvent)) or 0
+        row = db.get(RecordedSession, session_id)
+        assert row is not None
+        replay_bytes = row.replay_bytes
+    per_row = len("console") + len("log") + len(message)
+    assert rows == MAX_DEVTOOLS_CHARS // per_row  # the rest stay in the blob only
+    assert replay_bytes == len(body) + rows * per_row
+    # A session whose cap the indexed text would pass is refused, the blob's few bytes or not.
+    rt.settings.replay_max_session_bytes = replay_bytes + len(body) + 1000
+    refused = post(
+        client,
+        token,
+        None,
+        raw=gzip.compress(encode(make_batch(1, devtools=console))),
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert refused.status_code == 409 and error_code(refused) == "session_too_large"
 
 
 def test_unknown_devtools_types_and_empty_batches_are_fine(

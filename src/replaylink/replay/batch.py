@@ -24,6 +24,10 @@ CLICK = 2
 KINDS = ("page", "network", "console", "error", "custom")
 MAX_DEVTOOLS = 1000
 """Devtools events indexed per batch; the rest stay in the blob only (and are counted)."""
+MAX_DEVTOOLS_CHARS = 1_000_000
+"""Devtools text indexed per batch (its strings and data JSON, in characters); past it, events
+stay in the blob only (and are counted). Indexed text also counts towards the session's byte cap:
+a small gzip body of repeated text would otherwise fill the database far beyond the cap."""
 
 LIMITS = {
     "url": 4096,
@@ -64,6 +68,8 @@ class Batch:
     failed_requests: int = 0
     unknown_devtools: int = 0
     skipped_devtools: int = 0
+    devtools_chars: int = 0
+    """The indexed devtools rows' text (``MAX_DEVTOOLS_CHARS``)."""
     devtools: list[dict[str, Any]] = field(default_factory=list)
     """Rows for ``devtools_events`` (without session, tab and seq)."""
 
@@ -171,7 +177,7 @@ def _check_fields(item: dict[str, Any], where: str, kind: str) -> None:
             raise Malformed(f"{where}.{name}: must be {_ARTICLE[expected]} or absent")
 
 
-def _devtools_row(item: dict[str, Any], kind: str, ts: int, batch: Batch) -> dict[str, Any]:
+def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> dict[str, Any]:
     row: dict[str, Any] = {
         "kind": kind,
         "ts_ms": ts,
@@ -185,14 +191,12 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int, batch: Batch) -> dic
         "data": None,
     }
     if kind == "page":
-        batch.pages += 1
         row["url"] = clean(item["url"], LIMITS["url"])
         if item.get("title") is not None:
             row["data"] = {"title": clean(item["title"], LIMITS["title"])}
     elif kind == "network":
         status = item["status"]
         failed = bool(item["failed"]) or status >= 400 or status == 0
-        batch.failed_requests += failed
         row.update(
             name=clean(item["method"], 16),
             url=clean(item["url"], LIMITS["url"]),
@@ -212,7 +216,6 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int, batch: Batch) -> dic
             level=clean(item["level"], LIMITS["level"]), message=clean(item["message"], LIMITS["message"])
         )
     elif kind == "error":
-        batch.js_errors += 1
         row.update(
             name=clean(item["name"], LIMITS["name"]),
             message=clean(item["message"], LIMITS["message"]),
@@ -225,6 +228,12 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int, batch: Batch) -> dic
         if "payload" in item:
             row["data"] = bounded_data({"payload": item["payload"]})
     return row
+
+
+def _row_chars(row: dict[str, Any]) -> int:
+    """The text a devtools row stores: its strings and its data's JSON."""
+    chars = sum(len(value) for value in row.values() if isinstance(value, str))
+    return chars + (len(json.dumps(row["data"], ensure_ascii=False)) if row["data"] is not None else 0)
 
 
 def _timestamp(value: Any, where: str) -> int:
@@ -360,5 +369,14 @@ def parse_batch(raw: bytes) -> Batch:
         if len(batch.devtools) >= MAX_DEVTOOLS:
             batch.skipped_devtools += 1
             continue
-        batch.devtools.append(_devtools_row(item, kind, ts, batch))
+        row = _devtools_row(item, kind, ts)
+        chars = _row_chars(row)
+        if batch.devtools_chars + chars > MAX_DEVTOOLS_CHARS:
+            batch.skipped_devtools += 1
+            continue
+        batch.devtools_chars += chars
+        batch.devtools.append(row)
+        batch.pages += kind == "page"
+        batch.js_errors += kind == "error"
+        batch.failed_requests += row["failed"]
     return batch

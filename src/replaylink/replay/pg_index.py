@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import Connection
 
 from replaylink.replay.batch import Batch
-from replaylink.replay.index import Added, SessionState, StoredBlob, from_ms
+from replaylink.replay.index import Added, SessionState, StoredBlob, charged, from_ms
 
 _STATE = """
     SELECT s.project_id, s.started_at, s.replay_bytes, p.allowed_origins,
@@ -43,12 +43,12 @@ _ADD = """
         )
         SELECT %(project_id)s, locked.id, %(tab)s, %(seq)s, %(first_ms)s, %(last_ms)s, %(size)s,
                %(raw_size)s, %(events)s, %(has_full_snapshot)s, %(key)s, %(digest)s, %(now)s
-        FROM locked WHERE locked.replay_bytes + %(size)s <= %(max_session_bytes)s
+        FROM locked WHERE locked.replay_bytes + %(charged)s <= %(max_session_bytes)s
         ON CONFLICT (session_id, tab, seq) DO NOTHING
         RETURNING id
     ), counted AS (
         UPDATE sessions s SET
-            replay_bytes = s.replay_bytes + %(size)s,
+            replay_bytes = s.replay_bytes + %(charged)s,
             replay_segments = s.replay_segments + 1,
             pages_visited = s.pages_visited + %(pages)s,
             clicks = s.clicks + %(clicks)s,
@@ -111,6 +111,7 @@ def add_segment(
         "first_ms": batch.first_ms,
         "last_ms": batch.last_ms,
         "size": blob.size,
+        "charged": charged(blob, batch),
         "raw_size": blob.raw_size,
         "events": batch.events,
         "has_full_snapshot": batch.has_full_snapshot,
