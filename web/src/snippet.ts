@@ -25,7 +25,8 @@ OpenReplay.start();
 }
 
 export function npmLines(server: string, projectKey: string): string {
-  return `npm i @replaylink/tracker
+  return `make tracker                             # in your ReplayLink checkout: builds tracker/dist
+npm install /path/to/replaylink/tracker  # in your app's directory (not on the npm registry)
 
 import Tracker from "@replaylink/tracker";
 
@@ -42,7 +43,7 @@ if (tracker.getSessionToken()) { // or window.OpenReplay with the snippet
 }
 fetch("https://api.your-backend.com/orders", { method: "GET", headers });`;
 
-export const PYTHON_LINES = `pip install replaylink-sdk
+export const PYTHON_LINES = `pip install ./sdk/python  # in your ReplayLink checkout's root, into your app's environment
 
 import replaylink_sdk
 replaylink_sdk.logging.install()                                              # plain logging

@@ -100,8 +100,8 @@ def preflight(options: DemoOptions) -> None:
     """Everything that can be checked before starting anything, each with what to do."""
     if importlib.util.find_spec("osmem_server") is None:
         raise DemoError(
-            "The demo's log store osmem-server is not installed: pip install 'replaylink[demo]' "
-            "(or run `make demo`)."
+            "The demo's log store osmem-server is not installed: pip install -e '.[demo]' -e sdk/python "
+            "in the repository root (or run `make demo` there)."
         )
     if options.snippet_mode == "sdk" and importlib.util.find_spec("replaylink_sdk") is None:
         raise DemoError(
@@ -111,8 +111,8 @@ def preflight(options: DemoOptions) -> None:
     if options.simulate:
         if importlib.util.find_spec("playwright") is None:
             raise DemoError(
-                "--simulate needs Playwright for Python: pip install 'replaylink[demo]' (the browser "
-                "itself is Debian's chromium package; no Playwright browser download is needed)."
+                "--simulate needs Playwright for Python: pip install -e '.[demo]' in the repository root "
+                "(the browser itself is Debian's chromium package; no Playwright browser download is needed)."
             )
         if not (Path(options.chromium).is_file() and os.access(options.chromium, os.X_OK)):
             raise DemoError(

@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("--simulate needs Playwright for Python: pip install 'replaylink[demo]'", file=sys.stderr)
+        print(
+            "--simulate needs Playwright for Python: pip install -e '.[demo]' in the repository root "
+            "(or run `make demo` there)",
+            file=sys.stderr,
+        )
         return 2
     report: list[dict[str, Any]] = []
     launch_args = [a for a in CHROMIUM_ARGS if not (args.headed and a == "--headless")]
