@@ -204,6 +204,18 @@ def assert_clean(*texts: str) -> None:
 # --------------------------------------------------------------------------- settings
 
 
+def test_the_seed_field_names_are_accepted() -> None:
+    """Seed 004: "Put your host address, port, id and api_key": ``id`` is the API key's id."""
+    seeded = ElasticsearchSettings.model_validate(
+        {"host": "es.example.com", "port": 9243, "id": KEY_ID, "api_key": API_KEY}
+    )
+    assert (seeded.port, seeded.api_key_id, seeded.authorization()) == (9243, KEY_ID, f"ApiKey {ENCODED}")
+    stored = seeded.model_dump(mode="json") | {"api_key": API_KEY}
+    assert "id" not in stored and stored["api_key_id"] == KEY_ID
+    updated = ElasticsearchSettings.model_validate(stored | {"id": "another-id"})  # an update's merge
+    assert updated.api_key_id == "another-id"
+
+
 def test_registry_and_seed_defaults() -> None:
     assert get("elasticsearch") is ElasticsearchProvider
     assert (ElasticsearchProvider.name, ElasticsearchProvider.label) == ("elasticsearch", "Elasticsearch")

@@ -104,7 +104,11 @@ class ElasticsearchSettings(ProviderSettings):
         min_length=1,
     )
     port: int = address_field("Port", "Used unless host has a :port.", default=9200, ge=1, le=65535)
-    api_key_id: str | None = Field(None, title="API key id", description="The id of the API key.")
+    api_key_id: str | None = Field(
+        None,
+        title="API key id",
+        description="The id of the API key (the `id` its creation answered; `id` is accepted too).",
+    )
     api_key: SecretStr | None = secret_field("API key", "The api_key of the API key.", default=None)
     encoded_api_key: SecretStr | None = secret_field(
         "Encoded API key", "Instead of id + API key: the base64 'encoded' value Kibana shows.", default=None
@@ -220,6 +224,15 @@ class ElasticsearchSettings(ProviderSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_is_api_key_id(cls, data: Any) -> Any:
+        """``id``, as the seed documentation names the API key's id, is ``api_key_id`` (and wins
+        over one already there: settings merged for an update put the new value last)."""
+        if isinstance(data, dict) and "id" in data:
+            data = {key: value for key, value in data.items() if key != "id"} | {"api_key_id": data["id"]}
+        return data
 
     @model_validator(mode="after")
     def _port_in_effect(self) -> Self:
