@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 
 from fastapi.testclient import TestClient
@@ -97,6 +99,23 @@ def test_unknown_project_key(client: TestClient, seeded: Seeded, rt: Runtime) ->
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_project"
     assert "replaylink project list" in response.json()["error"]["message"]
+    assert session_count(rt) == 0
+
+
+def test_a_compressed_start_or_an_infinite_metadata_number_is_refused_clearly(
+    client: TestClient, seeded: Seeded, rt: Runtime
+) -> None:
+    body = json.dumps({"projectKey": seeded.project_key}).encode()
+    for content in (gzip.compress(body), body):  # gzip bytes, or plain JSON wrongly labelled gzip
+        answer = client.post(
+            URL, content=content, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["error"]["code"] == "unsupported_encoding"
+        assert "Content-Encoding" in answer.json()["error"]["message"]
+    huge = b'{"projectKey": "%s", "metadata": {"big": 1e400}}' % seeded.project_key.encode()
+    answer = client.post(URL, content=huge, headers={"Content-Type": "application/json"})
+    assert 400 <= answer.status_code < 500 and "metadata" in answer.text, answer.text
     assert session_count(rt) == 0
 
 

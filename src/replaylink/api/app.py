@@ -33,6 +33,7 @@ from replaylink.api import (
     users,
     webui,
 )
+from replaylink.api.access_log import redact_tokens
 from replaylink.api.deps import DB_SLOTS
 from replaylink.api.docs import install_docs
 from replaylink.api.errors import install_error_handlers
@@ -59,6 +60,8 @@ class ApiCORS:
 
 
 def create_app(runtime: Runtime, *, run_importer: bool = False) -> FastAPI:
+    redact_tokens()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # What start-up made lives as long as the process: out of the garbage collector's full

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,7 +32,14 @@ log = logging.getLogger("replaylink.ingest")
 router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
 MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MetaValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool | None
+MetaValue = (
+    Annotated[str, StringConstraints(max_length=1024)]
+    | int
+    | Annotated[float, AllowInfNan(False)]
+    | bool
+    | None
+)
+"""(``1e400`` reads as infinity: refused, as ``NaN`` and ``Infinity`` are.)"""
 
 
 class SessionStart(BaseModel):

@@ -60,6 +60,14 @@ def has_nul(scope: Scope, body: bytes) -> bool:
     return b"%00" in target or b"\x00" in body or _JSON_NUL.search(body) is not None
 
 
+def _encoded(scope: Scope) -> bool:
+    """A ``Content-Encoding`` other than identity (which no endpoint but the batches one decodes)."""
+    return any(
+        name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
+        for name, value in scope.get("headers", ())
+    )
+
+
 class BodySizeLimit:
     """Answer 413 for a body over ``max_bytes`` (by Content-Length or by counting), and 400 for
     a request carrying NUL characters or a JSON body with ``NaN``/``Infinity``/``-Infinity``.
@@ -111,6 +119,15 @@ class BodySizeLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if own_limit is None and _encoded(scope):
+            await self._reject(
+                send,
+                415,
+                "unsupported_encoding",
+                "This endpoint reads its body as sent: remove Content-Encoding (only the replay "
+                "batches endpoint takes gzip).",
+            )
+            return
         if own_limit is None and has_nul(scope, body):
             await self._reject(
                 send, 400, "nul_character", "Text may not contain NUL characters; remove them and retry."
