@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from replaylink.api.errors import NOT_A_JSON_OBJECT, validation_details
+from replaylink.integrations.settings import InvalidSettings, validate
 from replaylink.store.accounts import origin_allowed
 from tests.conftest import Seeded
 
@@ -110,3 +112,11 @@ def test_assertion_prefixes_are_stripped_too() -> None:
         "y is odd",
         "Input should be a valid integer",
     ]
+
+
+def test_integration_settings_messages_have_no_pydantic_prefix() -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        validate("cloudwatch", {"region": "mars-1", "log_group_names": ["app"]}, block_private=False)
+    messages = {problem["field"]: problem["message"] for problem in caught.value.problems}
+    assert messages["region"].startswith("is not an AWS region"), messages
+    assert "Value error" not in str(caught.value)

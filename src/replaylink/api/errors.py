@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from replaylink.integrations.service import Missing, Refused
 from replaylink.integrations.settings import InvalidSettings
+from replaylink.providers.base import validation_message
 from replaylink.vault import VaultError
 
 
@@ -60,19 +61,10 @@ NOT_A_JSON_OBJECT = "The body must be a JSON object, sent with Content-Type: app
 from", which is what a body sent without a JSON content type (curl's -d default) gets."""
 
 
-PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
-"""What pydantic puts before the message of a validator's ValueError / AssertionError: the
-message is ReplayLink's own, so the answer gives it without pydantic's wording."""
-
-
 def _message(error: dict[str, Any]) -> str:
     if error.get("type") == "model_attributes_type" and tuple(error.get("loc", ())) == ("body",):
         return NOT_A_JSON_OBJECT
-    message = str(error.get("msg", "invalid"))
-    for prefix in PYDANTIC_PREFIXES:
-        if message.startswith(prefix):
-            return message[len(prefix) :] or "invalid"
-    return message
+    return validation_message(error)
 
 
 def validation_details(errors: list[Any]) -> list[dict[str, str]]:

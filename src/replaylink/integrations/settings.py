@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from replaylink import outbound, providers
-from replaylink.providers.base import ProviderSettings
+from replaylink.providers.base import ProviderSettings, validation_message
 from replaylink.store.models import Integration
 from replaylink.vault import Vault
 
@@ -58,7 +58,7 @@ def validate(provider: str, raw: dict[str, Any], *, block_private: bool) -> Prov
         model = cls.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "settings", "message": e["msg"]}
+            {"field": ".".join(str(p) for p in e["loc"]) or "settings", "message": validation_message(e)}
             for e in exc.errors(include_url=False, include_input=False)
         ]
     values = raw if model is None else {name: getattr(model, name) for name in cls.model_fields}

@@ -82,6 +82,20 @@ _KINDS: dict[type[ProviderError], str] = {
 }
 
 
+PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+"""What pydantic puts before the message of a validator's ValueError / AssertionError: the
+message is ReplayLink's own, so answers give it without pydantic's wording."""
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message, without pydantic's prefix."""
+    message = str(error.get("msg", "invalid"))
+    for prefix in PYDANTIC_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :] or "invalid"
+    return message
+
+
 def redact(text: str, secrets: list[str]) -> str:
     """Replace every occurrence of any (non-trivial) secret in ``text``."""
     for secret in secrets:
