@@ -3,27 +3,18 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { SidePanel, currentIndex } from "./SidePanel";
 import { markersFromBackend } from "./markers";
-import type { BackendLogs, SessionDetail } from "../api";
+import type { BackendLogs } from "../api";
+import { sessionDetail } from "../test/fixtures";
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>boom';
 
-const session: SessionDetail = {
-  id: "123",
-  project_id: 1,
-  started_at: "2026-03-02T10:00:00Z",
-  last_seen_at: "2026-03-02T10:05:00Z",
-  token_expires_at: "2026-03-02T12:00:00Z",
-  duration_ms: 300_000,
+const session = sessionDetail({
   page_url: "https://shop.example/<b>cart</b>",
-  user_agent: "UA",
   user_id: "<i>u1</i>",
   metadata: { plan: "<b>pro</b>" },
   backend_events: 2,
   backend_events_by_provider: { datadog: 2 },
-  events: [],
-  next_events_cursor: null,
-  token: "1.abc.def",
-};
+});
 
 const backend = markersFromBackend([
   { id: "1", provider: "datadog", title: "First", message: HOSTILE, timestamp: "", offset_ms: 10_000, link: "javascript:alert(1)" },

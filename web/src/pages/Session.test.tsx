@@ -3,27 +3,14 @@ import { render, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
 import { SessionHeading } from "./Session";
 import { when } from "../format";
-import type { SessionDetail } from "../api";
+import { sessionDetail } from "../test/fixtures";
 
 const ANY_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
 
-const session: SessionDetail = {
-  id: "123",
-  project_id: 1,
-  started_at: "2026-03-02T10:00:00Z",
-  last_seen_at: "2026-03-02T10:05:00Z",
-  token_expires_at: "2026-03-02T12:00:00Z",
-  duration_ms: 300_000,
+const session = sessionDetail({
   page_url: "https://shop.example/\u202Efdp.exe",
-  user_agent: "UA",
   user_id: "\u202Eevil-user",
-  metadata: null,
-  backend_events: 0,
-  backend_events_by_provider: {},
-  events: [],
-  next_events_cursor: null,
-  token: "1.abc.def",
-};
+});
 
 describe("the session page's heading", () => {
   it("keeps its own words and the start time outside the isolated user id, whose override is shown, not applied", () => {
