@@ -36,8 +36,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from replaylink.api.app import create_app
 from replaylink.config import environment_without_settings
 from replaylink.runtime import Runtime
+from replaylink.store import integrations as integrations_store
 from replaylink.store.db import ReadOnlySessionError, transaction
-from replaylink.store.models import ApiKey, Project, RecordedSession
+from replaylink.store.models import ApiKey, BackendEvent, Integration, Project, RecordedSession
+from tests.backend_events import add_integration, add_session
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded
 from tests.peers.common import free_port
 
@@ -387,3 +389,47 @@ def test_read_sessions_refuse_to_write(rt: Runtime, seeded: Seeded) -> None:
             db.execute(update(Project).values(name="renamed"))
     with transaction(rt.sessions) as db:
         assert db.scalar(select(Project.name).where(Project.id == seeded.project_id)) == "Shop"
+
+
+def test_a_purge_while_a_poll_stores_events_leaves_none_behind(rt: Runtime, seeded: Seeded) -> None:
+    """PostgreSQL: the purge waits for the poll's transaction (which holds the integration row
+    through its foreign-key check) and then deletes its events too; it used to delete what it
+    could see, and the row's ON DELETE SET NULL kept the poll's events, detached."""
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a purge cannot run during a poll's transaction")
+    integration_id = add_integration(rt, seeded.project_id)
+    session = add_session(rt, seeded.project_id)
+    poll = rt.sessions()
+    poll.begin()
+    poll.add_all(
+        BackendEvent(
+            project_id=seeded.project_id,
+            session_id=session.id,
+            integration_id=integration_id,
+            provider="datadog",
+            provider_record_id=f"in-flight-{n}",
+            timestamp=session.started_at,
+            level="error",
+            title="boom",
+            message="boom",
+            fingerprint="f" * 32,
+            imported_at=session.started_at,
+        )
+        for n in range(5)
+    )
+    poll.flush()  # inserted, not committed: the poll goes on with its chunk
+
+    def purge() -> int:
+        with transaction(rt.sessions) as db:
+            row = db.get(Integration, integration_id)
+            assert row is not None
+            return integrations_store.remove(db, row, purge_events=True)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        purged = pool.submit(purge)
+        time.sleep(0.5)  # the purge reaches its first statement and waits there (not asserted)
+        poll.commit()
+        poll.close()
+        assert purged.result(timeout=30) == 5
+    with transaction(rt.sessions) as db:
+        assert db.scalar(select(func.count()).select_from(BackendEvent)) == 0

@@ -235,6 +235,21 @@ async def test_forged_other_project_unknown_session_and_expiry(
     assert old_sid not in {e.session_id for e in events(rt)}
 
 
+async def test_a_rate_limit_of_a_year_waits_the_backoff_cap_only(
+    rt: Runtime, seeded: Seeded, clock: Clock, datadog: Any, setup: dict[str, Any]
+) -> None:
+    """A window waits; it is never dropped: a year's wait would let retention pass it by (and one
+    of 10^12 seconds overflowed the next poll's time, failing every poll without a word)."""
+    for asked in (365 * 86_400, 10**12):
+        datadog.state.inject("429", times=1000, retry_after=asked)
+        assert [r.outcome for r in await one_round(setup["importer"])] == ["rate_limited"]
+        row = integration(rt, setup["integration_id"])
+        assert row.last_error_kind == "rate_limited" and row.lease_owner is None
+        assert row.next_poll_at == clock.now + timedelta(seconds=rt.settings.max_backoff_seconds)
+        clock.now = row.next_poll_at
+        datadog.state.clear()
+
+
 async def test_rate_limit_storm_delays_and_loses_nothing(
     rt: Runtime, seeded: Seeded, clock: Clock, datadog: Any, setup: dict[str, Any]
 ) -> None:

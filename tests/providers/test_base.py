@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -9,10 +10,13 @@ import pytest
 from replaylink import providers
 from replaylink.providers import coerce
 from replaylink.providers.base import (
+    MAX_RETRY_AFTER,
     Limits,
     ProviderOptions,
     ProviderSettings,
+    RateLimited,
     Record,
+    StackFrame,
     address_field,
     bound_record,
     url_field,
@@ -34,6 +38,31 @@ def test_bound_record_replaces_nul_and_bounds_sizes() -> None:
     assert record.attributes["_truncated"] is True
     assert record.attributes["k\ufffd"] == ["v\ufffd"]
     assert record.timestamp.tzinfo is UTC
+
+
+def test_bound_record_replaces_lone_surrogates_everywhere() -> None:
+    """JSON may escape a lone surrogate (``"\\ud800"``); UTF-8 cannot encode it, and one such
+    record failed its whole chunk's insert, for good."""
+    record = Record(
+        provider_id="id\ud800",
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        message="boom \ud800 [openReplaySessionToken=1.a.b]",
+        service="svc\udfff",
+        attributes={"k\udc00": ["v\ud800", {"nested": "\udbff"}]},
+        stack=[StackFrame(filename="app\ud800.py", function="f")],
+    )
+    bound_record(record, Limits())
+    assert record.message == "boom \ufffd [openReplaySessionToken=1.a.b]"
+    assert (record.provider_id, record.service) == ("id\ufffd", "svc\ufffd")
+    assert record.attributes == {"k\ufffd": ["v\ufffd", {"nested": "\ufffd"}]}
+    assert record.stack is not None and record.stack[0].filename == "app\ufffd.py"
+    assert bound_record(record, Limits()).message.encode()  # encodes now
+
+
+def test_a_rate_limit_wait_is_bounded_whatever_the_provider_says() -> None:
+    for asked, kept in ((120, 120.0), (-5, 0.0), (1e12, MAX_RETRY_AFTER), (math.inf, MAX_RETRY_AFTER)):
+        assert RateLimited("slow down", retry_after=asked).retry_after == kept
+    assert RateLimited("slow down", retry_after=math.nan).retry_after == MAX_RETRY_AFTER
 
 
 ADDRESS_FIELDS = {

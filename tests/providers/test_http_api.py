@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from replaylink.providers.base import ProviderOptions
+from replaylink.providers.base import ProviderError, ProviderOptions, Unreachable
 from replaylink.providers.http import HttpApi
 
 SECRET = "SECRETdd0123456789abcdef"
@@ -39,3 +41,31 @@ def test_credentials_the_requests_carry_are_scrubbed_too() -> None:
         echo = httpx.Response(401, json={"error": f"bad credentials: Basic {basic} / Bearer {bearer}"})
         text = api(secrets=[], **kwargs).error_text(echo)
         assert credential not in text and "********" in text
+
+
+async def test_an_answer_trickling_a_byte_at_a_time_times_out_as_a_whole() -> None:
+    """httpx's timeout is per read: a body sent a byte every 50 ms never tripped it, and held the
+    poll (and its lease) for good."""
+
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.05)
+            yield b" "
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    options = ProviderOptions(
+        request_timeout=0.2, max_retries=0, transport_factory=lambda _verify: httpx.MockTransport(handler)
+    )
+    slow = HttpApi(label="Fake", base_url="http://127.0.0.1:9", options=options, secrets=[])
+    with pytest.raises(Unreachable, match=r"did not answer within 0\.2 s"):
+        await slow.request("GET", "/logs")
+    await slow.aclose()
+
+
+def test_json_nested_deeper_than_the_parser_reads_is_a_provider_error() -> None:
+    deep = httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ProviderError, match="not valid JSON"):
+        api(secrets=[]).json(deep)
+    assert api(secrets=[]).error_text(httpx.Response(500, content=b"[" * 100_000)) != ""

@@ -326,7 +326,8 @@ def store_failure(ctx: PollContext, lease: Lease, exc: Exception, now: datetime)
     failure = describe(exc, provider_label(lease.provider), action="polling")
     needs_attention = failure.needs_attention  # retried at the capped interval, shown as such
     if failure.retry_after is not None:
-        delay, outcome = max(failure.retry_after, 1.0), "rate_limited"
+        # The provider's wait, but never past the backoff cap: a window waits, it is never dropped.
+        delay, outcome = min(cap, max(failure.retry_after, 1.0)), "rate_limited"
     elif needs_attention:
         delay, outcome = cap, "needs_attention"
     else:

@@ -7,6 +7,8 @@ Every provider module (one per log provider) exposes one class that follows
 from __future__ import annotations
 
 import json
+import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -64,12 +66,22 @@ class Unreachable(ProviderError):
     """DNS, TLS, connection refused, or a timeout."""
 
 
+MAX_RETRY_AFTER = 86_400.0
+"""The longest wait a provider's rate limit may ask for; a larger one (or one that is not a
+number) counts as this, and the importer waits at most its own backoff cap anyway."""
+
+
+def bounded_wait(seconds: float) -> float:
+    """A provider's requested wait, within ``[0, MAX_RETRY_AFTER]``."""
+    return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else MAX_RETRY_AFTER
+
+
 class RateLimited(ProviderError):
     """The provider asked us to slow down for longer than we are willing to wait inline."""
 
     def __init__(self, message: str, *, retry_after: float, field: str | None = None) -> None:
         super().__init__(message, field=field)
-        self.retry_after = max(0.0, float(retry_after))
+        self.retry_after = bounded_wait(float(retry_after))
 
 
 _KINDS: dict[type[ProviderError], str] = {
@@ -259,8 +271,8 @@ def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, An
     """Keep ``attributes`` as they are when their JSON fits ``max_bytes``, else keep the
     largest prefix of keys that fits and flag the cut with ``"_truncated": true``."""
     encoded = json.dumps(attributes, default=str, ensure_ascii=False)
-    if "\\u0000" in encoded:
-        attributes = _without_nul(attributes)
+    if "\\u0000" in encoded or _UNSTORABLE.search(encoded):
+        attributes = _storable_json(attributes)
         encoded = json.dumps(attributes, default=str, ensure_ascii=False)
     if len(encoded.encode()) <= max_bytes:
         return attributes
@@ -277,30 +289,56 @@ def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, An
     return out
 
 
-def _without_nul(value: Any) -> Any:
-    """The same JSON value with NUL characters replaced (no database text column accepts them)."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""NUL, which no database text column takes, and lone surrogates (JSON may escape them, as
+``\\ud800``), which UTF-8 cannot encode: either one would fail the whole chunk's insert."""
+
+
+def storable(text: str) -> str:
+    """``text`` with NUL characters and lone surrogates replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
+def _storable_json(value: Any) -> Any:
+    """The same JSON value with every string (keys too) :func:`storable`."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return storable(value)
     if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+        return {_storable_json(k): _storable_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_nul(v) for v in value]
+        return [_storable_json(v) for v in value]
     return value
+
+
+_TEXT_FIELDS = (
+    "provider_id",
+    "message",
+    "level",
+    "title",
+    "service",
+    "host",
+    "logger",
+    "link",
+    "exception_type",
+)
+_FRAME_TEXT = ("filename", "function", "module", "context")
 
 
 def bound_record(record: Record, limits: Limits) -> Record:
     """Complete a record and apply ``limits`` to it in place; return it.
 
     A traceback in the message fills the stack and exception type the provider left empty (before
-    the message is cut, which could drop its last line); sizes are bounded, NUL characters replaced.
+    the message is cut, which could drop its last line); sizes are bounded, NUL characters and lone
+    surrogates replaced (:func:`storable`).
     """
     from replaylink.providers.tracebacks import fill_exception  # imports this module
 
     fill_exception(record)
-    if "\x00" in record.message:
-        record.message = record.message.replace("\x00", "\ufffd")
-    if record.title and "\x00" in record.title:
-        record.title = record.title.replace("\x00", "\ufffd")
+    for item, names in ((record, _TEXT_FIELDS), *((frame, _FRAME_TEXT) for frame in record.stack or ())):
+        for name in names:
+            value = getattr(item, name)
+            if isinstance(value, str) and _UNSTORABLE.search(value):
+                setattr(item, name, storable(value))
     record.message = truncate_utf8(record.message, limits.message_bytes)
     record.title = (record.title or record.message.split("\n", 1)[0])[: limits.title_chars]
     record.attributes = bound_attributes(record.attributes, limits.attributes_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -16,6 +17,7 @@ from replaylink.providers.base import (
     ProviderOptions,
     RateLimited,
     Unreachable,
+    bounded_wait,
     redact,
 )
 
@@ -23,6 +25,10 @@ log = logging.getLogger("replaylink.providers")
 
 RetryAfter = Callable[[httpx.Response], float | None]
 """Reads how long to wait from a 429 answer's headers (seconds), or None when unknown."""
+
+
+WHOLE_ANSWER_TIMEOUTS = 4
+"""A whole answer (headers and body) gets this many request timeouts."""
 
 
 def retry_after_header(response: httpx.Response) -> float | None:
@@ -106,8 +112,10 @@ class HttpApi:
         waits = 0
         while True:
             try:
-                response = await self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException:
+                # httpx's timeout is per read: a body trickling a byte a second never trips it.
+                async with asyncio.timeout(self.options.request_timeout * WHOLE_ANSWER_TIMEOUTS):
+                    response = await self.client.request(method, url, **kwargs)
+            except (httpx.TimeoutException, TimeoutError):
                 if attempt < self.options.max_retries:
                     await self.options.sleep(backoff_delay(attempt, self.options))
                     attempt += 1
@@ -131,7 +139,7 @@ class HttpApi:
                 raise
             if response.status_code == 429:
                 wait = self.retry_after(response)
-                wait = 1.0 if wait is None else max(0.0, wait)
+                wait = 1.0 if wait is None else bounded_wait(wait)
                 if self.options.on_rate_limit is not None:
                     self.options.on_rate_limit(wait)
                 if wait <= self.options.max_rate_limit_wait and waits < self.options.max_rate_limit_waits:
@@ -158,7 +166,7 @@ class HttpApi:
         """The provider's own error message from a response body, shortened and scrubbed."""
         try:
             body: Any = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             body = response.text
         text = _first_message(body) if not isinstance(body, str) else body
         # Scrubbed before it is cut: a secret cut in two no longer matches, and half of it would show.
@@ -168,7 +176,7 @@ class HttpApi:
         """Decode a JSON body or raise ``ProviderError`` (never a bare decode error)."""
         try:
             return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ProviderError(
                 f"{self.label} sent a response that is not valid JSON (HTTP {response.status_code}); "
                 "check base_url points at the provider's API."

@@ -66,6 +66,11 @@ def remove(db: Session, row: Integration, purge_events: bool) -> int:
     """Delete the integration; its events stay (detached) unless ``purge_events``."""
     purged = 0
     if purge_events:
+        # Locked first: a poll inserting this integration's events holds the row (its foreign key
+        # check) until it commits, and this waits for it; the delete then sees those events too.
+        # Unlocked, they were committed after the delete's snapshot and kept, detached by the
+        # row's own delete (ON DELETE SET NULL). (No-op on SQLite, which has one writer.)
+        db.execute(select(Integration.id).where(Integration.id == row.id).with_for_update())
         result = db.execute(delete(BackendEvent).where(BackendEvent.integration_id == row.id))
         purged = int(getattr(result, "rowcount", 0) or 0)
     db.delete(row)
