@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from replaylink.fingerprint import fingerprint, normalise
 from replaylink.importer.extract import record_tokens, tokens_in_attributes
-from replaylink.providers.base import Record
+from replaylink.providers.base import Limits, Record, bound_record
 
 
 def test_a_top_level_attribute_is_the_token() -> None:
@@ -51,3 +51,26 @@ def test_the_marker_never_changes_a_fingerprint() -> None:
     assert fingerprint("datadog", "ValueError", "[openReplaySessionToken=x.y] bad 1") == fingerprint(
         "datadog", "ValueError", "bad 2"
     )
+
+
+def test_tokens_survive_the_records_size_limits() -> None:
+    """A traceback longer than the stored message names the token on its last line, and a large
+    attribute may come before the token's: both records still attach once bounded."""
+    traceback = "Traceback (most recent call last):\n" + '  File "app.py", line 1, in f\n' * 1000
+    long = Record(
+        provider_id="1",
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        message=traceback + "ValueError: [openReplaySessionToken=s1.tail.TOKEN] card declined",
+    )
+    bound_record(long, Limits())
+    assert len(long.message.encode()) < Limits().message_bytes + 200
+    assert record_tokens(long) == ["s1.tail.TOKEN"]
+    behind = Record(
+        provider_id="2",
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        message="checkout failed",
+        attributes={"request_body": "x" * 70_000, "openReplaySessionToken": "s1.attr.TOKEN"},
+    )
+    bound_record(behind, Limits())
+    assert behind.attributes["_truncated"] is True
+    assert record_tokens(behind) == ["s1.attr.TOKEN"]

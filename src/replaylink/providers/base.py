@@ -267,6 +267,23 @@ def truncate_utf8(text: str, max_bytes: int) -> str:
     return raw[: max(0, max_bytes - 3)].decode("utf-8", "ignore") + "..."
 
 
+_MARKED = re.compile(re.escape(MARKER_PREFIX) + r"[0-9A-Za-z.]{1,128}")
+MAX_KEPT_MARKERS = 16
+
+
+def truncate_keeping_markers(text: str, max_bytes: int) -> str:
+    """:func:`truncate_utf8`, followed by the ``openReplaySessionToken=...`` markers of the part
+    cut off (at most ``MAX_KEPT_MARKERS``): an exception's last line, which names the token, comes
+    after a long traceback, and the record must still attach."""
+    cut = truncate_utf8(text, max_bytes)
+    if cut is text or MARKER_PREFIX not in text:
+        return cut
+    kept = len(cut) - 3  # what truncate_utf8 kept of text, before its "..."
+    markers = list(dict.fromkeys(_MARKED.findall(text, max(0, kept - len(MARKER_PREFIX) - 128))))
+    missing = [marker for marker in markers if marker not in cut][:MAX_KEPT_MARKERS]
+    return cut + "".join(f"\n{marker}" for marker in missing)
+
+
 def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """Keep ``attributes`` as they are when their JSON fits ``max_bytes``, else keep the
     largest prefix of keys that fits and flag the cut with ``"_truncated": true``."""
@@ -278,7 +295,9 @@ def bound_attributes(attributes: dict[str, Any], max_bytes: int) -> dict[str, An
         return attributes
     out: dict[str, Any] = {"_truncated": True}
     used = 24
-    for key, value in attributes.items():
+    # The token attribute first: a large attribute ahead of it must not cut it away.
+    ordered = sorted(attributes.items(), key=lambda item: item[0] != MARKER_NAME)
+    for key, value in ordered:
         piece = json.dumps({key: value}, default=str, ensure_ascii=False).encode()
         if used + len(piece) > max_bytes:
             if isinstance(value, str) and used + 64 < max_bytes:
@@ -339,7 +358,7 @@ def bound_record(record: Record, limits: Limits) -> Record:
             value = getattr(item, name)
             if isinstance(value, str) and _UNSTORABLE.search(value):
                 setattr(item, name, storable(value))
-    record.message = truncate_utf8(record.message, limits.message_bytes)
+    record.message = truncate_keeping_markers(record.message, limits.message_bytes)
     record.title = (record.title or record.message.split("\n", 1)[0])[: limits.title_chars]
     record.attributes = bound_attributes(record.attributes, limits.attributes_bytes)
     if record.stack is not None and len(record.stack) > limits.stack_frames:
