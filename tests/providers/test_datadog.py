@@ -289,6 +289,26 @@ async def test_malformed_answers_are_provider_errors(payload: Any) -> None:
     assert info.value.field == "site" and type(info.value) is ProviderError
 
 
+async def test_a_malformed_log_beside_good_ones_is_skipped_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One bad record used to fail every poll of its window, for good: it is skipped (and logged);
+    only a page with no record that reads is an error (the test above)."""
+    message = f"[openReplaySessionToken={TOKEN}] boom"
+    good = {"id": "ok", "attributes": {"timestamp": "2026-03-01T12:00:01Z", "message": message}}
+    page = {"data": [{"id": "x", "attributes": {"message": "no time"}}, good, None, {"id": 5}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=page)
+
+    options = ProviderOptions(transport_factory=lambda verify: httpx.MockTransport(handler))
+    settings = DatadogSettings(api_key="k" * 32, application_key="a" * 40)
+    async with DatadogProvider(settings, options) as provider:
+        records = await collect(provider)
+    assert [record.provider_id for record in records] == ["ok"]
+    assert "skipped 3 malformed records" in caplog.text
+
+
 # --------------------------------------------------------------------------- search()
 
 

@@ -7,18 +7,23 @@ Every provider module (one per log provider) exposes one class that follows
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from replaylink.providers.coerce import epoch_ms
+
+log = logging.getLogger("replaylink.providers")
+T = TypeVar("T")
+R = TypeVar("R")
 
 MARKER_NAME = "openReplaySessionToken"
 """The seeds' tag / attribute name, case-sensitive."""
@@ -82,6 +87,24 @@ class RateLimited(ProviderError):
     def __init__(self, message: str, *, retry_after: float, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = bounded_wait(float(retry_after))
+
+
+def well_formed(items: Sequence[T], build: Callable[[T], R]) -> list[R]:
+    """``build`` of each item, skipping those it refuses as malformed (``ProviderError``): one bad
+    record must not stop its integration's polls for good. When it refuses every item, the answer
+    is not the provider's (a wrong base URL, say), and its first refusal is raised."""
+    built: list[R] = []
+    refused: ProviderError | None = None
+    for item in items:
+        try:
+            built.append(build(item))
+        except ProviderError as exc:
+            refused = refused or exc
+    if refused is not None:
+        if not built:
+            raise refused
+        log.warning("skipped %d malformed records of a page: %s", len(items) - len(built), refused.message)
+    return built
 
 
 _KINDS: dict[type[ProviderError], str] = {

@@ -31,6 +31,7 @@ from replaylink.providers.base import (
     bound_record,
     normalize_level,
     secret_field,
+    well_formed,
 )
 from replaylink.providers.coerce import as_dict, as_list, as_text, epoch_ms, parse_time
 from replaylink.providers.http import HttpApi, retry_after_header
@@ -188,8 +189,7 @@ class DatadogProvider(Provider):
         while True:
             limit = min(query.page_size, MAX_PAGE, query.limit - count if query.limit else MAX_PAGE)
             payload = await self._search_page(self._body(query, limit, cursor))
-            for item in payload["data"]:
-                record = self._record(item)
+            for record in well_formed(payload["data"], self._record):
                 if not query.start <= record.timestamp < query.end:
                     continue  # Datadog's ``to`` is inclusive and its ``from`` floored to the ms
                 if not carries(record, query.token):

@@ -38,6 +38,7 @@ from replaylink.providers.base import (
     bound_record,
     normalize_level,
     secret_field,
+    well_formed,
 )
 from replaylink.providers.coerce import as_dict, as_int, as_list, as_text, parse_time
 from replaylink.providers.http import HttpApi, retry_after_header
@@ -397,9 +398,10 @@ class SentryProvider(Provider):
 
     async def _records(self, rows: list[dict[str, Any]], query: Query) -> list[Record]:
         """Rows completed with their full bodies (see :meth:`_bodies`)."""
-        ids = [self._row_id(row) for row in rows]
+        identified = well_formed(rows, lambda row: (row, self._row_id(row)))
+        rows, ids = [row for row, _ in identified], [event_id for _, event_id in identified]
         bodies = await self._bodies(rows, ids, query)
-        return [self._record(row, bodies.get(event_id)) for row, event_id in zip(rows, ids, strict=True)]
+        return well_formed(identified, lambda pair: self._record(pair[0], bodies.get(pair[1])))
 
     async def _bodies(
         self, rows: list[dict[str, Any]], ids: list[str], query: Query
