@@ -33,12 +33,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from replaylink.api import users as users_api
 from replaylink.api.app import create_app
+from replaylink.api.deps import Caller
+from replaylink.api.errors import ApiError
+from replaylink.api.users import UserPatch
 from replaylink.config import environment_without_settings
 from replaylink.runtime import Runtime
+from replaylink.store import accounts
 from replaylink.store import integrations as integrations_store
 from replaylink.store.db import ReadOnlySessionError, transaction
-from replaylink.store.models import ApiKey, BackendEvent, Integration, Project, RecordedSession
+from replaylink.store.models import ApiKey, BackendEvent, Integration, Project, RecordedSession, User
 from tests.backend_events import add_integration, add_session
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded
 from tests.peers.common import free_port
@@ -433,3 +438,75 @@ def test_a_purge_while_a_poll_stores_events_leaves_none_behind(rt: Runtime, seed
         assert purged.result(timeout=30) == 5
     with transaction(rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(BackendEvent)) == 0
+
+
+def test_two_admins_demoted_at_once_leave_one(rt: Runtime, seeded: Seeded) -> None:
+    """PostgreSQL: each demotion counted the admins before the other committed, and both went
+    through (no admin left). Now the second waits for the first and answers 409 last_admin."""
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: the second demotion already sees the first")
+    with transaction(rt.sessions) as db:
+        db.execute(update(User).values(is_admin=False))
+        first, second = (
+            accounts.create_user(db, f"admin{n}@example.com", "pw-123456789", is_admin=True).id
+            for n in (1, 2)
+        )
+    caller = Caller(key_id=None, project_ids=None)
+    demote = UserPatch(is_admin=False)
+    one = rt.sessions()
+    one.begin()
+    users_api.update_user(demote, one, caller, first)  # not committed yet
+
+    def other() -> int:
+        with transaction(rt.sessions) as db:
+            try:
+                users_api.update_user(demote, db, caller, second)
+            except ApiError as exc:
+                return exc.status
+        return 200
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(other)
+        time.sleep(0.5)  # the second reaches its lock and waits there (not asserted)
+        one.commit()
+        one.close()
+        assert answer.result(timeout=30) == 409
+    with transaction(rt.sessions) as db:
+        assert db.scalar(select(func.count()).select_from(User).where(User.is_admin.is_(True))) == 1
+
+
+def test_sign_ins_racing_a_password_change_or_a_delete_end_with_it(
+    served: str, rt: Runtime, seeded: Seeded
+) -> None:
+    """PostgreSQL: a sign-in checked the old password, then stored its session after the change
+    had ended the user's sessions, and kept it; racing a delete, it failed with a foreign-key
+    error (500). Now either one goes first. (``served`` also fails on any traceback.)"""
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns")
+
+    async def race(email: str, change: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=served, timeout=60) as http:
+            created = await http.post(
+                "/api/v1/users", json={"email": email, "password": "old-password-1"}, headers=seeded.auth()
+            )
+            assert created.status_code == 201, created.text
+            user = created.json()["id"]
+            login = {"email": email, "password": "old-password-1"}
+            attempts = [http.post("/api/v1/auth/login", json=login) for _ in range(6)]
+            if change == "password":
+                changing = http.patch(
+                    f"/api/v1/users/{user}", json={"password": "new-password-2"}, headers=seeded.auth()
+                )
+            else:
+                changing = http.delete(f"/api/v1/users/{user}", headers=seeded.auth())
+            *answers, changed = await asyncio.gather(*attempts, changing)
+            assert changed.status_code in (200, 204), changed.text
+            return answers
+
+    for round_, change in enumerate(("password", "password", "password", "delete")):
+        answers = asyncio.run(race(f"racer{round_}@example.com", change))
+        assert {answer.status_code for answer in answers} <= {200, 401}, [a.text for a in answers]
+        for answer in answers:
+            if answer.status_code == 200:
+                me = httpx.get(served + "/api/v1/auth/me", cookies=answer.cookies)
+                assert me.status_code == 401, f"a sign-in with the old password outlived the {change}"

@@ -69,7 +69,9 @@ def login(body: LoginIn, request: Request, response: Response, db: Db, rt: Runti
         if wait is not None:
             raise _too_many(wait)
     limits.addresses.hit(address)
-    user = db.scalar(select(User).where(func.lower(User.email) == email))
+    # FOR SHARE (PostgreSQL): a password change or a delete of this user waits for this sign-in,
+    # and then ends it too; one that came first leaves nothing here to sign in with.
+    user = db.scalar(select(User).where(func.lower(User.email) == email).with_for_update(read=True))
     if not verify_password(user.password_hash if user else _DUMMY_HASH, body.password) or user is None:
         limits.accounts.hit(email)
         raise ApiError(401, "bad_credentials", "The email or the password is wrong.")

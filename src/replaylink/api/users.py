@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,15 +68,21 @@ def _checked_projects(db: Session, ids: list[int]) -> set[int]:
     return found
 
 
-def _user_or_404(db: Session, user_id: int) -> User:
-    user = db.get(User, user_id)
+def _locked(db: Session, user_id: int) -> tuple[User, int]:
+    """The user (else 404) and how many admins there are, with the user and every admin row locked
+    in id order (PostgreSQL; SQLite's writers take turns anyway). Concurrent changes of admins then
+    see each other's, so the last admin stays; a sign-in in progress (which reads the user FOR
+    SHARE) finishes first, so a new password or a delete also ends it."""
+    rows = db.execute(
+        select(User.id, User.is_admin)
+        .where(or_(User.is_admin.is_(True), User.id == user_id))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    user = db.get(User, user_id, populate_existing=True)
     if user is None:
         raise not_found(f"User {user_id}")
-    return user
-
-
-def _admins(db: Session) -> int:
-    return db.scalar(select(func.count()).select_from(User).where(User.is_admin.is_(True))) or 0
+    return user, sum(1 for row in rows if row.is_admin)
 
 
 @router.get("", response_model=list[UserRow])
@@ -104,8 +110,8 @@ def create_user(body: UserIn, db: Db, _: AdminDep) -> UserCreated:
 @router.patch("/{user_id}", response_model=UserRow)
 def update_user(body: UserPatch, db: Db, caller: AdminDep, user_id: int = UserId) -> UserRow:
     """Change admin rights, project access or the password (a new password signs the user out)."""
-    user = _user_or_404(db, user_id)
-    if body.is_admin is False and user.is_admin and _admins(db) <= 1:
+    user, admins = _locked(db, user_id)
+    if body.is_admin is False and user.is_admin and admins <= 1:
         raise ApiError(409, "last_admin", "This is the last admin; make another user admin first.")
     if body.is_admin is not None:
         user.is_admin = body.is_admin
@@ -121,10 +127,10 @@ def update_user(body: UserPatch, db: Db, caller: AdminDep, user_id: int = UserId
 @router.delete("/{user_id}", status_code=204)
 def delete_user(db: Db, caller: AdminDep, user_id: int = UserId) -> Response:
     """Delete the user and end their sign-ins (their API keys stay, unowned)."""
-    user = _user_or_404(db, user_id)
+    user, admins = _locked(db, user_id)
     if caller.user_id == user.id:
         raise ApiError(409, "self_delete", "You cannot delete yourself; ask another admin.")
-    if user.is_admin and _admins(db) <= 1:
+    if user.is_admin and admins <= 1:
         raise ApiError(409, "last_admin", "This is the last admin; make another user admin first.")
     auth_sessions.end_all_for_user(db, user.id)
     auth_sessions.set_project_ids(db, user.id, set())
