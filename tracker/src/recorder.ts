@@ -32,6 +32,8 @@ export interface RecorderOptions {
 }
 
 export const STORM_TAG = "replaylink.mutation-storm";
+/** marks recorded data the tracker had to drop (`payload.dropped`: why) */
+export const DROP_TAG = "replaylink.dropped";
 const MASKED = ".rr-mask, [data-openreplay-masked]";
 const BLOCKED = "[data-openreplay-hidden]";
 const QUIET_MS = 1000;

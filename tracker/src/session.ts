@@ -1,4 +1,4 @@
-/** The session as kept in this tab's sessionStorage (scoped to the project key), and the tab id. */
+/** The session as kept in this tab's sessionStorage (scoped to the project key), with this tab's id and seq. */
 
 export interface SessionState {
   sessionId: string;
@@ -8,12 +8,19 @@ export interface SessionState {
   expiresAt: number;
   /** ms epoch (client clock) of the last user activity */
   lastActivity: number;
-  /** next batch sequence number of this tab in this session */
+  /** next batch sequence number of `tab` in this session */
   seq: number;
+  /** this tab's id (absent in records of older trackers) */
+  tab?: string;
+  /** a page holds the tab: set while a page records, cleared on pagehide. Found set by a new page, it was copied
+   * with the opener's sessionStorage (`window.open`) or its page crashed: the new page is another tab. */
+  live?: boolean;
 }
 
 const PREFIX = "__replaylink_session:";
-const TAB_KEY = "__replaylink_tab";
+/** where trackers before 0.1.1 kept the tab id (one for every project key) */
+const LEGACY_TAB_KEY = "__replaylink_tab";
+const TAB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function storage(win: Window): Storage | null {
   try {
@@ -24,7 +31,7 @@ function storage(win: Window): Storage | null {
   }
 }
 
-function randomId(win: Window): string {
+export function randomId(win: Window): string {
   const bytes = new Uint8Array(12);
   const crypto = (win as Window & { crypto?: Crypto }).crypto;
   if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
@@ -49,7 +56,6 @@ function isState(v: unknown): v is SessionState {
 /** Reads and writes one project's session in this tab; falls back to memory when storage is unavailable. */
 export class SessionStore {
   private memory: SessionState | null = null;
-  private memoryTab: string | null = null;
   private readonly key: string;
 
   constructor(
@@ -61,18 +67,25 @@ export class SessionStore {
 
   load(): SessionState | null {
     const s = storage(this.win);
-    if (!s) return this.memory;
+    if (!s) return this.memory && { ...this.memory };
     try {
       const raw = s.getItem(this.key);
       const parsed: unknown = raw ? JSON.parse(raw) : null;
-      return isState(parsed) ? parsed : null;
+      if (!isState(parsed)) return null;
+      if (typeof parsed.tab !== "string" || !TAB_ID.test(parsed.tab)) {
+        const legacy = s.getItem(LEGACY_TAB_KEY); // its seq went with it
+        if (legacy && TAB_ID.test(legacy)) parsed.tab = legacy;
+        else delete parsed.tab;
+      }
+      parsed.live = parsed.live === true;
+      return parsed;
     } catch {
       return null;
     }
   }
 
   save(state: SessionState): void {
-    this.memory = state;
+    this.memory = { ...state };
     try {
       storage(this.win)?.setItem(this.key, JSON.stringify(state));
     } catch {
@@ -87,25 +100,5 @@ export class SessionStore {
     } catch {
       /* ignore */
     }
-  }
-
-  /** This tab's id: kept in sessionStorage, so the same across reloads and page loads in the tab. */
-  tabId(): string {
-    const s = storage(this.win);
-    try {
-      const existing = s?.getItem(TAB_KEY);
-      if (existing && /^[A-Za-z0-9_-]{1,64}$/.test(existing)) return existing;
-    } catch {
-      /* fall through */
-    }
-    if (!s && this.memoryTab) return this.memoryTab;
-    const id = randomId(this.win);
-    this.memoryTab = id;
-    try {
-      s?.setItem(TAB_KEY, id);
-    } catch {
-      /* ignore */
-    }
-    return id;
   }
 }

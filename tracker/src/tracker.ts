@@ -11,10 +11,10 @@ import {
   type Win,
 } from "./options";
 import { compileOrigins, type OriginTest } from "./origins";
-import { Recorder, type RrwebEvent, isUserActivity } from "./recorder";
+import { DROP_TAG, EventType, Recorder, type RrwebEvent, isUserActivity } from "./recorder";
 import { redactUrl, truncate } from "./redact";
-import { type SessionState, SessionStore } from "./session";
-import { Transport } from "./transport";
+import { type SessionState, SessionStore, randomId } from "./session";
+import { type Slot, Transport, retryAfterMs } from "./transport";
 
 export const VERSION = "0.1.0";
 
@@ -32,6 +32,14 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
 const MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 const EXPIRY_MARGIN_MS = 60_000;
 const MAX_META = 20;
+const MAX_RETRY_MS = 60_000;
+
+/** A failed session start: `retry` when worth trying again (network error, 5xx, 429), `wait` from Retry-After. */
+interface Refusal {
+  reason: string;
+  retry: boolean;
+  wait?: number;
+}
 
 function trimBase(url: string): string {
   return url.replace(/\/+$/, "");
@@ -64,6 +72,13 @@ export class Tracker {
   private uninstall: Array<() => void> = [];
   private syncTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly hooks: NetworkHooks;
+  /** start() was called and stop() was not: session starts are retried while the server cannot be reached */
+  private wanted = false;
+  /** this page holds its tab's record (false in a frame of a recorded page of the same origin) */
+  private owner = false;
+  private retries = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private offOnline: (() => void) | null = null;
 
   constructor(options: TrackerOptions, win: Win = window) {
     if (!options || typeof options.projectKey !== "string" || !options.projectKey) {
@@ -89,7 +104,10 @@ export class Tracker {
 
   // ------------------------------------------------------------------ public API (OpenReplay's names)
 
-  /** Starts (or continues, in this tab) the session; resolves `{success, ...}`, never rejects. */
+  /** Starts (or continues, in this tab) the session; resolves `{success, ...}`, never rejects. When the server
+   * cannot be reached (network error, 5xx, 429) it resolves `{success: false}` after that first attempt and
+   * keeps trying in the background (backoff up to a minute, at once when the browser comes back online) until
+   * a session starts or `stop()`; then the tracker records and hands out the token as if that start succeeded. */
   start(options: StartOptions = {}): Promise<StartResult> {
     if (options && typeof options === "object") {
       if (options.userID !== undefined && options.userID !== null) this.userID = String(options.userID).slice(0, 256);
@@ -97,20 +115,19 @@ export class Tracker {
         for (const [k, v] of Object.entries(options.metadata)) this.putMeta(k, v);
       }
     }
+    this.wanted = true;
     if (this.active && this.state) return Promise.resolve(this.ok(this.state));
-    if (!this.starting) {
-      this.starting = this.begin().finally(() => {
-        this.starting = null;
-      });
-    }
-    return this.starting;
+    return this.attempt();
   }
 
-  /** Stops recording and sends what is waiting; the tab keeps the session for a later start(). */
+  /** Stops recording (and retrying) and sends what is waiting; the tab keeps the session for a later start(). */
   stop(): void {
+    this.wanted = false;
+    this.cancelRetry();
     if (!this.active) return;
     this.active = false;
     this.transport?.flushSync();
+    this.release();
     this.teardown();
     this.state = null;
   }
@@ -183,6 +200,16 @@ export class Tracker {
     return (this.opts.sessionIdleMinutes ?? 30) * 60_000;
   }
 
+  private attempt(): Promise<StartResult> {
+    this.cancelRetry();
+    if (!this.starting) {
+      this.starting = this.begin().finally(() => {
+        this.starting = null;
+      });
+    }
+    return this.starting;
+  }
+
   private async begin(): Promise<StartResult> {
     try {
       if (typeof this.win.fetch !== "function" || typeof this.win.MutationObserver !== "function") {
@@ -191,8 +218,13 @@ export class Tracker {
       const stored = this.store.load();
       const usable = stored && Date.now() - stored.lastActivity < this.idleMs() && stored.expiresAt - EXPIRY_MARGIN_MS > this.now();
       const answer = await this.requestSession(usable ? stored.token : undefined);
-      if ("reason" in answer) return { success: false, reason: answer.reason };
-      const state = this.adopt(answer.data, stored);
+      if (!this.wanted) return { success: false, reason: "ReplayLink was stopped before the session started." };
+      if ("reason" in answer) {
+        if (answer.retry) this.later(() => void this.attempt(), answer.wait);
+        return { success: false, reason: answer.retry ? `${answer.reason} (retrying)` : answer.reason };
+      }
+      this.retries = 0;
+      const state = this.adopt(answer.data, true);
       this.active = true;
       this.run(answer.data);
       return this.ok(state);
@@ -206,7 +238,7 @@ export class Tracker {
     }
   }
 
-  private async requestSession(token?: string): Promise<{ data: StartAnswer } | { reason: string }> {
+  private async requestSession(token?: string): Promise<{ data: StartAnswer } | Refusal> {
     const body: Record<string, unknown> = {
       projectKey: this.opts.projectKey,
       url: redactUrl(this.win.location.href),
@@ -226,7 +258,7 @@ export class Tracker {
         mode: "cors",
       });
     } catch (err) {
-      return { reason: `ReplayLink server unreachable at ${this.ingest}: ${String(err)}` };
+      return { reason: `ReplayLink server unreachable at ${this.ingest}: ${String(err)}`, retry: true };
     }
     let data: unknown;
     try {
@@ -236,11 +268,17 @@ export class Tracker {
     }
     if (!res.ok) {
       const message = (data as { error?: { message?: unknown } } | null)?.error?.message;
-      return { reason: `ReplayLink refused the session (${res.status}): ${typeof message === "string" ? message : res.statusText}` };
+      const refusal: Refusal = {
+        reason: `ReplayLink refused the session (${res.status}): ${typeof message === "string" ? message : res.statusText}`,
+        retry: res.status >= 500 || res.status === 429,
+      };
+      const after = res.headers.get("retry-after");
+      if (refusal.retry && after) refusal.wait = retryAfterMs(after, Date.now());
+      return refusal;
     }
     const d = data as StartAnswer | null;
     if (!d || typeof d.token !== "string" || typeof d.sessionId !== "string") {
-      return { reason: "ReplayLink answered the session start without a token." };
+      return { reason: "ReplayLink answered the session start without a token.", retry: false };
     }
     if (typeof d.serverTime === "number") {
       const mid = (sentAt + Date.now()) / 2;
@@ -250,20 +288,98 @@ export class Tracker {
     return { data: d };
   }
 
-  private adopt(d: StartAnswer, previous: SessionState | null): SessionState {
-    const same = previous && previous.sessionId === d.sessionId;
+  /** Takes the started session; `claim` (at start) decides this page's tab, else (a new session of this page)
+   * the tab stays and its seq starts at 0. The record is read again here, after the request: a page of this tab
+   * that was leaving has let go of it by now. */
+  private adopt(d: StartAnswer, claim: boolean): SessionState {
+    const stored = this.store.load();
+    const same = stored && stored.sessionId === d.sessionId ? stored : null;
+    const tab = this.state?.tab;
+    const at = claim || !tab ? this.claim(stored, d.sessionId) : { tab, seq: 0 };
     const expiresAt = toMs(d.expiresAt);
     const state: SessionState = {
       sessionId: d.sessionId,
       token: d.token,
-      projectId: typeof d.projectId === "number" ? d.projectId : (same ? previous.projectId : null),
+      projectId: typeof d.projectId === "number" ? d.projectId : (same ? same.projectId : null),
       expiresAt: Number.isFinite(expiresAt) ? expiresAt : this.now() + 3600_000,
       lastActivity: Date.now(),
-      seq: same ? previous.seq : 0,
+      seq: at.seq,
+      tab: at.tab,
+      live: true,
     };
     this.state = state;
-    this.store.save(state);
+    if (this.owner) this.store.save(state);
     return state;
+  }
+
+  /** This page's tab: the one of the record, its seq going on, unless a live page holds it. Then the record was
+   * copied with the opener's sessionStorage (`window.open`), or its page crashed: a top-level page takes a new id
+   * for this tab; a frame of a recorded page (same origin, same sessionStorage) records under an id of its own
+   * without taking the tab's record. A reload of a discarded tab keeps its id (the discarded page never hid). */
+  private claim(stored: SessionState | null, sessionId: string): Slot {
+    const discarded = (this.win.document as Document & { wasDiscarded?: boolean }).wasDiscarded === true;
+    if (stored?.tab && (!stored.live || discarded)) {
+      this.owner = true;
+      return { tab: stored.tab, seq: stored.sessionId === sessionId ? stored.seq : 0 };
+    }
+    this.owner = !stored?.live || this.win === this.win.top;
+    return { tab: randomId(this.win), seq: 0 };
+  }
+
+  /** Saves the record, unless this page does not hold the tab (a frame, or another page took the tab since). */
+  private persist(): void {
+    const s = this.state;
+    if (!s || !this.owner) return;
+    const stored = this.store.load();
+    if (stored?.live && stored.tab && stored.tab !== s.tab) {
+      this.owner = false;
+      return;
+    }
+    this.store.save(s);
+    this.lastSaved = Date.now();
+  }
+
+  /** The page hides or stops recording: a page loaded next in this tab may take the tab, with its seq. */
+  private release(): void {
+    if (!this.state) return;
+    this.state.live = false;
+    this.persist();
+  }
+
+  /** Back from the back/forward cache: the tab again, its seq past what the pages shown meanwhile used. */
+  private reclaim(): void {
+    const s = this.state;
+    if (!s || !this.owner) return;
+    const stored = this.store.load();
+    if (stored && stored.tab === s.tab) {
+      if (!stored.live && stored.sessionId === s.sessionId) s.seq = Math.max(s.seq, stored.seq);
+      else {
+        s.tab = randomId(this.win); // its seq in this session cannot be followed
+        s.seq = 0;
+      }
+    }
+    s.live = true;
+    this.store.save(s);
+  }
+
+  /** Tries again later: Retry-After when given, else backoff from 1 s to a minute; at once on `online`. */
+  private later(again: () => void, wait?: number): void {
+    this.cancelRetry();
+    const go = () => {
+      this.cancelRetry();
+      again();
+    };
+    const delay = wait ?? Math.min(MAX_RETRY_MS, 1000 * 2 ** this.retries++) * (0.5 + Math.random() * 0.5);
+    this.retryTimer = setTimeout(go, delay);
+    this.win.addEventListener("online", go);
+    this.offOnline = () => this.win.removeEventListener("online", go);
+  }
+
+  private cancelRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.offOnline?.();
+    this.offOnline = null;
   }
 
   /** Starts recording, hooks and the transport for the adopted session. */
@@ -275,14 +391,17 @@ export class Tracker {
     const flushBytes = Math.min(FLUSH_BYTES, batch.maxRawBytes ?? FLUSH_BYTES);
     const maxRequest = Math.min(MAX_REQUEST_BYTES, batch.maxCompressedBytes ?? MAX_REQUEST_BYTES);
     this.transport = new Transport(
-      { url, tab: this.store.tabId(), flushIntervalMs: interval, flushBytes, maxRequestBytes: maxRequest, maxQueueBytes: MAX_QUEUE_BYTES },
+      { url, flushIntervalMs: interval, flushBytes, maxRequestBytes: maxRequest, maxQueueBytes: MAX_QUEUE_BYTES },
       {
         token: () => (this.restarting ? null : (this.state?.token ?? null)),
-        nextSeq: () => this.nextSeq(),
+        next: (take) => this.slot(take),
         pageUrl: () => redactUrl(this.win.location.href),
         onUnauthorized: () => void this.renew("unauthorized"),
         onFatal: (code) => this.fatal(code),
-        onOverflow: () => this.recorder?.fullSnapshot(),
+        onOverflow: (why, snapshot) => {
+          if (why) this.onRrweb({ type: EventType.Custom, timestamp: Date.now(), data: { tag: DROP_TAG, payload: { dropped: why } } });
+          if (snapshot) this.recorder?.fullSnapshot();
+        },
         warn: (kind, message) => this.warn(kind, message),
       },
       (input, init) => originalFetch(this.win)(input, init),
@@ -314,7 +433,11 @@ export class Tracker {
     if (this.opts.consoleCapture !== false) this.uninstall.push(captureConsole(this.win, sink, now));
     if (this.opts.captureExceptions !== false) this.uninstall.push(captureErrors(this.win, sink, now));
     this.uninstall.push(watchNavigation(this.win, () => this.pageView()));
-    const onHide = () => this.transport?.flushSync();
+    const onHide = () => {
+      this.transport?.flushSync();
+      this.release();
+    };
+    const onOnline = () => this.transport?.retryNow();
     const onVisibility = () => {
       if (this.win.document.visibilityState === "hidden") {
         this.saveActivity(true);
@@ -322,15 +445,19 @@ export class Tracker {
       }
     };
     const onShow = (e: Event) => {
-      if ((e as PageTransitionEvent).persisted) this.recorder?.fullSnapshot(); // back/forward cache
+      if (!(e as PageTransitionEvent).persisted) return;
+      this.reclaim(); // back/forward cache
+      this.recorder?.fullSnapshot();
     };
     this.win.addEventListener("pagehide", onHide);
     this.win.document.addEventListener("visibilitychange", onVisibility);
     this.win.addEventListener("pageshow", onShow);
+    this.win.addEventListener("online", onOnline);
     this.uninstall.push(() => {
       this.win.removeEventListener("pagehide", onHide);
       this.win.document.removeEventListener("visibilitychange", onVisibility);
       this.win.removeEventListener("pageshow", onShow);
+      this.win.removeEventListener("online", onOnline);
     });
   }
 
@@ -342,11 +469,14 @@ export class Tracker {
     for (const undo of this.uninstall.splice(0)) undo();
     if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
+    this.cancelRetry();
+    this.restarting = false;
   }
 
   private fatal(code: string): void {
     this.warn(`fatal-${code}`, `ReplayLink stopped recording: the server answered ${code}.`);
     this.active = false;
+    this.release();
     this.teardown();
     this.state = null;
     if (code === "origin_refused") this.store.clear();
@@ -356,42 +486,46 @@ export class Tracker {
   private async renew(reason: string): Promise<void> {
     if (this.restarting || !this.active) return;
     this.restarting = true;
-    try {
-      if (reason !== "unauthorized") this.transport?.flushSync();
-      this.transport?.reset();
-      const answer = await this.requestSession(undefined);
-      if (!this.active) return;
-      if ("reason" in answer) {
-        this.warn("renew", `ReplayLink: could not start a new session (${answer.reason}); stopped.`);
-        this.fatal("session_start_failed");
-        return;
-      }
-      this.adopt(answer.data, null);
-    } finally {
-      this.restarting = false;
+    if (reason !== "unauthorized") this.transport?.flushSync();
+    this.transport?.reset();
+    await this.restart();
+  }
+
+  /** Asks for the new session; again later while the server cannot be reached (nothing is recorded meanwhile). */
+  private async restart(): Promise<void> {
+    const answer = await this.requestSession(undefined);
+    if (!this.active || !this.restarting) return;
+    if ("reason" in answer && answer.retry) {
+      this.later(() => void this.restart(), answer.wait);
+      return;
     }
-    if (!this.active) return;
+    this.restarting = false;
+    if ("reason" in answer) {
+      this.warn("renew", `ReplayLink: could not start a new session (${answer.reason}); stopped.`);
+      this.fatal("session_start_failed");
+      return;
+    }
+    this.retries = 0;
+    this.adopt(answer.data, false);
     this.lastPage = "";
     this.pageView();
     this.recorder?.fullSnapshot();
     this.transport?.flush();
   }
 
-  private nextSeq(): number {
+  /** This tab's id and its next seq; `take` allocates (and saves) it. */
+  private slot(take: boolean): Slot {
     const s = this.state!;
-    const seq = s.seq;
-    s.seq += 1;
-    this.store.save(s);
-    this.lastSaved = Date.now();
-    return seq;
+    const at = { tab: s.tab!, seq: s.seq };
+    if (take) {
+      s.seq += 1;
+      this.persist();
+    }
+    return at;
   }
 
   private saveActivity(force: boolean): void {
-    if (!this.state) return;
-    if (force || Date.now() - this.lastSaved > 5000) {
-      this.store.save(this.state);
-      this.lastSaved = Date.now();
-    }
+    if (force || Date.now() - this.lastSaved > 5000) this.persist();
   }
 
   /** setUserID/setMetadata after start: the start endpoint with the token updates the session (debounced). */
@@ -431,7 +565,7 @@ export class Tracker {
     } catch {
       return;
     }
-    t.addEvent(json);
+    t.addEvent(json, event.type);
   }
 
   /** True (and a new session on its way) when the token is about to expire. */

@@ -1,30 +1,38 @@
 /** Batches to `POST /ingest/v1/batches`: flush every few seconds or at a size, gzip, split, retry, beacon.
  *
- * Chunks wait in a bounded queue and are sent one at a time, in order. A chunk gets its `seq` when first
- * sent and keeps it across retries, so the server can drop repeats of (session, tab, seq). */
+ * Chunks wait in a bounded queue and are sent one at a time, in order. A chunk gets its tab and `seq` when
+ * first handed to the network (never for a chunk split or dropped before that) and keeps them across retries,
+ * so the server can drop repeats of (session, tab, seq). */
 
 export interface TransportConfig {
   /** absolute URL of the batches endpoint */
   url: string;
-  tab: string;
   flushIntervalMs: number;
   /** flush when this many raw bytes are waiting */
   flushBytes: number;
   /** largest request body sent (compressed size when gzip is available) */
   maxRequestBytes: number;
-  /** most raw bytes kept waiting (sent or retried); past it the oldest chunks are dropped */
+  /** most raw bytes kept waiting (queued and in the open chunk); past it the oldest chunks are dropped */
   maxQueueBytes: number;
+}
+
+/** Where a batch goes in the session: this tab's id and its sequence number there. */
+export interface Slot {
+  tab: string;
+  seq: number;
 }
 
 export interface TransportHost {
   token(): string | null;
-  /** allocates (and persists) the next seq of this tab */
-  nextSeq(): number;
+  /** the tab and its next seq; `take` allocates (and persists) it */
+  next(take: boolean): Slot;
   pageUrl(): string;
   onUnauthorized(): void;
   onFatal(code: string): void;
-  /** data was dropped: the recorder should take a full snapshot so the replay can resume */
-  onOverflow(): void;
+  /** Data was dropped: mark the gap (`why`, unless empty) and, if `snapshot`, take a full snapshot so the replay
+   * can resume. Called from a timer (never while an event is being added), at most once per interval when it
+   * asks for a snapshot (the interval doubles, up to a minute, until a chunk with a full snapshot is delivered). */
+  onOverflow(why: string, snapshot: boolean): void;
   warn(kind: string, message: string): void;
 }
 
@@ -35,13 +43,19 @@ interface Chunk {
   devtools: string[];
   bytes: number;
   page: string;
-  seq?: number;
+  /** indexes of the full snapshots in `events` */
+  full?: number[];
+  at?: Slot;
   keepaliveInFlight?: boolean;
 }
 
 /** A beacon / keepalive body above this does not fit the browser's 64 KB unload budget. */
 export const UNLOAD_MAX_BYTES = 60_000;
 const MAX_BACKOFF_MS = 30_000;
+const MAX_SNAPSHOT_GAP_MS = 60_000;
+/** rrweb event types the queue cares about */
+const FULL_SNAPSHOT = 2;
+const META = 4;
 
 function emptyChunk(page: string): Chunk {
   return { events: [], devtools: [], bytes: 0, page };
@@ -49,15 +63,15 @@ function emptyChunk(page: string): Chunk {
 
 /** Halves a chunk (events first, then devtools); null when it holds one item only. */
 export function splitChunk(chunk: Chunk): [Chunk, Chunk] | null {
-  const part = (events: string[], devtools: string[]): Chunk => ({
-    events,
-    devtools,
-    page: chunk.page,
-    bytes: [...events, ...devtools].reduce((n, s) => n + s.length + 1, 0),
-  });
+  const part = (events: string[], devtools: string[], from = 0): Chunk => {
+    const c: Chunk = { events, devtools, page: chunk.page, bytes: [...events, ...devtools].reduce((n, s) => n + s.length + 1, 0) };
+    const full = chunk.full?.filter((i) => i >= from && i < from + events.length).map((i) => i - from);
+    if (full?.length) c.full = full;
+    return c;
+  };
   if (chunk.events.length >= 2) {
     const half = Math.ceil(chunk.events.length / 2);
-    return [part(chunk.events.slice(0, half), chunk.devtools), part(chunk.events.slice(half), [])];
+    return [part(chunk.events.slice(0, half), chunk.devtools), part(chunk.events.slice(half), [], half)];
   }
   if (chunk.devtools.length >= 2) {
     const half = Math.ceil(chunk.devtools.length / 2);
@@ -100,6 +114,12 @@ export class Transport {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private interval: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
+  /** overflow notices for the host: the gap to mark, whether a snapshot is wanted, when the last one was taken */
+  private lostTimer: ReturnType<typeof setTimeout> | undefined;
+  private lostWhy = "";
+  private wantSnapshot = false;
+  private snapshotAt = -Infinity;
+  private snapshotGap = 0;
   /** for tests and benchmarks */
   readonly stats = { requests: 0, bytesSent: 0, dropped: 0 };
 
@@ -123,8 +143,7 @@ export class Transport {
   stop(): void {
     this.stopped = true;
     if (this.interval !== undefined) clearInterval(this.interval);
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.interval = this.retryTimer = undefined;
+    this.interval = undefined;
     this.reset();
   }
 
@@ -135,26 +154,35 @@ export class Transport {
     this.buffer = emptyChunk(this.host.pageUrl());
     this.attempts = 0;
     this.retryAt = 0;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.lostTimer);
+    this.retryTimer = this.lostTimer = undefined;
+    this.lostWhy = "";
+    this.wantSnapshot = false;
   }
 
+  /** Waiting bytes: the queue (with the chunk in flight) and the open chunk. */
   get pendingBytes(): number {
     return this.queuedBytes + this.buffer.bytes;
   }
 
-  addEvent(json: string): void {
-    this.buffer.events.push(json);
-    this.grow(json.length + 1);
+  /** A recorded rrweb event (`type` its rrweb type: full snapshots are what a gap can resume from). */
+  addEvent(json: string, type = 0): void {
+    const b = this.buffer;
+    if (type === FULL_SNAPSHOT) (b.full ??= []).push(b.events.length);
+    b.events.push(json);
+    this.grow(json.length + 1, type === META); // a Meta stays in the chunk of the full snapshot that follows it
   }
 
   addDevtools(json: string): void {
     this.buffer.devtools.push(json);
-    this.grow(json.length + 1);
+    this.grow(json.length + 1, false);
   }
 
-  private grow(bytes: number): void {
+  private grow(bytes: number, hold: boolean): void {
     if (this.stopped) return;
     this.buffer.bytes += bytes;
-    if (this.buffer.bytes >= this.cfg.flushBytes) this.flush();
+    if (!hold && (this.buffer.bytes >= this.cfg.flushBytes || this.pendingBytes > this.cfg.maxQueueBytes)) this.flush();
   }
 
   /** Closes the current chunk and sends what is waiting. */
@@ -164,50 +192,102 @@ export class Transport {
     void this.pump();
   }
 
+  /** The network is back (`online`): a retry waiting for its backoff goes now. */
+  retryNow(): void {
+    if (this.retryTimer === undefined || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryAt = 0;
+    void this.pump();
+  }
+
   private close(): void {
     if (this.buffer.bytes === 0) return;
     this.queue.push(this.buffer);
     this.queuedBytes += this.buffer.bytes;
     this.buffer = emptyChunk(this.host.pageUrl());
-    let dropped = false;
-    while (this.queuedBytes > this.cfg.maxQueueBytes && this.queue.length > 1) {
-      const victim = this.busy ? 1 : 0; // never the chunk in flight
-      const [gone] = this.queue.splice(victim, 1);
-      this.queuedBytes -= gone!.bytes;
-      this.stats.dropped += gone!.events.length + gone!.devtools.length;
-      dropped = true;
-    }
-    if (dropped) {
-      this.host.warn("overflow", "ReplayLink: the upload queue is full (server unreachable?); dropped the oldest events.");
-      this.host.onOverflow();
-    }
+    this.trim();
   }
 
-  private body(chunk: Chunk): string {
-    if (chunk.seq === undefined) chunk.seq = this.host.nextSeq();
+  /** Keeps the queue within `maxQueueBytes` (never touching the chunk in flight): drops first the oldest chunks
+   * that a later full snapshot supersedes; past the last snapshot, everything (events after a gap only replay
+   * against a page that is gone) and asks for a new snapshot. A newest chunk holding the only snapshot stays. */
+  private trim(): void {
+    const q = this.queue;
+    const first = this.busy ? 1 : 0;
+    let dropped = 0;
+    let resume = false;
+    const dropOldest = () => {
+      const [gone] = q.splice(first, 1);
+      this.queuedBytes -= gone!.bytes;
+      dropped += gone!.events.length + gone!.devtools.length;
+    };
+    while (this.pendingBytes > this.cfg.maxQueueBytes && q.length > first) {
+      let last = q.length - 1;
+      while (last > first && !q[last]!.full) last--;
+      if (last > first) dropOldest(); // superseded by the snapshot at `last`
+      else if (last === q.length - 1 && q[last]!.full) break;
+      else {
+        while (q.length > first) dropOldest();
+        resume = true;
+      }
+    }
+    if (!dropped) return;
+    this.stats.dropped += dropped;
+    this.host.warn("overflow", "ReplayLink: the upload queue is full (server unreachable?); dropped the oldest events.");
+    if (resume) this.lost("queue full", true);
+  }
+
+  /** Tells the host about dropped data later, from a timer; snapshots at most once per (doubling) interval. */
+  private lost(why: string, snapshot: boolean): void {
+    this.lostWhy = why;
+    this.wantSnapshot ||= snapshot;
+    if (this.lostTimer === undefined && !this.stopped) this.lostTimer = setTimeout(() => this.tellLost(), 0);
+  }
+
+  private tellLost(): void {
+    this.lostTimer = undefined;
+    if (this.stopped) return;
+    const wait = this.snapshotAt + this.snapshotGap - this.now();
+    const snapshot = this.wantSnapshot && wait <= 0;
+    const why = this.lostWhy;
+    this.lostWhy = "";
+    if (snapshot) {
+      this.wantSnapshot = false;
+      this.snapshotAt = this.now();
+      this.snapshotGap = Math.min(MAX_SNAPSHOT_GAP_MS, Math.max(this.cfg.flushIntervalMs, this.snapshotGap * 2));
+    } else if (this.wantSnapshot) this.lostTimer = setTimeout(() => this.tellLost(), wait);
+    if (why || snapshot) this.host.onOverflow(why, snapshot);
+  }
+
+  private body(chunk: Chunk, at: Slot): string {
     return (
-      `{"v":1,"tab":${JSON.stringify(this.cfg.tab)},"seq":${chunk.seq},` +
+      `{"v":1,"tab":${JSON.stringify(at.tab)},"seq":${at.seq},` +
       `"events":[${chunk.events.join(",")}],"devtools":[${chunk.devtools.join(",")}],` +
       `"page":{"url":${JSON.stringify(chunk.page)}}}`
     );
   }
 
+  private async pack(chunk: Chunk, at: Slot): Promise<{ body: Uint8Array; gz: boolean }> {
+    const raw = new TextEncoder().encode(this.body(chunk, at));
+    const gz = await this.compress(raw);
+    return { body: gz ?? raw, gz: !!gz };
+  }
+
   private remove(chunk: Chunk): void {
-    const at = this.queue.indexOf(chunk);
-    if (at < 0) return;
-    this.queue.splice(at, 1);
-    this.queuedBytes -= chunk.bytes;
+    this.replace(chunk, []);
   }
 
   private replace(chunk: Chunk, parts: Chunk[]): void {
     const at = this.queue.indexOf(chunk);
     if (at < 0) return;
     this.queue.splice(at, 1, ...parts);
+    this.queuedBytes += parts.reduce((n, p) => n + p.bytes, 0) - chunk.bytes;
   }
 
   private schedule(delay: number): void {
     this.retryAt = this.now() + delay;
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.pump();
@@ -239,11 +319,15 @@ export class Transport {
 
   /** One request; returns whether to go on with the next chunk now. */
   private async sendChunk(chunk: Chunk, token: string): Promise<boolean> {
-    const raw = new TextEncoder().encode(this.body(chunk));
-    const gz = await this.compress(raw);
-    const body = gz ?? raw;
+    const peek = chunk.at ?? this.host.next(false);
+    let { body, gz } = await this.pack(chunk, peek);
+    if (this.queue[0] !== chunk) return !this.stopped; // sent by a beacon or dropped with its session meanwhile
     if (body.length > this.cfg.maxRequestBytes) {
       return this.splitOrDrop(chunk, "too large to send");
+    }
+    if (!chunk.at) {
+      const at = (chunk.at = this.host.next(true));
+      if (at.seq !== peek.seq || at.tab !== peek.tab) ({ body, gz } = await this.pack(chunk, at));
     }
     const headers: Record<string, string> = {
       Authorization: `Bearer ${token}`,
@@ -275,6 +359,7 @@ export class Transport {
       this.stats.bytesSent += body.length;
       this.remove(chunk);
       this.attempts = 0;
+      if (chunk.full) this.snapshotGap = 0; // the replay resumed: the next overflow may snapshot at once
       return true;
     }
     if (status === 400 || status === 422) {
@@ -296,28 +381,33 @@ export class Transport {
       return false;
     }
     if (status === 413) return this.splitOrDrop(chunk, "refused as too large");
-    if (status === 429) {
-      this.schedule(retryAfterMs(res.headers.get("retry-after"), this.now()));
+    const retryAfter = res.headers.get("retry-after");
+    if (status === 429 || (status === 503 && retryAfter)) {
+      this.schedule(retryAfterMs(retryAfter, this.now()));
       return false;
     }
     this.backoff();
     return false;
   }
 
+  /** Halves a chunk too large to send; a single event is dropped, and the gap marked. Unless it was a full
+   * snapshot (a new one would be as large) or a devtools event, a new snapshot is asked for (rate-limited). */
   private splitOrDrop(chunk: Chunk, why: string): boolean {
     const parts = splitChunk(chunk);
     if (parts) this.replace(chunk, parts);
     else {
-      this.host.warn("too-large", `ReplayLink: one recorded event is ${why}; it was dropped.`);
+      const what = chunk.full ? "snapshot" : chunk.events.length ? "event" : "devtools event";
+      this.host.warn("too-large", `ReplayLink: one recorded ${what} is ${why}; it was dropped.`);
       this.stats.dropped += 1;
       this.remove(chunk);
-      this.host.onOverflow();
+      this.lost(`${what} too large`, what === "event");
     }
     return true;
   }
 
   /** On pagehide: hand everything waiting to the browser synchronously (sendBeacon, else keepalive fetch),
-   * within its unload budget, oldest first. Bodies are plain JSON (a beacon cannot say Content-Encoding). */
+   * within its unload budget, oldest first. Bodies are plain JSON (a beacon cannot say Content-Encoding).
+   * What could not go stays queued (a page restored from the back/forward cache sends it later). */
   flushSync(): void {
     if (this.stopped) return;
     this.close();
@@ -327,18 +417,29 @@ export class Transport {
     let budget = UNLOAD_MAX_BYTES;
     for (const original of this.queue.filter((c) => !c.keepaliveInFlight)) {
       const work = [original];
+      const left: Chunk[] = [];
       while (work.length > 0) {
         const chunk = work.shift()!;
-        const raw = this.body(chunk);
+        const raw = this.body(chunk, chunk.at ?? this.host.next(false));
         if (raw.length > UNLOAD_MAX_BYTES) {
           const parts = splitChunk(chunk);
           if (parts) work.unshift(...parts);
-          continue; // a single event above the budget cannot leave now
+          else left.push(chunk); // a single event above the budget cannot leave now
+          continue;
         }
-        if (raw.length > budget || !this.unloadSend(url, raw)) return;
+        let sent = raw.length <= budget;
+        if (sent) {
+          chunk.at ??= this.host.next(true); // synchronous: the slot the body was built with
+          sent = this.unloadSend(url, raw);
+        }
+        if (!sent) {
+          left.push(chunk, ...work);
+          this.replace(original, left);
+          return;
+        }
         budget -= raw.length;
       }
-      this.remove(original);
+      this.replace(original, left);
     }
   }
 

@@ -1,18 +1,28 @@
+import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DROP_TAG, Recorder } from "../src/recorder";
 import { Tracker } from "../src/tracker";
 import { install, scriptBase } from "../src/snippet";
+import { beacons } from "./setup";
 
 /** A stand-in for the ReplayLink server at https://rl.test (the real one is used in tests/browser). */
 const server = {
   starts: [] as Array<Record<string, unknown>>,
   batches: [] as Array<{ auth: string | null; body: { seq: number; tab: string; events: Array<{ type: number; data: unknown }>; devtools: Array<Record<string, unknown>> } }>,
   batchStatus: [] as number[],
+  /** answers of the next session starts: "down" (network error) or an HTTP status, with Retry-After seconds */
+  startFail: [] as Array<"down" | number | [number, string]>,
+  attempts: 0,
+  maxCompressed: 1048576,
   next: 1,
   reset() {
     this.starts = [];
     this.batches = [];
     this.batchStatus = [];
+    this.startFail = [];
+    this.attempts = 0;
+    this.maxCompressed = 1048576;
     this.next = 1;
   },
 };
@@ -20,6 +30,14 @@ const server = {
 async function fakeFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const url = String(input instanceof Request ? input.url : input);
   if (url === "https://rl.test/ingest/v1/sessions") {
+    server.attempts++;
+    const fail = server.startFail.shift();
+    if (fail === "down") throw new TypeError("Failed to fetch");
+    if (fail !== undefined) {
+      const [status, after] = typeof fail === "number" ? [fail, null] : fail;
+      const headers: Record<string, string> = after ? { "Retry-After": after } : {};
+      return Response.json({ error: { code: "x", message: "unavailable" } }, { status, headers });
+    }
     const body = JSON.parse(String(init?.body)) as Record<string, unknown>;
     server.starts.push(body);
     const continued = typeof body.token === "string" && body.token.startsWith("tok-");
@@ -30,7 +48,7 @@ async function fakeFetch(input: RequestInfo | URL, init?: RequestInit): Promise<
       expiresAt: new Date(Date.now() + 7200_000).toISOString(),
       projectId: 7,
       serverTime: Date.now(),
-      batch: { url: "/ingest/v1/batches", flushIntervalMs: 5000, maxRawBytes: 262144, maxCompressedBytes: 1048576 },
+      batch: { url: "/ingest/v1/batches", flushIntervalMs: 5000, maxRawBytes: 262144, maxCompressedBytes: server.maxCompressed },
     });
   }
   if (url.startsWith("https://rl.test/ingest/v1/batches")) {
@@ -51,6 +69,21 @@ async function until(cond: () => boolean): Promise<void> {
   expect(cond()).toBe(true);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const flush = (t: Tracker) => (t as unknown as { transport: { flush(): void } | null }).transport?.flush();
+const pageEvent = (type: string, persisted: boolean) => window.dispatchEvent(Object.assign(new Event(type), { persisted }));
+/** (tab, seq) of every batch the server and the beacons got */
+async function slots(): Promise<string[]> {
+  const fromBeacons = await Promise.all(beacons.map(async (b) => JSON.parse(await (b.body as Blob).text()) as { tab: string; seq: number }));
+  return [...server.batches.map((b) => b.body), ...fromBeacons].map((b) => `${b.tab}/${b.seq}`);
+}
+function markers(): string[] {
+  return server.batches
+    .flatMap((b) => b.body.events)
+    .filter((e) => e.type === 5 && (e.data as { tag?: string }).tag === DROP_TAG)
+    .map((e) => (e.data as { payload: { dropped: string } }).payload.dropped);
+}
+
 const trackers: Tracker[] = [];
 function make(opts: Record<string, unknown> = {}): Tracker {
   const t = new Tracker({ projectKey: "pk-1", ingestPoint: "https://rl.test/", ...opts });
@@ -62,6 +95,7 @@ describe("Tracker", () => {
   beforeEach(() => {
     server.reset();
     sessionStorage.clear();
+    beacons.length = 0;
     document.body.innerHTML = "";
   });
   afterEach(() => {
@@ -249,6 +283,152 @@ describe("Tracker", () => {
     await until(() => server.starts.length === 2);
     expect(server.starts[1]).toMatchObject({ token: "tok-1", userId: "carol", metadata: { plan: "team" } });
     expect(t.getSessionID()).toBe("1");
+  });
+
+  it("a tab opened by window.open (a copy of the opener's sessionStorage) records as its own tab from seq 0", async () => {
+    const opener = make();
+    await opener.start();
+    flush(opener);
+    await until(() => server.batches.length === 1);
+    const openerTab = server.batches[0]!.body.tab;
+    // the new tab's sessionStorage: a copy taken while the opener records (the opener goes on elsewhere)
+    const copy = Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k)!] as const);
+    opener.stop();
+    sessionStorage.clear();
+    for (const [k, v] of copy) sessionStorage.setItem(k, v);
+    const popup = make();
+    await popup.start();
+    expect(popup.getSessionID()).toBe("1"); // the same session
+    flush(popup);
+    await until(() => server.batches.length === 2);
+    const popupBatch = server.batches[1]!.body;
+    expect(popupBatch.tab).not.toBe(openerTab);
+    expect(popupBatch.seq).toBe(0);
+    // the popup reloads: same tab, its seq goes on
+    window.dispatchEvent(new Event("pagehide"));
+    popup.stop();
+    const stored = JSON.parse(sessionStorage.getItem("__replaylink_session:pk-1")!) as { seq: number; live: boolean };
+    expect(stored.live).toBe(false);
+    const reloaded = make();
+    await reloaded.start();
+    flush(reloaded);
+    await until(() => server.batches.length === 3);
+    expect(server.batches[2]!.body.tab).toBe(popupBatch.tab);
+    expect(server.batches[2]!.body.seq).toBe(stored.seq);
+    expect(stored.seq).toBeGreaterThan(0);
+    expect(new Set(await slots()).size).toBe((await slots()).length);
+  });
+
+  it("a page back from the back/forward cache goes on past the seq the pages shown meanwhile used", async () => {
+    const first = make();
+    await first.start();
+    flush(first);
+    await until(() => server.batches.length === 1);
+    pageEvent("pagehide", true); // into the back/forward cache
+    const second = make(); // the next page of the tab
+    await second.start();
+    flush(second);
+    await until(() => server.batches.length === 2);
+    expect(server.batches[1]!.body.tab).toBe(server.batches[0]!.body.tab);
+    second.stop(); // it leaves; the first page is shown again
+    pageEvent("pageshow", true);
+    first.event("back"); // (rrweb records one page per window: the test's second page took it over)
+    flush(first);
+    await until(() => server.batches.length === 3);
+    expect(server.batches[2]!.body.tab).toBe(server.batches[0]!.body.tab);
+    const all = await slots();
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it("keeps trying to start while the server cannot be reached: start() answers at once, the tracker records later", async () => {
+    server.startFail = ["down"];
+    const t = make();
+    const res = await t.start();
+    expect(res).toMatchObject({ success: false, reason: expect.stringContaining("retrying") });
+    expect(t.isActive()).toBe(false);
+    await until(() => t.isActive()); // backoff: 0.5 to 1 s
+    expect(t.getSessionToken()).toBe("tok-1");
+    appFetch.mockClear();
+    await window.fetch("/api"); // the app's requests carry the token now
+    expect(new Headers(appFetch.mock.calls[0]![1]?.headers).get("x-openreplay-sessiontoken")).toBe("tok-1");
+    flush(t);
+    await until(() => server.batches.some((b) => b.body.events.some((e) => e.type === 2)));
+  });
+
+  it("retries a start at once when the browser comes back online, and after Retry-After on 503", async () => {
+    server.startFail = ["down"];
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.99); // backoff: ~1 s
+    const t = make();
+    await t.start();
+    random.mockRestore();
+    const before = Date.now();
+    window.dispatchEvent(new Event("online"));
+    await until(() => t.isActive());
+    expect(Date.now() - before).toBeLessThan(800);
+    t.stop();
+    sessionStorage.clear();
+    server.startFail = [[503, "2"]];
+    const u = make();
+    await u.start();
+    await sleep(1200);
+    expect(server.attempts).toBe(3); // not yet: it waits the 2 s asked for
+    await until(() => u.isActive());
+  });
+
+  it("does not retry a start the server refused, nor after stop()", async () => {
+    server.startFail = [404];
+    const t = make();
+    expect((await t.start()).success).toBe(false);
+    server.startFail = ["down"];
+    const u = make({ projectKey: "pk-2" });
+    await u.start();
+    u.stop();
+    await sleep(1100);
+    expect(server.attempts).toBe(2);
+    expect(t.isActive() || u.isActive()).toBe(false);
+  });
+
+  it("a new session that cannot start at once (server down) is retried, not given up", async () => {
+    const t = make();
+    await t.start();
+    server.batchStatus = [401];
+    server.startFail = ["down"];
+    flush(t);
+    await until(() => t.getSessionID() === "2");
+    expect(t.isActive()).toBe(true);
+  });
+
+  it("an event too large to upload is dropped and marked; the snapshot it asks for, as large, is not tried again", async () => {
+    server.maxCompressed = 8000;
+    const text = randomBytes(30_000).toString("base64"); // incompressible
+    // what rrweb emits in Chromium for a page holding `text` (happy-dom's snapshot leaves text out, its mutation
+    // observer does not run)
+    const snapshots = vi.spyOn(Recorder.prototype, "fullSnapshot").mockImplementation(function (this: Recorder) {
+      const emit = (this as unknown as { opts: { emit(e: unknown): void } }).opts.emit;
+      emit({ type: 4, timestamp: Date.now(), data: { href: location.href, width: 800, height: 600 } });
+      emit({ type: 2, timestamp: Date.now(), data: { node: { type: 0, childNodes: [{ type: 3, textContent: text }] } } });
+    });
+    try {
+      const t = make();
+      await t.start();
+      flush(t);
+      await until(() => server.batches.length === 1);
+      const added = { type: 3, timestamp: Date.now(), data: { source: 0, adds: [{ parentId: 1, node: { type: 3, textContent: text } }] } };
+      (t as unknown as { onRrweb(e: unknown): void }).onRrweb(added); // the page shows the text
+      await until(() => {
+        flush(t);
+        return markers().length === 2;
+      });
+      await sleep(300);
+      flush(t);
+      await sleep(100);
+      expect(markers()).toEqual(["event too large", "snapshot too large"]);
+      expect(snapshots).toHaveBeenCalledTimes(1);
+      const seqs = server.batches.map((b) => b.body.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i)); // no seq used by a batch never sent
+    } finally {
+      snapshots.mockRestore();
+    }
   });
 
   it("rejects options without a project key or ingest point", () => {

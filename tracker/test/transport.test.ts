@@ -21,16 +21,19 @@ function setup(
   compress: ((d: Uint8Array) => Promise<Uint8Array | null>) | undefined = async (d) => new Uint8Array(gzipSync(d)),
 ) {
   const sent: Sent[] = [];
-  const calls = { unauthorized: 0, fatal: [] as string[], overflow: 0, warn: [] as string[] };
+  const calls = { unauthorized: 0, fatal: [] as string[], overflow: 0, gaps: [] as string[], warn: [] as string[] };
   let seq = 0;
   let token: string | null = "tok";
   const host: TransportHost = {
     token: () => token,
-    nextSeq: () => seq++,
+    next: (take) => ({ tab: "tab1", seq: take ? seq++ : seq }),
     pageUrl: () => "https://shop.test/",
     onUnauthorized: () => calls.unauthorized++,
     onFatal: (c) => calls.fatal.push(c),
-    onOverflow: () => calls.overflow++,
+    onOverflow: (why, snapshot) => {
+      if (why) calls.gaps.push(why);
+      if (snapshot) calls.overflow++;
+    },
     warn: (k) => calls.warn.push(k),
   };
   const send = vi.fn(async (url: string, init: RequestInit) => {
@@ -44,7 +47,6 @@ function setup(
   const t = new Transport(
     {
       url: "https://rl.test/ingest/v1/batches",
-      tab: "tab1",
       flushIntervalMs: 5000,
       flushBytes: 256 * 1024,
       maxRequestBytes: 1024 * 1024,
@@ -60,7 +62,7 @@ function setup(
     () => Date.now(),
     compress,
   );
-  return { t, sent, calls, send, beacons, setToken: (v: string | null) => (token = v) };
+  return { t, sent, calls, send, beacons, setToken: (v: string | null) => (token = v), seq: () => seq };
 }
 
 const ev = (i: number, pad = 0) => JSON.stringify({ type: 3, timestamp: 1000 + i, data: { source: 0, pad: "x".repeat(pad) } });
@@ -257,5 +259,132 @@ describe("transport", () => {
     const [x, y] = splitChunk(c)!;
     expect([x.events, x.devtools, y.events, y.devtools]).toEqual([["a", "b"], ["d"], ["c"], []]);
     expect(splitChunk({ events: ["a"], devtools: [], bytes: 2, page: "p" })).toBeNull();
+    const [p, q] = splitChunk({ events: ["m", "f", "i", "m2", "f2"], devtools: [], bytes: 12, page: "p", full: [1, 4] })!;
+    expect([p.full, q.full]).toEqual([[1], [1]]); // where the full snapshots went
+  });
+
+  it("overflow: the snapshot is asked for later, never from inside addEvent, at most once per interval", async () => {
+    const flushIntervalMs = 5000;
+    let adding = 0;
+    let nested = 0;
+    let t: Transport;
+    const snapshot = () => {
+      t.addEvent(JSON.stringify({ type: 4, timestamp: 1, data: {} }), 4);
+      t.addEvent(JSON.stringify({ type: 2, timestamp: 1, data: { pad: "s".repeat(20_000) } }), 2);
+    };
+    const made = setup([new TypeError("offline")], { maxQueueBytes: 50_000, flushBytes: 10_000, flushIntervalMs });
+    t = made.t;
+    const snaps: number[] = [];
+    (made.t as unknown as { host: TransportHost }).host.onOverflow = (_why, snap) => {
+      if (adding) nested++;
+      if (!snap) return;
+      snaps.push(Date.now());
+      snapshot();
+    };
+    t.start();
+    let peak = 0;
+    for (let i = 0; i < 600; i++) {
+      adding++;
+      t.addEvent(ev(i, 1000));
+      adding--;
+      peak = Math.max(peak, t.pendingBytes);
+      await vi.advanceTimersByTimeAsync(100); // 60 s of a page writing 10 KB/s while the server is down
+    }
+    expect(nested).toBe(0);
+    expect(snaps.length).toBeGreaterThan(0);
+    expect(snaps.length).toBeLessThanOrEqual(60_000 / flushIntervalMs);
+    for (let i = 1; i < snaps.length; i++) expect(snaps[i]! - snaps[i - 1]!).toBeGreaterThanOrEqual(flushIntervalMs);
+    expect(peak).toBeLessThanOrEqual(50_000 + 21_000); // the cap, and the newest snapshot kept whole
+    t.stop();
+  });
+
+  it("overflow: drops first what a later full snapshot supersedes, without asking for another", async () => {
+    const { t, calls, sent, setToken } = setup([204], { maxQueueBytes: 30_000 });
+    setToken(null); // nothing leaves meanwhile (as while a new session starts)
+    t.start();
+    for (let i = 0; i < 12; i++) t.addEvent(ev(i, 1000)); // a 12 KB chunk of incremental events
+    t.flush();
+    t.addEvent(JSON.stringify({ type: 4, timestamp: 2000, data: {} }), 4);
+    t.addEvent(JSON.stringify({ type: 2, timestamp: 2001, data: { pad: "s".repeat(12_000) } }), 2);
+    t.flush();
+    for (let i = 0; i < 12; i++) t.addEvent(ev(3000 + i, 1000)); // 12 KB more: over the cap
+    t.flush();
+    await settle();
+    expect(t.stats.dropped).toBe(12); // the chunk before the snapshot, and only it
+    expect(t.pendingBytes).toBeLessThanOrEqual(30_000);
+    expect(calls.overflow).toBe(0);
+    expect(calls.gaps).toEqual([]);
+    setToken("tok");
+    t.flush();
+    await until(() => t.pendingBytes === 0);
+    expect((sent[0]!.body.events[0] as { type: number }).type).toBe(4); // the replay resumes from the snapshot
+    expect(sent.flatMap((s) => s.body.events)).toHaveLength(14);
+    t.stop();
+  });
+
+  it("a full snapshot too large to send is dropped once, its gap marked, with no new snapshot and no seq used", async () => {
+    const { t, sent, calls } = setup([204], { maxRequestBytes: 2000 });
+    t.start();
+    const noise = Array.from({ length: 300 }, () => Math.random().toString(36).slice(2)).join("");
+    t.addEvent(JSON.stringify({ type: 4, timestamp: 1, data: { href: "https://shop.test/" } }), 4);
+    t.addEvent(JSON.stringify({ type: 2, timestamp: 1, data: { text: noise } }), 2);
+    t.flush();
+    await until(() => sent.length === 1 && calls.gaps.length === 1);
+    await vi.advanceTimersByTimeAsync(120_000);
+    await settle();
+    expect(calls.gaps).toEqual(["snapshot too large"]);
+    expect(calls.overflow).toBe(0);
+    t.addEvent(ev(1));
+    t.flush();
+    await until(() => sent.length === 2);
+    expect(sent.map((s) => s.body.seq)).toEqual([0, 1]); // the dropped snapshot used none
+    t.stop();
+  });
+
+  it("an incremental event too large to send is dropped and asks for one snapshot", async () => {
+    const { t, calls } = setup([204], { maxRequestBytes: 2000 });
+    t.start();
+    const noise = Array.from({ length: 300 }, () => Math.random().toString(36).slice(2)).join("");
+    t.addEvent(JSON.stringify({ type: 3, timestamp: 1, data: { source: 0, text: noise } }), 3);
+    t.flush();
+    await until(() => calls.overflow === 1);
+    expect(calls.gaps).toEqual(["event too large"]);
+    expect(t.stats.dropped).toBe(1);
+    t.stop();
+  });
+
+  it("honours Retry-After on 503 and retries at once when the browser is back online", async () => {
+    const unavailable = () => new Response(null, { status: 503, headers: { "Retry-After": "20" } });
+    const { t, sent } = setup([unavailable, 503, 204]);
+    t.start();
+    t.addEvent(ev(1));
+    t.flush();
+    await settle();
+    await vi.advanceTimersByTimeAsync(15_000);
+    await settle();
+    expect(sent).toHaveLength(1); // not before its 20 s
+    await vi.advanceTimersByTimeAsync(5_500);
+    await settle();
+    expect(sent).toHaveLength(2); // a 503 without Retry-After: backoff
+    t.retryNow(); // `online`
+    await settle();
+    expect(sent).toHaveLength(3);
+    expect(t.pendingBytes).toBe(0);
+    t.stop();
+  });
+
+  it("on pagehide what does not fit the unload budget stays queued, and is sent once later", async () => {
+    const { t, sent, beacons } = setup([204]);
+    t.start();
+    for (let i = 0; i < 100; i++) t.addEvent(ev(i, 1000));
+    t.flushSync(); // a page going into the back/forward cache, restored later
+    const beaconed = await Promise.all(beacons.map(async (b) => JSON.parse(await b.body.text()) as Sent["body"]));
+    expect(t.pendingBytes).toBeGreaterThan(0);
+    t.flush();
+    await until(() => t.pendingBytes === 0);
+    const stamps = [...beaconed, ...sent.map((s) => s.body)].flatMap((b) => b.events.map((e) => (e as { timestamp: number }).timestamp));
+    expect(stamps.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => 1000 + i));
+    const seqs = [...beaconed, ...sent.map((s) => s.body)].map((b) => b.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
   });
 });
