@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -363,3 +364,41 @@ async def test_paused_integrations_are_not_polled(
         assert row is not None
         row.paused = True
     assert await one_round(setup["importer"]) == []
+
+
+async def test_a_chunk_over_the_records_cap_is_read_in_halves_and_loses_nothing(
+    rt: Runtime, seeded: Seeded, clock: Clock, datadog: Any, setup: dict[str, Any]
+) -> None:
+    """A poll holds at most ``max_chunk_records`` records: a chunk with more is read again as its
+    halves. Where one second still has more (a provider whose pages never end), the poll fails
+    with a message instead of growing the worker until it is killed."""
+    importer = Importer(replace(context_for(rt, clock), max_chunk_records=4), owner="worker-cap")
+    _, token = new_session(rt, seeded.project_id, clock.now - timedelta(minutes=30))
+    first = clock.now - timedelta(minutes=20)
+    datadog.state.add_records(
+        [
+            make_log(
+                seed_snippet_line(token, f"boom {n}"),
+                timestamp=first + timedelta(seconds=7 * n),
+                status="error",
+            )
+            for n in range(10)
+        ]
+    )
+    [result] = await one_round(importer)
+    assert result.outcome == "ok" and result.imported == 10
+    assert event_count(rt) == 10
+    row = integration(rt, setup["integration_id"])
+    clock.now = row.next_poll_at
+    same_second = clock.now - timedelta(minutes=1)
+    datadog.state.add_records(
+        [
+            make_log(seed_snippet_line(token, f"again {n}"), timestamp=same_second, status="error")
+            for n in range(5)
+        ]
+    )
+    [failed] = await one_round(importer)
+    assert failed.outcome == "error"
+    row = integration(rt, setup["integration_id"])
+    assert row.last_error is not None and "more than 4 records" in row.last_error
+    assert event_count(rt) == 10

@@ -50,6 +50,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 MAX_WINDOW = timedelta(hours=1)
 PAGE_SIZE = 1000
+MAX_CHUNK_RECORDS = 200_000
+"""Records a poll holds at once: a chunk that has more is read again as its two halves (down to
+``MIN_CHUNK``), so a burst costs round trips, not memory, and a provider whose pages never end
+(a cursor that changes forever) is an error in the integration's health, not a worker that grows
+until it is killed."""
+MIN_CHUNK = timedelta(seconds=1)
 
 
 def utcnow() -> datetime:
@@ -66,6 +72,7 @@ class PollContext:
     vault: Vault
     clock: Clock = utcnow
     max_window: timedelta = MAX_WINDOW
+    max_chunk_records: int = MAX_CHUNK_RECORDS
     replay_store: ReplayStore | None = None
     """Where recordings live: retention deletes their blobs, the hourly sweep their orphans."""
     executor: Executor | None = None
@@ -117,16 +124,42 @@ def chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[dateti
     return out
 
 
-async def fetch(provider: Provider, start: datetime, end: datetime) -> list[Record]:
-    """Every error record in ``[start, end)`` that carries the marker."""
+async def fetch(
+    provider: Provider, start: datetime, end: datetime, most: int = MAX_CHUNK_RECORDS
+) -> list[Record]:
+    """Every error record in ``[start, end)`` that carries the marker; at most ``most`` + 1 (one
+    more says there are more than ``most``)."""
     began = time.perf_counter()
+    records: list[Record] = []
+    query = Query(start=start, end=end, errors_only=True, page_size=PAGE_SIZE, limit=most + 1)
     try:
-        return [
-            r
-            async for r in provider.search(Query(start=start, end=end, errors_only=True, page_size=PAGE_SIZE))
-        ]
+        async for record in provider.search(query):
+            records.append(record)
+            if len(records) > most:  # whatever the provider makes of the limit
+                break
+        return records
     finally:
         metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - began)
+
+
+async def fetch_within(
+    provider: Provider, parts: list[tuple[datetime, datetime]], index: int, most: int
+) -> list[Record]:
+    """The records of ``parts[index]``; a part with more than ``most`` is replaced in ``parts`` by
+    its two halves (and the first half read), down to ``MIN_CHUNK``, past which it is an error."""
+    while True:
+        start, end = parts[index]
+        records = await fetch(provider, start, end, most) if start < end else []
+        if len(records) <= most:
+            return records
+        if end - start <= MIN_CHUNK:
+            raise ProviderError(
+                f"{provider.label} returned more than {most:,} records for {start.isoformat()} to "
+                f"{end.isoformat()}; ReplayLink reads at most that many at once. Check that its "
+                "query matches error logs only (it keeps answering further pages)."
+            )
+        middle = start + (end - start) / 2
+        parts[index : index + 1] = [(start, middle), (middle, end)]
 
 
 def store_records(
@@ -377,8 +410,10 @@ async def poll_once(
     try:
         parts = chunks(start, end, ctx.max_window) or [(end, end)]
         counts = HealthCounts.of(lease)
-        for index, (a, b) in enumerate(parts):
-            records = await fetch(provider, a, b) if a < b else []
+        index = 0
+        while index < len(parts):  # fetch_within may split parts[index]
+            records = await fetch_within(provider, parts, index, ctx.max_chunk_records)
+            b = parts[index][1]
             if seen is not None:
                 records = seen.fresh(lease.integration_id, records)
             finished = index == len(parts) - 1
@@ -387,6 +422,7 @@ async def poll_once(
                 seen.remember(lease.integration_id, records, since=b - ctx.behind)
             scanned += result.scanned
             imported += len(result.rows)
+            index += 1
         healthy = True
     except LeaseLost:
         healthy = True  # the provider answered; another worker polls this integration now
