@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from replaylink.importer.correlate import Correlation
-from replaylink.importer.poll import PollContext, chunks, fetch_within, store_records
+from replaylink.importer.poll import PollContext, chunks, fetch_parts, store_records
 from replaylink.integrations.connect import open_stored
 from replaylink.providers.base import Record
 from replaylink.store.models import Integration
@@ -40,12 +40,7 @@ async def backfill(
     """Import ``[start, end)`` in steps, committing each step; report progress after each."""
     progress = BackfillProgress()
     async with open_stored(row, ctx.vault, ctx.settings) as provider:
-        parts = chunks(start, end, step)
-        index = 0
-        while index < len(parts):  # fetch_within may split parts[index]
-            records = await fetch_within(provider, parts, index, ctx.max_chunk_records)
-            b = parts[index][1]
-            index += 1
+        async for b, records, _ in fetch_parts(provider, chunks(start, end, step), ctx.max_chunk_records):
 
             def commit(records: list[Record] = records) -> tuple[Correlation, int]:
                 with ctx.sessions() as db, db.begin():  # on SQLite: the write lock at BEGIN

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -142,16 +142,19 @@ async def fetch(
         metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - began)
 
 
-async def fetch_within(
-    provider: Provider, parts: list[tuple[datetime, datetime]], index: int, most: int
-) -> list[Record]:
-    """The records of ``parts[index]``; a part with more than ``most`` is replaced in ``parts`` by
-    its two halves (and the first half read), down to ``MIN_CHUNK``, past which it is an error."""
-    while True:
-        start, end = parts[index]
+async def fetch_parts(
+    provider: Provider, parts: list[tuple[datetime, datetime]], most: int
+) -> AsyncIterator[tuple[datetime, list[Record], bool]]:
+    """Each part's end, its records, and whether it is the last, in order. A part with more than
+    ``most`` records is read again as its two halves, down to ``MIN_CHUNK``, past which it is an
+    error."""
+    pending = parts[::-1]  # a stack: the next part last
+    while pending:
+        start, end = pending.pop()
         records = await fetch(provider, start, end, most) if start < end else []
         if len(records) <= most:
-            return records
+            yield end, records, not pending
+            continue
         if end - start <= MIN_CHUNK:
             raise ProviderError(
                 f"{provider.label} returned more than {most:,} records for {start.isoformat()} to "
@@ -159,7 +162,7 @@ async def fetch_within(
                 "query matches error logs only (it keeps answering further pages)."
             )
         middle = start + (end - start) / 2
-        parts[index : index + 1] = [(start, middle), (middle, end)]
+        pending += [(middle, end), (start, middle)]
 
 
 def store_records(
@@ -410,19 +413,14 @@ async def poll_once(
     try:
         parts = chunks(start, end, ctx.max_window) or [(end, end)]
         counts = HealthCounts.of(lease)
-        index = 0
-        while index < len(parts):  # fetch_within may split parts[index]
-            records = await fetch_within(provider, parts, index, ctx.max_chunk_records)
-            b = parts[index][1]
+        async for b, records, finished in fetch_parts(provider, parts, ctx.max_chunk_records):
             if seen is not None:
                 records = seen.fresh(lease.integration_id, records)
-            finished = index == len(parts) - 1
             result = await ctx.in_thread(store_chunk, ctx, lease, records, b, finished, now, counts)
             if seen is not None:
                 seen.remember(lease.integration_id, records, since=b - ctx.behind)
             scanned += result.scanned
             imported += len(result.rows)
-            index += 1
         healthy = True
     except LeaseLost:
         healthy = True  # the provider answered; another worker polls this integration now

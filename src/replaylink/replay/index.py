@@ -91,10 +91,10 @@ def _latest(column: Any, value: datetime) -> ColumnElement[datetime]:
     return case((or_(column.is_(None), column < value), value), else_=column)
 
 
-def charged(blob: StoredBlob, batch: Batch) -> int:
-    """What a batch adds to its session's ``replay_bytes`` (the byte cap): its blob and the
-    devtools text it indexes."""
-    return blob.size + batch.devtools_chars
+def charged(blob_size: int, batch: Batch) -> int:
+    """What a batch adds to its session's ``replay_bytes`` (the byte cap): its blob's bytes and
+    the devtools text it indexes."""
+    return blob_size + batch.devtools_chars
 
 
 def add_segment(
@@ -138,9 +138,9 @@ def add_segment(
     s = RecordedSession
     counted = connection.execute(
         update(s)
-        .where(s.id == state.session_id, s.replay_bytes + charged(blob, batch) <= max_session_bytes)
+        .where(s.id == state.session_id, s.replay_bytes + charged(blob.size, batch) <= max_session_bytes)
         .values(
-            replay_bytes=s.replay_bytes + charged(blob, batch),
+            replay_bytes=s.replay_bytes + charged(blob.size, batch),
             replay_segments=s.replay_segments + 1,
             pages_visited=s.pages_visited + batch.pages,
             clicks=s.clicks + batch.clicks,

@@ -336,7 +336,7 @@ class Ingestor:
         if batch.empty:
             return Outcome("empty", state.session_id)
         self._check_window(batch, state, now)
-        if state.replay_bytes + len(stored) + batch.devtools_chars > self.settings.replay_max_session_bytes:
+        if state.replay_bytes + index.charged(len(stored), batch) > self.settings.replay_max_session_bytes:
             raise self._too_large()
         if batch.unknown_devtools:
             metrics.DEVTOOLS_IGNORED.labels("unknown_type").inc(batch.unknown_devtools)

@@ -111,7 +111,7 @@ def add_segment(
         "first_ms": batch.first_ms,
         "last_ms": batch.last_ms,
         "size": blob.size,
-        "charged": charged(blob, batch),
+        "charged": charged(blob.size, batch),
         "raw_size": blob.raw_size,
         "events": batch.events,
         "has_full_snapshot": batch.has_full_snapshot,
