@@ -119,16 +119,18 @@ def clean_data(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def bounded_data(value: dict[str, Any]) -> dict[str, Any] | None:
-    """``value`` cleaned, or a preview when its JSON is over ``MAX_DATA_CHARS``."""
+def bounded_data(value: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+    """``value`` cleaned, or a preview when its JSON is over ``MAX_DATA_CHARS``; and the length
+    of the stored data's JSON (0 for None), which counts toward the batch's indexed text."""
     if not value:
-        return None
+        return None, 0
     cleaned = clean_data(value)
     text = json.dumps(cleaned, ensure_ascii=False)
     if len(text) > MAX_DATA_CHARS:
-        return {"truncated": True, "preview": text[:1000]}
+        preview = {"truncated": True, "preview": text[:1000]}
+        return preview, len(json.dumps(preview, ensure_ascii=False))
     result: dict[str, Any] = cleaned
-    return result
+    return result, len(text)
 
 
 def _number(value: Any) -> bool:
@@ -177,7 +179,9 @@ def _check_fields(item: dict[str, Any], where: str, kind: str) -> None:
             raise Malformed(f"{where}.{name}: must be {_ARTICLE[expected]} or absent")
 
 
-def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> dict[str, Any]:
+def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> tuple[dict[str, Any], int]:
+    """The row a checked devtools item stores, and the characters of text it stores (its strings
+    and its data's JSON), which count toward the batch's ``MAX_DEVTOOLS_CHARS``."""
     row: dict[str, Any] = {
         "kind": kind,
         "ts_ms": ts,
@@ -188,12 +192,12 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> dict[str, Any]:
         "status": None,
         "duration_ms": None,
         "failed": False,
-        "data": None,
     }
+    data: dict[str, Any] = {}
     if kind == "page":
         row["url"] = clean(item["url"], LIMITS["url"])
         if item.get("title") is not None:
-            row["data"] = {"title": clean(item["title"], LIMITS["title"])}
+            data = {"title": clean(item["title"], LIMITS["title"])}
     elif kind == "network":
         status = item["status"]
         failed = bool(item["failed"]) or status >= 400 or status == 0
@@ -203,14 +207,12 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> dict[str, Any]:
             status=max(min(status, 999), -1),
             duration_ms=float(item["duration"]),
             failed=failed,
-            data=bounded_data(
-                {
-                    k: (clean(v, LIMITS["error"]) if isinstance(v, str) else v)
-                    for k in ("requestSize", "responseSize", "error")
-                    if (v := item.get(k)) is not None
-                }
-            ),
         )
+        data = {
+            k: (clean(v, LIMITS["error"]) if isinstance(v, str) else v)
+            for k in ("requestSize", "responseSize", "error")
+            if (v := item.get(k)) is not None
+        }
     elif kind == "console":
         row.update(
             level=clean(item["level"], LIMITS["level"]), message=clean(item["message"], LIMITS["message"])
@@ -222,18 +224,14 @@ def _devtools_row(item: dict[str, Any], kind: str, ts: int) -> dict[str, Any]:
             level=clean(item["source"], LIMITS["level"]),
         )
         extra = {"stack": item.get("stack"), "metadata": item.get("metadata")}
-        row["data"] = bounded_data({k: v for k, v in extra.items() if v is not None})
+        data = {k: v for k, v in extra.items() if v is not None}
     else:  # custom
         row["name"] = clean(item["name"], LIMITS["name"])
         if "payload" in item:
-            row["data"] = bounded_data({"payload": item["payload"]})
-    return row
-
-
-def _row_chars(row: dict[str, Any]) -> int:
-    """The text a devtools row stores: its strings and its data's JSON."""
-    chars = sum(len(value) for value in row.values() if isinstance(value, str))
-    return chars + (len(json.dumps(row["data"], ensure_ascii=False)) if row["data"] is not None else 0)
+            data = {"payload": item["payload"]}
+    text_chars = sum(len(value) for value in row.values() if isinstance(value, str))
+    row["data"], data_chars = bounded_data(data)
+    return row, text_chars + data_chars
 
 
 def _timestamp(value: Any, where: str) -> int:
@@ -369,8 +367,7 @@ def parse_batch(raw: bytes) -> Batch:
         if len(batch.devtools) >= MAX_DEVTOOLS:
             batch.skipped_devtools += 1
             continue
-        row = _devtools_row(item, kind, ts)
-        chars = _row_chars(row)
+        row, chars = _devtools_row(item, kind, ts)
         if batch.devtools_chars + chars > MAX_DEVTOOLS_CHARS:
             batch.skipped_devtools += 1
             continue
