@@ -454,6 +454,10 @@ class ProviderOptions:
     """A rate limit that resets within this many seconds is waited out; longer ones raise."""
     max_rate_limit_waits: int = 3
     limits: Limits = field(default_factory=Limits)
+    max_answer_bytes: int = 64 * 1024 * 1024
+    """The most one HTTP answer's body may hold, as sent and once decoded (gzip); a larger one is
+    refused while it is read (``AnswerTooLarge``). A page is at most 1,000 records (Sentry: 100
+    full events), so 64 MiB is 64 KiB a record, four times the 16 KiB message ReplayLink keeps."""
     transport_factory: Callable[[Any], httpx.AsyncBaseTransport] | None = None
     """Builds the outbound transport from an httpx ``verify`` value (ReplayLink's server passes
     its connect-time address guard here); None = httpx's default transport."""

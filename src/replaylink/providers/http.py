@@ -30,6 +30,16 @@ RetryAfter = Callable[[httpx.Response], float | None]
 WHOLE_ANSWER_TIMEOUTS = 4
 """A whole answer (headers and body) gets this many request timeouts."""
 
+_MIB = 1024 * 1024
+
+
+class AnswerTooLarge(ProviderError):
+    """An answer's body passed ``ProviderOptions.max_answer_bytes``, as sent or once decoded.
+
+    Its ``kind`` is ``provider_error``. :meth:`HttpApi.request` does not retry it: the same request
+    gets the same answer, and each try would download the limit again.
+    """
+
 
 def retry_after_header(response: httpx.Response) -> float | None:
     """Standard ``Retry-After`` in seconds (HTTP-date form is rare for APIs; ignored)."""
@@ -107,14 +117,23 @@ class HttpApi:
         return redact(text, self.secrets)
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries. Returns any non-429, non-5xx answer; the caller maps 4xx."""
+        """Send with retries. Returns any non-429, non-5xx answer, its body read; the caller maps 4xx.
+
+        A body larger than ``max_answer_bytes`` (as sent or decoded) raises ``AnswerTooLarge``
+        as soon as it passes the limit, never retried; a 429 and a 5xx that is retried are not read.
+        """
         attempt = 0
         waits = 0
         while True:
             try:
                 # httpx's timeout is per read: a body trickling a byte a second never trips it.
-                async with asyncio.timeout(self.options.request_timeout * WHOLE_ANSWER_TIMEOUTS):
-                    response = await self.client.request(method, url, **kwargs)
+                async with (
+                    asyncio.timeout(self.options.request_timeout * WHOLE_ANSWER_TIMEOUTS),
+                    self.client.stream(method, url, **kwargs) as response,
+                ):
+                    status = response.status_code
+                    if status != 429 and not (status >= 500 and attempt < self.options.max_retries):
+                        await self._read(response)
             except (httpx.TimeoutException, TimeoutError):
                 if attempt < self.options.max_retries:
                     await self.options.sleep(backoff_delay(attempt, self.options))
@@ -162,6 +181,48 @@ class HttpApi:
                 )
             return response
 
+    async def _read(self, response: httpx.Response) -> None:
+        """Read ``response``'s body into it (``response.content``), refusing it with
+        ``AnswerTooLarge`` once more than ``max_answer_bytes`` arrived or were decoded; leaving
+        the ``stream`` block then closes the connection with the rest unread.
+
+        httpx's own decoders undo the ``Content-Encoding``: one raw chunk (at most 64 KiB) inflates
+        at most about 1,000 times (zlib's limit), so a gzip bomb is stopped within that of the limit.
+        """
+        limit = self.options.max_answer_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(response)
+        if response.is_stream_consumed:  # a transport that answers with its body read (tests' mocks)
+            if len(response.content) > limit:
+                raise self._too_large(response)
+            return
+        parts: list[bytes] = []
+        decoded = 0
+        try:
+            async for piece in response.aiter_bytes():
+                decoded += len(piece)
+                if decoded > limit or response.num_bytes_downloaded > limit:
+                    raise self._too_large(response)
+                parts.append(piece)
+        except httpx.DecodingError:
+            raise ProviderError(
+                f"{self.label} sent a compressed answer that could not be decoded (Content-Encoding: "
+                f"{self.scrub(response.headers.get('Content-Encoding', ''))[:40]}); check {self.url_field} "
+                "points at the provider's API."
+            ) from None
+        # What ``Response.aread`` would have stored: json(), text and content read it from here.
+        response._content = b"".join(parts)
+
+    def _too_large(self, response: httpx.Response) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"{self.label} sent an answer larger than {_size(self.options.max_answer_bytes)} "
+            f"(HTTP {response.status_code}), more than a page of records should be, so ReplayLink "
+            f"stopped reading it; check {self.url_field} points at the provider's API, or narrow "
+            "what the integration searches.",
+            field=self.url_field,
+        )
+
     def error_text(self, response: httpx.Response, limit: int = 300) -> str:
         """The provider's own error message from a response body, shortened and scrubbed."""
         try:
@@ -181,6 +242,10 @@ class HttpApi:
                 f"{self.label} sent a response that is not valid JSON (HTTP {response.status_code}); "
                 "check base_url points at the provider's API."
             ) from None
+
+
+def _size(count: int) -> str:
+    return f"{count // _MIB} MiB" if count >= _MIB and count % _MIB == 0 else f"{count:,} bytes"
 
 
 def _first_message(body: Any) -> str:
