@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from replaylink.api.answers import json_answer
 from replaylink.api.deps import CallerDep, Db, RuntimeDep, visible_project
 from replaylink.api.errors import not_found
 from replaylink.api.params import (
@@ -65,7 +66,7 @@ def list_groups(
     text: SearchText = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> ErrorGroupList:
+) -> Response:
     """Backend errors grouped by fingerprint: count, sessions affected, first and last seen, a sample."""
     visible_project(db, caller, project_id)
     filters = error_groups.GroupFilters(start=since, end=until, provider=provider, text=text)
@@ -77,7 +78,7 @@ def list_groups(
     sessions = {
         row.id: row for row in db.scalars(select(RecordedSession).where(RecordedSession.id.in_(session_ids)))
     }
-    return ErrorGroupList(
+    answer = ErrorGroupList(
         groups=[
             ErrorGroupOut(
                 fingerprint=g.fingerprint,
@@ -94,6 +95,7 @@ def list_groups(
         ],
         next_cursor=page.next_cursor,
     )
+    return json_answer(answer)
 
 
 @router.get("/{fingerprint}/sessions", response_model=SessionList)
@@ -107,10 +109,10 @@ def affected_sessions(
     until: Until = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> SessionList:
+) -> Response:
     """Sessions with an event of this error group, newest first (``from``/``to`` bound their start)."""
     visible_project(db, caller, project_id)
     if not error_groups.group_exists(db, project_id, fingerprint):
         raise not_found(f"Backend error {fingerprint[:64]}")
     filters = SessionFilters(start=since, end=until, fingerprint=fingerprint)
-    return session_list(db, project_id, filters, limit, cursor, runtime.settings)
+    return json_answer(session_list(db, project_id, filters, limit, cursor, runtime.settings))

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from replaylink import ondemand
 from replaylink.aio import run_async
+from replaylink.api.answers import json_answer
 from replaylink.api.deps import CallerDep, Db, RuntimeDep, session_or_404, visible_project
 from replaylink.api.params import (
     DEFAULT_LIMIT,
@@ -114,7 +115,7 @@ def list_sessions(
     user_id: UserId = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> SessionList:
+) -> Response:
     """Sessions, newest first, with their backend event counts per provider and first error."""
     visible_project(db, caller, project_id)
     filters = store.SessionFilters(
@@ -127,7 +128,7 @@ def list_sessions(
         text=text,
         user_id=user_id,
     )
-    return session_list(db, project_id, filters, limit, cursor, runtime.settings)
+    return json_answer(session_list(db, project_id, filters, limit, cursor, runtime.settings))
 
 
 @router.get("/{session_id}", response_model=SessionDetail)
@@ -138,7 +139,7 @@ def get_session(
     caller: CallerDep,
     events_cursor: Cursor = None,
     events_limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = DEFAULT_EVENTS,
-) -> SessionDetail:
+) -> Response:
     """The session and its backend events in time order, each placed on the session's timeline."""
     row = session_or_404(db, caller, project_id, session_id)
     try:
@@ -147,7 +148,7 @@ def get_session(
         raise bad_cursor() from None
     whole = events_cursor is None and page.next_cursor is None
     counts = store.counts_by_provider(page.items) if whole else store.event_counts(db, row.id)
-    return SessionDetail(
+    answer = SessionDetail(
         id=str(row.id),
         project_id=row.project_id,
         started_at=row.started_at,
@@ -165,6 +166,7 @@ def get_session(
         events=[imported_event(event, row) for event in page.items],
         next_events_cursor=page.next_cursor,
     )
+    return json_answer(answer)
 
 
 @router.get("/{session_id}/backend-logs", response_model=BackendLogs)
