@@ -42,6 +42,11 @@ export interface TrackerOptions {
   checkoutEveryMs?: number;
   /** Mutations in one batch above which incremental recording pauses (resumes with a full snapshot). */
   mutationLimit?: number;
+  /** DOM changes are coalesced: after one is recorded, those of the next this many milliseconds are recorded
+   * together at its end (or at once when an interaction, a snapshot or the page hiding comes first). Changes
+   * undone within the window are not replayed. Cuts the cost of pages that change many times a second; 0 records
+   * each batch of changes on its own. Default 100. */
+  mutationBatchMs?: number;
   /** Print the tracker's own problems to the console. Default true (once per kind). */
   verbose?: boolean;
 }

@@ -1,4 +1,5 @@
-/** rrweb recording with private defaults, a checkout every few minutes and a mutation-storm guard. */
+/** rrweb recording with private defaults, a checkout every few minutes, a mutation-storm guard and DOM changes
+ * coalesced over a short window. */
 
 import { record } from "@rrweb/record";
 import { obscureEmails, obscureNumbers } from "./redact";
@@ -29,6 +30,8 @@ export interface RecorderOptions {
   blockSelector?: string;
   checkoutEveryMs: number;
   mutationLimit: number;
+  /** After a DOM-change event, hold further changes this long and record them as one event (0: each on its own). */
+  mutationBatchMs?: number;
 }
 
 export const STORM_TAG = "replaylink.mutation-storm";
@@ -37,10 +40,15 @@ export const DROP_TAG = "replaylink.dropped";
 const MASKED = ".rr-mask, [data-openreplay-masked]";
 const BLOCKED = "[data-openreplay-hidden]";
 const QUIET_MS = 1000;
+/** a custom event only sent to make rrweb emit the changes it holds (never recorded) */
+const FLUSH_TAG = "replaylink.flush";
+const MUTATION = 0; // rrweb's IncrementalSource.Mutation
 
 interface RecordFn {
   (options: Record<string, unknown>): (() => void) | undefined;
   takeFullSnapshot(isCheckout?: boolean): void;
+  freezePage(): void;
+  addCustomEvent(tag: string, payload: unknown): void;
 }
 
 const rrwebRecord = record as unknown as RecordFn;
@@ -51,6 +59,7 @@ export class Recorder {
   private paused = false;
   private lastBurst = 0;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  private batchTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly maskSelector: string;
 
   constructor(
@@ -81,6 +90,7 @@ export class Recorder {
   }
 
   stop(): void {
+    this.flush();
     if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
     this.observer?.disconnect();
@@ -99,10 +109,38 @@ export class Recorder {
     }
   }
 
+  /** Emits the DOM changes held back by the coalescing window now (before the page hides or recording stops). */
+  flush(): void {
+    if (this.batchTimer === undefined) return;
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (!this.stopRecord) return;
+    try {
+      // rrweb emits what its frozen mutation buffers hold before any other event, then this one (dropped in onEvent)
+      rrwebRecord.addCustomEvent(FLUSH_TAG, null);
+    } catch {
+      /* not recording */
+    }
+  }
+
+  /** rrweb's events on their way out. A DOM-change event opens a coalescing window: rrweb's mutation buffers are
+   * frozen (`freezePage`: it still processes each batch of mutations, but emits their sum only when unfrozen) until
+   * the window ends or rrweb emits any other event (input, scroll, a snapshot's Meta...), which unfreezes them
+   * first, so the order of changes and interactions is kept. */
+  private onEvent = (event: RrwebEvent): void => {
+    if (event.type === EventType.Custom && (event.data as { tag?: unknown } | null)?.tag === FLUSH_TAG) return;
+    this.opts.emit(event);
+    const ms = this.opts.mutationBatchMs ?? 0;
+    if (ms > 0 && event.type === EventType.IncrementalSnapshot && (event.data as { source?: number }).source === MUTATION) {
+      rrwebRecord.freezePage();
+      this.batchTimer ??= setTimeout(() => this.flush(), ms);
+    }
+  };
+
   private begin(): void {
     const needsTextHook = this.opts.obscureTextEmails || this.opts.obscureTextNumbers;
     const stop = rrwebRecord({
-      emit: (event: RrwebEvent) => this.opts.emit(event),
+      emit: this.onEvent,
       maskAllInputs: this.opts.maskAllInputs,
       maskInputOptions: { password: true },
       maskTextClass: "rr-mask",
@@ -124,6 +162,8 @@ export class Recorder {
   }
 
   private end(): void {
+    if (this.batchTimer !== undefined) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
     const stop = this.stopRecord;
     this.stopRecord = undefined;
     try {
@@ -144,6 +184,7 @@ export class Recorder {
       if (n > this.opts.mutationLimit / 10) this.lastBurst = Date.now();
       if (this.paused || n <= this.opts.mutationLimit) return;
       this.paused = true;
+      this.flush(); // what the window held came before the storm
       this.end();
       this.opts.emit({
         type: EventType.Custom,

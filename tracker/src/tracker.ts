@@ -126,6 +126,7 @@ export class Tracker {
     this.cancelRetry();
     if (!this.active) return;
     this.active = false;
+    this.recorder?.flush();
     this.transport?.flushSync();
     this.release();
     this.teardown();
@@ -418,6 +419,7 @@ export class Tracker {
       blockSelector: this.opts.blockSelector,
       checkoutEveryMs: this.opts.checkoutEveryMs ?? 5 * 60_000,
       mutationLimit: this.opts.mutationLimit ?? 10_000,
+      mutationBatchMs: this.opts.mutationBatchMs ?? 100,
     });
     this.installHooks();
     this.lastPage = "";
@@ -434,6 +436,7 @@ export class Tracker {
     if (this.opts.captureExceptions !== false) this.uninstall.push(captureErrors(this.win, sink, now));
     this.uninstall.push(watchNavigation(this.win, () => this.pageView()));
     const onHide = () => {
+      this.recorder?.flush();
       this.transport?.flushSync();
       this.release();
     };
@@ -441,6 +444,7 @@ export class Tracker {
     const onVisibility = () => {
       if (this.win.document.visibilityState === "hidden") {
         this.saveActivity(true);
+        this.recorder?.flush();
         this.transport?.flush();
       }
     };
