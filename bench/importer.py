@@ -239,6 +239,7 @@ def bench_pipeline(backend: str, count: int, pg_url: str) -> dict[str, Any]:
                         project_id=project_id,
                         integration_id=integration_id,
                         provider="datadog",
+                        created_at=now - timedelta(days=1),  # steady polls: records after its creation
                         records=page,
                         now=now,
                     )

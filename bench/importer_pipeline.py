@@ -160,6 +160,7 @@ def run_backend(
                     project_id=project_id,
                     integration_id=integration_id,
                     provider="datadog",
+                    created_at=now - timedelta(days=1),  # steady polls: records after its creation
                     records=page,
                     now=now,
                     **({"count_once": True} if count_once else {}),

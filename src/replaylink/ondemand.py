@@ -253,7 +253,7 @@ def _plan(rt: Runtime, session: RecordedSession, provider: str | None, refresh: 
 
 def _finish(
     rt: Runtime, session: RecordedSession, fetched: list[LiveResult], provider: str | None, now: datetime
-) -> tuple[Page[BackendEvent], set[tuple[int | None, str]]]:
+) -> tuple[Page[BackendEvent], set[tuple[str, str]]]:
     """Cache the successful answers, then read the imported events to merge with."""
     expires = now + cache_lifetime(session, rt.settings, now)
     with transaction(rt.sessions) as db:
@@ -275,13 +275,14 @@ def _finish(
     return page, stored
 
 
-def dedupe(stored: set[tuple[int | None, str]], results: Sequence[LiveResult]) -> list[dict[str, Any]]:
-    """Live records of every result that the importer has not ``stored``, each once."""
+def dedupe(stored: set[tuple[str, str]], results: Sequence[LiveResult]) -> list[dict[str, Any]]:
+    """Live records of every result that the importer has not ``stored``, each once: a record is
+    its provider's id, whichever integration read it."""
     seen = set(stored)
     live: list[dict[str, Any]] = []
     for result in results:
         for record in result.records:
-            key = (record["integration_id"], record["provider_record_id"])
+            key = (record["provider"], record["provider_record_id"])
             if key not in seen:
                 seen.add(key)
                 live.append(record)

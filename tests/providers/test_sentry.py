@@ -250,7 +250,7 @@ async def test_check_passes_with_a_user_token(fake: RunningSentry, sleeps: Sleep
 async def test_check_names_the_field_to_fix(
     fake: RunningSentry,
     sleeps: Sleeps,
-    overrides: dict[str, str],
+    overrides: dict[str, Any],
     error: type[ProviderError],
     field: str,
     words: str,

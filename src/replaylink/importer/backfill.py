@@ -50,6 +50,7 @@ async def backfill(
                         project_id=row.project_id,
                         integration_id=row.id,
                         provider=row.provider,
+                        created_at=row.created_at,
                         records=records,
                         now=ctx.clock(),
                     )

@@ -48,6 +48,7 @@ class Lease:
     name: str
     settings: dict[str, Any]
     secrets: str | None
+    created_at: datetime
     checkpoint: datetime | None
     poll_interval: float
     consecutive_failures: int
@@ -77,6 +78,7 @@ _LEASE_COLUMNS = (
     Integration.name,
     Integration.settings,
     Integration.secrets,
+    Integration.created_at,
     Integration.checkpoint,
     Integration.poll_interval_seconds,
     Integration.consecutive_failures,
@@ -123,6 +125,7 @@ def _lease(row: Any, owner: str) -> Lease:
         name=row.name,
         settings=dict(row.settings),
         secrets=row.secrets,
+        created_at=row.created_at,
         checkpoint=row.checkpoint,
         poll_interval=row.poll_interval_seconds,
         consecutive_failures=row.consecutive_failures,

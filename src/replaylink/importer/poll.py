@@ -38,7 +38,7 @@ from replaylink.providers.base import Provider, ProviderError, Query, Record
 from replaylink.replay.store import ReplayStore
 from replaylink.store.counted_records import first_counts, forgetting
 from replaylink.store.db import error_reason
-from replaylink.store.events import insert_events, session_windows
+from replaylink.store.events import insert_events, session_windows, without_detached_copies
 from replaylink.store.models import Integration
 from replaylink.tokens import TokenSigner
 from replaylink.vault import Vault, VaultError
@@ -172,6 +172,7 @@ def store_records(
     project_id: int,
     integration_id: int,
     provider: str,
+    created_at: datetime,
     records: list[Record],
     now: datetime,
     count_once: bool = False,
@@ -181,6 +182,8 @@ def store_records(
     Returns the correlation and how many events were new. With ``count_once`` (the poller's
     overlapping windows) the correlation counts and samples only the record outcomes this
     integration never counted before, so re-read records leave its health counters alone.
+    ``created_at``: the integration's; records before it that a deleted integration already
+    stored are not stored again (``events.without_detached_copies``).
     """
     result = Correlation()
     candidates = verify_records(records, Verifier(ctx.signer, project_id, now), result)
@@ -195,7 +198,10 @@ def store_records(
         result=result,
         imported_at=now,
     )
-    imported = insert_events(db, result.rows)
+    rows = without_detached_copies(
+        db, result.rows, project_id=project_id, provider=provider, before=created_at
+    )
+    imported = insert_events(db, rows)
     if count_once:
         result = result.only(first_counts(db, integration_id, result.sightings()))
     metrics.count_correlation(provider, result, imported)
@@ -242,6 +248,7 @@ def store_chunk(
             project_id=lease.project_id,
             integration_id=lease.integration_id,
             provider=lease.provider,
+            created_at=lease.created_at,
             records=records,
             now=now,
             count_once=True,

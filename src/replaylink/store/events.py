@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from replaylink.store.models import BackendEvent, RecordedSession
 from replaylink.store.sqlite_inserts import insert_sliced
 from replaylink.store.types import driver_processor
-from replaylink.store.value_lists import INTEGERS, one_of
+from replaylink.store.value_lists import INTEGERS, STRINGS, one_of
 
 BATCH = 500
 TABLE = cast(Table, BackendEvent.__table__)
@@ -197,3 +197,32 @@ def session_windows(db: Session, session_ids: Iterable[int]) -> dict[int, Sessio
     return {
         sid: SessionWindow(project_id, started, ends) for sid, project_id, started, ends in db.execute(query)
     }
+
+
+def without_detached_copies(
+    db: Session, rows: Sequence[EventRow], *, project_id: int, provider: str, before: datetime
+) -> Sequence[EventRow]:
+    """``rows`` less those timed before ``before`` whose record is already stored for the same
+    session as an event of a deleted integration (kept, detached, when it was deleted without
+    ``purge_events``).
+
+    Events are unique per integration, and a detached event has none: a re-created integration's
+    look-back would store every record its predecessor had imported a second time. ``before`` is
+    the importing integration's creation: records after it were never read by a predecessor that
+    was gone by then, so steady polls ask nothing. One statement over the older records' ids.
+    """
+    older = [row for row in rows if row["timestamp"] < before]
+    if not older:
+        return rows
+    e = BackendEvent
+    ids = list({row["provider_record_id"] for row in older})
+    query = select(e.provider_record_id, e.session_id).where(
+        e.integration_id.is_(None),
+        e.project_id == project_id,
+        e.provider == provider,
+        one_of(db.get_bind().dialect.name, e.provider_record_id, ids, STRINGS),
+    )
+    stored = {(record_id, session_id) for record_id, session_id in db.execute(query)}
+    if not stored:
+        return rows
+    return [row for row in rows if (row["provider_record_id"], row["session_id"]) not in stored]

@@ -344,8 +344,9 @@ def session_events(
     return Page(rows, next_cursor)
 
 
-def imported_record_ids(db: Session, session_id: int) -> set[tuple[int | None, str]]:
-    """``(integration_id, provider_record_id)`` of every imported event of the session."""
+def imported_record_ids(db: Session, session_id: int) -> set[tuple[str, str]]:
+    """``(provider, provider_record_id)`` of every imported event of the session (whichever
+    integration imported it, a deleted one included)."""
     e = BackendEvent
-    query = select(e.integration_id, e.provider_record_id).where(e.session_id == session_id)
-    return {(integration_id, record_id) for integration_id, record_id in db.execute(query)}
+    query = select(e.provider, e.provider_record_id).where(e.session_id == session_id)
+    return {(provider, record_id) for provider, record_id in db.execute(query)}
