@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from replaylink.integrations.service import Missing, Refused
 from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import validation_message
+from replaylink.store import unavailable
 from replaylink.vault import VaultError
 
 
@@ -75,6 +76,16 @@ def validation_details(errors: list[Any]) -> list[dict[str, str]]:
 def api_error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
+    )
+
+
+def database_unavailable_response(headers: dict[str, str] | None = None) -> JSONResponse:
+    """503 ``database_unavailable`` with ``Retry-After``: the database cannot be reached or is busy
+    (:func:`replaylink.store.unavailable.database_unavailable`); the same request may succeed later."""
+    return JSONResponse(
+        error_body(unavailable.CODE, unavailable.MESSAGE),
+        status_code=503,
+        headers={**(headers or {}), "Retry-After": str(unavailable.RETRY_AFTER_SECONDS)},
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
+from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -21,11 +22,13 @@ from replaylink.api.deps import database_turn
 from replaylink.api.errors import ApiError, api_error_response, validation_error_response
 from replaylink.api.group_commit import GroupCommit, each_alone_on_failure
 from replaylink.api.ingest_http import BATCHES_PATH, cors_headers
+from replaylink.api.unhandled import unavailable_response
 from replaylink.runtime import Runtime
 from replaylink.store.accounts import projects_by_keys
 from replaylink.store.db import write_transaction
 from replaylink.store.sessions import MAX_METADATA_KEYS, StartedSession, start_sessions
 from replaylink.store.sessions import SessionStart as NewSession
+from replaylink.store.unavailable import database_unavailable
 
 log = logging.getLogger("replaylink.ingest")
 
@@ -114,6 +117,15 @@ async def start_response(request: Request) -> Response:
         return api_error_response(exc)
     except RequestValidationError as exc:
         return validation_error_response(exc)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise  # the 500 envelope of UnhandledErrors
+        # Answered here rather than by the catch-all for the CORS headers: the tracker reads the
+        # status and Retry-After (cross-origin) and tries again then.
+        headers = cors_headers(origin)
+        if headers:
+            headers["Access-Control-Expose-Headers"] = "Retry-After"
+        return unavailable_response(request.scope, exc, correlation_id.get(), headers)
     answer = {
         "sessionId": str(started.id),
         "token": started.token,
@@ -186,7 +198,12 @@ def session_starts(runtime: Runtime, state: State) -> GroupCommit[StartRequest, 
     """The app's group commit of session starts (``state``: the app's, for its database turn)."""
 
     def write(requests: Sequence[StartRequest]) -> list[StartedSession | Exception]:
-        return _write_starts(runtime, requests)
+        try:
+            return _write_starts(runtime, requests)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise  # each request of the batch is tried alone
+            return [exc] * len(requests)  # alone, each would fail the same way
 
     return GroupCommit(each_alone_on_failure(write), lambda: database_turn(state, writes=True))
 

@@ -5,6 +5,12 @@ Each request carries an id: the caller's ``X-Request-ID`` when it is sane (1-128
 An exception no handler answered is logged with its traceback and the request id (logger
 ``replaylink.api``), and the client gets the documented error envelope with that id and nothing
 of the exception (no traceback, no SQL).
+
+Except when the database cannot be reached or is busy
+(:func:`replaylink.store.unavailable.database_unavailable`), wherever it was found (an endpoint, a
+dependency, a middleware, the session-start shortcut): then the answer is 503
+``database_unavailable`` with ``Retry-After``, and the log gets one warning line per request, no
+traceback (an outage would otherwise log one per request).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from uuid import uuid4
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replaylink.api.errors import error_body
+from replaylink.api.errors import database_unavailable_response, error_body
+from replaylink.store.unavailable import database_unavailable, reason
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -53,8 +61,24 @@ def _log_unhandled(scope: Scope, exc: BaseException, request_id: str | None) -> 
     )
 
 
+def unavailable_response(
+    scope: Scope, exc: BaseException, request_id: str | None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The 503 ``database_unavailable`` answer to ``exc`` (which :func:`database_unavailable`
+    accepted), logged as one warning line: what failed and why, without a traceback."""
+    log.warning(
+        "database unavailable in %s %s (request id %s): %s",
+        scope.get("method", "-"),
+        scope.get("path", "-"),
+        request_id,
+        reason(exc),
+    )
+    return database_unavailable_response(headers)
+
+
 class UnhandledErrors:
-    """Turns an exception raised anywhere inside into the 500 ``internal`` envelope.
+    """Turns an exception raised anywhere inside into the 500 ``internal`` envelope (503
+    ``database_unavailable`` when the database cannot be reached or is busy).
 
     Once the response has started (a streaming body failing halfway) nothing can be answered
     any more: the error is logged with the request id and re-raised, so the server drops the
@@ -80,11 +104,14 @@ class UnhandledErrors:
             await self.app(scope, receive, watching)
         except Exception as exc:
             request_id = correlation_id.get()
-            _log_unhandled(scope, exc, request_id)
-            if started:
-                raise
+            if not started and database_unavailable(exc):
+                response = unavailable_response(scope, exc, request_id)
+            else:
+                _log_unhandled(scope, exc, request_id)
+                if started:
+                    raise
+                response = internal_error(request_id, header=False)
             # Sent through ``send``: CorrelationIdMiddleware adds the X-Request-ID header.
-            response = internal_error(request_id, header=False)
             await response(scope, receive, send)
 
 
@@ -112,8 +139,20 @@ def install_unhandled_errors(app: FastAPI) -> None:
     app.add_middleware(UnhandledErrors)
     app.add_middleware(RequestIds, header_name=REQUEST_ID_HEADER, validator=sane_request_id)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # Answered here, inside the middleware, when the endpoint or a dependency failed: the
+        # answer passes the CORS middleware. Any other database error goes on to the catch-all.
+        if not database_unavailable(exc):
+            raise exc
+        return unavailable_response(request.scope, exc, correlation_id.get())
+
     @app.exception_handler(Exception)
     async def _outermost(request: Request, exc: Exception) -> JSONResponse:
         request_id = correlation_id.get() or uuid4().hex  # none yet when it failed outside
+        if database_unavailable(exc):
+            response = unavailable_response(request.scope, exc, request_id)
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
         _log_unhandled(request.scope, exc, request_id)
         return internal_error(request_id)

@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from replaylink.config import Settings
@@ -39,6 +38,7 @@ from replaylink.replay import codec, index, metrics, pg_index
 from replaylink.replay.batch import Batch, Malformed, parse_batch
 from replaylink.replay.ratelimit import RateLimiter
 from replaylink.replay.store import ReplayStore, StoreError, segment_key
+from replaylink.store import unavailable
 from replaylink.store.accounts import origin_allowed
 from replaylink.store.db import make_engine, transaction
 from replaylink.tokens import Reason, TokenData, TokenSigner
@@ -173,11 +173,13 @@ class Ingestor:
         try:
             try:
                 result = step()
-            except (psycopg.OperationalError, PoolTimeout):
+            except Exception as exc:
                 # Unreachable, out of connections, or this pool busy: the tracker retries later.
                 # (psycopg's message can name the server and user: it is not passed on.)
+                if not unavailable.database_unavailable(exc):
+                    raise
                 raise Refused(
-                    503, "database_unavailable", "The database is unavailable or busy; retry.", 5
+                    503, unavailable.CODE, unavailable.MESSAGE, unavailable.RETRY_AFTER_SECONDS
                 ) from None
         except Refused as refused:
             metrics.BATCHES.labels(refused.code).inc()
