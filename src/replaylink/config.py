@@ -198,7 +198,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def keys(self) -> Keys:
-        """Secret and encryption keys, loaded (or generated on first start) once."""
+        """Secret and encryption keys, loaded (or generated on first start) once; :func:`reload_keys`
+        reads them again when a key file they came from changed (``replaylink keys rotate``)."""
         return load_keys(self)
 
 
@@ -208,14 +209,54 @@ class Keys:
     previous_secret_keys: tuple[bytes, ...]
     encryption_key: bytes
     previous_encryption_keys: tuple[bytes, ...]
+    encryption_files: tuple[FileStamp, ...] = ()
+    """The encryption key files these keys were read from, as they were just before: empty when
+    every encryption key comes from the environment (which cannot change in a running process)."""
 
     def __repr__(self) -> str:
         return "Keys(********)"
 
 
-def load_keys(settings: Settings) -> Keys:
+FileStamp = tuple[str, int, int, int] | tuple[str]
+"""(path, inode, size, mtime in ns) of a key file, or (path,) when it does not exist."""
+
+
+def _stamp(path: Path) -> FileStamp:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (str(path),)
+    except OSError:
+        return (str(path), -1, -1, -1)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _encryption_files(settings: Settings) -> tuple[Path, ...]:
+    """The files the encryption keys are read from: the key file unless REPLAYLINK_ENCRYPTION_KEY
+    is set, and the previous keys file (``keys rotate --generate`` writes both)."""
+    retired = settings.data_dir / PREVIOUS_ENCRYPTION_KEYS_FILE
+    if settings.encryption_key is not None:
+        return (retired,)
+    return (settings.data_dir / ENCRYPTION_KEY_FILE, retired)
+
+
+def reload_keys(settings: Settings) -> Keys | None:
+    """The keys read again when an encryption key file changed since ``settings.keys`` was loaded
+    (which they then replace), else None. Never generates a key. Cheap when nothing changed: a
+    ``stat`` per key file. Raises :class:`ConfigError` when a changed file cannot be read."""
+    current = settings.keys
+    stamps = tuple(_stamp(path) for path in _encryption_files(settings))
+    if stamps == current.encryption_files:
+        return None
+    fresh = load_keys(settings, may_generate=False)
+    settings.__dict__["keys"] = fresh  # the cached_property's slot
+    return fresh
+
+
+def load_keys(settings: Settings, *, may_generate: bool = True) -> Keys:
     """Resolve both keys: from the environment, else from the data dir (generated on first start)."""
-    fresh = _is_first_start(settings)
+    stamps = tuple(_stamp(path) for path in _encryption_files(settings))  # before reading them
+    fresh = may_generate and _is_first_start(settings)
     secret = _key(settings.secret_key, settings.data_dir / SECRET_KEY_FILE, "SECRET_KEY", fresh)
     encryption = _key(
         settings.encryption_key, settings.data_dir / ENCRYPTION_KEY_FILE, "ENCRYPTION_KEY", fresh
@@ -228,6 +269,7 @@ def load_keys(settings: Settings) -> Keys:
             k.get_secret_value().encode() for k in settings.previous_encryption_keys
         )
         + _retired_keys(settings.data_dir / PREVIOUS_ENCRYPTION_KEYS_FILE),
+        encryption_files=stamps,
     )
 
 
@@ -273,16 +315,28 @@ def _key(from_env: SecretStr | None, path: Path, env_name: str, may_generate: bo
             f"The key file {path} is missing but this data directory is already in use; restore the "
             f"file from a backup or set REPLAYLINK_{env_name} (a new key would invalidate existing data)."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A data dir that cannot be written is a wrong REPLAYLINK_DATA_DIR: BadSettings (the CLI exits 2).
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadSettings(
+            [
+                f"{ENV_PREFIX}DATA_DIR: cannot create the directory {path.parent} "
+                f"({exc.strerror or exc.__class__.__name__}); use a writable directory."
+            ]
+        ) from None
     value = secrets.token_urlsafe(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process generated it first
         return _key(None, path, env_name, may_generate=False)
     except OSError as exc:
-        raise ConfigError(
-            f"Cannot create the key file {path} ({exc.strerror}); make {path.parent} writable "
-            f"or set REPLAYLINK_{env_name}."
+        raise BadSettings(
+            [
+                f"{ENV_PREFIX}DATA_DIR: cannot create the key file {path} "
+                f"({exc.strerror or exc.__class__.__name__}); make {path.parent} writable "
+                f"or set REPLAYLINK_{env_name}."
+            ]
         ) from None
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")

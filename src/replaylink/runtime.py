@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from replaylink.config import Settings
+from replaylink.config import ConfigError, Settings, reload_keys
 from replaylink.replay.ingest import Ingestor
 from replaylink.replay.store import ReplayStore, open_store
 from replaylink.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from replaylink.tokens import TokenSigner
 from replaylink.vault import Vault
+
+log = logging.getLogger(__name__)
 
 IMPORTER_POOL = 20
 """Connections the importer's PostgreSQL engine keeps (its database threads, plus renewals)."""
@@ -55,8 +58,17 @@ class Runtime:
 
     @cached_property
     def vault(self) -> Vault:
+        """Reloads the key files when they changed (``keys rotate`` while this process runs)."""
         keys = self.settings.keys
-        return Vault(keys.encryption_key, keys.previous_encryption_keys)
+        return Vault(keys.encryption_key, keys.previous_encryption_keys, reload=self._reload_encryption_keys)
+
+    def _reload_encryption_keys(self) -> tuple[bytes, tuple[bytes, ...]] | None:
+        try:
+            keys = reload_keys(self.settings)
+        except ConfigError as exc:  # names a path, never a key; the old keys stay in use
+            log.warning("could not reload the encryption keys: %s", exc)
+            return None
+        return None if keys is None else (keys.encryption_key, keys.previous_encryption_keys)
 
     @cached_property
     def replay_store(self) -> ReplayStore:

@@ -76,6 +76,11 @@ class IntegrationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     health: Health
+    credentials_error: str | None = Field(
+        None,
+        description="Null when the stored secrets can be read; else why not and what to do (their "
+        "encryption key is gone): the secrets then show as null and can be entered again.",
+    )
 
 
 class CheckOut(BaseModel):
@@ -109,12 +114,14 @@ def _health(row: Integration) -> Health:
 
 
 def _out(rt: Runtime, row: Integration) -> IntegrationOut:
+    settings, credentials_error = rules.displayed(row, rt.vault)
     return IntegrationOut(
         provider=row.provider,
         name=row.name,
         enabled=row.enabled,
         paused=row.paused,
-        settings=rules.masked_view(row, rt.vault),
+        settings=settings,
+        credentials_error=credentials_error,
         poll_interval_seconds=row.poll_interval_seconds,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -74,8 +74,12 @@ def describe(
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g} s" if timeout is not None else ""
         return Failure("unreachable", f"{label} did not answer{within}; try again later.")
-    if isinstance(exc, VaultError | InvalidSettings):
-        field = exc.problems[0]["field"] if isinstance(exc, InvalidSettings) and exc.problems else None
+    if isinstance(exc, VaultError):  # already says what to do; the settings themselves may be fine
+        return Failure(
+            "configuration", f"The stored {label} credentials cannot be read: {exc}", needs_attention=True
+        )
+    if isinstance(exc, InvalidSettings):
+        field = exc.problems[0]["field"] if exc.problems else None
         return Failure(
             "configuration",
             f"The stored {label} settings cannot be used ({exc}); fix them in Preferences > Integrations.",

@@ -28,7 +28,7 @@ from replaylink.providers.base import Provider, ProviderError, ProviderSettings
 from replaylink.runtime import Runtime
 from replaylink.store import integrations as store
 from replaylink.store.models import Integration, IntegrationChange
-from replaylink.vault import Vault
+from replaylink.vault import Vault, VaultError
 
 CHECK_TIMEOUT = 60.0
 """Seconds a provider has to answer a check."""
@@ -154,6 +154,24 @@ def run_check(rt: Runtime, provider: str, model: ProviderSettings) -> None:
         raise Refused("check_failed", message, failure.details()) from None
 
 
+def _stored(rt: Runtime, row: Integration, sent: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
+    """The stored settings, secrets decrypted. When the secrets cannot be decrypted (their key is
+    gone) only the non-secret settings, if ``sent`` enters the secrets again (the fix); else
+    refused (``credentials_unreadable``, 422) with what to do."""
+    try:
+        return rules.stored_raw(row, rt.vault)
+    except VaultError as exc:
+        entered = [n for n in secret_names if sent.get(n) and not rules.is_masked(sent[n])]
+        masked = [n for n in secret_names if rules.is_masked(sent.get(n))]
+        if entered and not masked:
+            return dict(row.settings)
+        raise Refused(
+            "credentials_unreadable",
+            str(exc),
+            [{"field": n, "message": "enter this secret again"} for n in sorted(secret_names)],
+        ) from None
+
+
 def _store(rt: Runtime, row: Integration, model: ProviderSettings) -> None:
     public, secrets = rules.split(model)
     row.settings = public
@@ -190,7 +208,7 @@ def save(
     require_name(name)
     row = store.find(db, project_id, provider, name)
     secret_names = rules.secret_fields(provider)
-    old = rules.stored_raw(row, rt.vault) if row is not None else {}
+    old = _stored(rt, row, sent, secret_names) if row is not None else {}
     raw, reused = rules.merge(old, sent, secret_names, replace=True)
     model = validated(rt, provider, raw)
     refuse_stored_secrets_at_new_address(row, model, reused, raw)
@@ -229,7 +247,7 @@ def patch(
 ) -> Integration:
     """Partial update: a secret left out (or sent back masked) keeps its stored value."""
     secret_names = rules.secret_fields(row.provider)
-    old = rules.stored_raw(row, rt.vault)
+    old = _stored(rt, row, sent, secret_names)
     merged, reused = rules.merge(old, sent, secret_names)
     model = validated(rt, row.provider, merged)
     refuse_stored_secrets_at_new_address(row, model, reused, merged)
@@ -258,8 +276,9 @@ def check(
     row = find(db, project_id, provider, name)
     if row is None and not sent:
         raise Missing(f"Integration {provider}/{name[:64]}")
-    stored = rules.stored_raw(row, rt.vault) if row is not None else {}
-    merged, reused = rules.merge(stored, sent, rules.secret_fields(provider))
+    secret_names = rules.secret_fields(provider)
+    stored = _stored(rt, row, sent, secret_names) if row is not None else {}
+    merged, reused = rules.merge(stored, sent, secret_names)
     model = validated(rt, provider, merged)
     if row is not None and sent:
         store.record_change(db, row, "checked", actor, {"fields": sorted(sent)})

@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 from replaylink import outbound, providers
 from replaylink.providers.base import ProviderSettings, validation_message
 from replaylink.store.models import Integration
-from replaylink.vault import Vault
+from replaylink.vault import Vault, VaultError
 
 MASK = "********"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -156,14 +156,24 @@ def changed_addresses(
 
 def masked_view(row: Integration, vault: Vault) -> dict[str, Any]:
     """Settings for display: non-secret values, secrets masked."""
+    return displayed(row, vault)[0]
+
+
+def displayed(row: Integration, vault: Vault) -> tuple[dict[str, Any], str | None]:
+    """(settings for display, why the stored secrets cannot be read or None). Unreadable secrets
+    show as not set (null), so the integration still shows and its secrets can be entered again."""
     view = dict(row.settings)
-    secrets = vault.decrypt(row.secrets, context(row)) if row.secrets else {}
+    problem = None
+    try:
+        secrets = vault.decrypt(row.secrets, context(row)) if row.secrets else {}
+    except VaultError as exc:
+        secrets, problem = {}, str(exc)
     for name in secret_fields(row.provider):
         if secrets.get(name):
             view[name] = mask(secrets[name])
         else:
             view[name] = None
-    return view
+    return view, problem
 
 
 def diff(old: dict[str, Any], new: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
