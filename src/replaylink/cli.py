@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import Engine
 
 from replaylink.config import BadSettings, ConfigError, Settings, load_settings
 from replaylink.runtime import Runtime
@@ -75,15 +76,23 @@ def _check_settings() -> None:
 
 @contextmanager
 def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> Iterator[Runtime]:
-    """Settings, keys and database for one command; config problems exit with a clear message."""
+    """Settings, keys and database for one command; config problems exit with a clear message
+    (a wrong setting, data dir or database URL, or a database that cannot be reached: status 2)."""
     settings = settings_or_exit()
+    check_database_url(settings)
     try:
         settings.keys  # noqa: B018 - load (or generate) the keys now, so errors surface here
         rt = Runtime(settings)
         rt.replay_store  # noqa: B018 - a wrong REPLAYLINK_REPLAY_STORE stops here, not at the first batch
+    except BadSettings as exc:  # e.g. a data dir that cannot be created
+        raise fail(str(exc), code=2) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # the SQLite database's directory cannot be created
+        raise fail(_cannot_create(settings, exc), code=2) from None
     try:
+        if migrate_sqlite or require_current:
+            connect_or_exit(rt.engine, settings)
         if migrate_sqlite and settings.is_sqlite:
             migrate.upgrade(rt.engine)
         elif require_current and not migrate.is_current(rt.engine):
@@ -93,6 +102,80 @@ def runtime(*, migrate_sqlite: bool = False, require_current: bool = True) -> It
         yield rt
     finally:
         rt.close()
+
+
+SUPPORTED_DATABASES = "sqlite:///<path> or postgresql://<user>:<password>@<host>/<database>"
+
+
+def _shown_url(settings: Settings) -> str:
+    """The database URL as the user gave it (or the default SQLite one), never with its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url or settings.sqlalchemy_url).render_as_string(hide_password=True)
+
+
+def check_database_url(settings: Settings) -> None:
+    """Exit 2 unless REPLAYLINK_DATABASE_URL names SQLite or PostgreSQL (through psycopg 3), before
+    anything imports a driver that is not installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(settings.sqlalchemy_url)
+    except ArgumentError:  # never echo the value: it may hold a password
+        raise fail(
+            f"REPLAYLINK_DATABASE_URL: not a database URL; use {SUPPORTED_DATABASES}.", code=2
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if (backend, driver) in (("sqlite", ""), ("sqlite", "pysqlite"), ("postgresql", "psycopg")):
+        return
+    raise fail(
+        f"REPLAYLINK_DATABASE_URL: {url.drivername}:// is not supported; use {SUPPORTED_DATABASES}.",
+        code=2,
+    )
+
+
+def connect_or_exit(engine: Engine, settings: Settings) -> None:
+    """Open (and return to the pool) one connection; exit 2 saying why when that fails."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise fail(_cannot_connect(settings, exc), code=2) from None
+
+
+def _cannot_connect(settings: Settings, exc: Exception) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    reason = detail.splitlines()[0] if detail else exc.__class__.__name__
+    reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()  # psycopg's prefixes
+    reason = reason[:1].lower() + reason[1:]
+    if settings.is_sqlite:
+        from sqlalchemy.engine import make_url
+
+        path = make_url(settings.sqlalchemy_url).database
+        if settings.database_url is None:
+            hint = "REPLAYLINK_DATA_DIR must be a writable directory (or set REPLAYLINK_DATABASE_URL)"
+        else:
+            hint = "check REPLAYLINK_DATABASE_URL: it must name a file in a writable directory"
+        return f"Cannot open the SQLite database {path} ({reason}): {hint}."
+    if "does not exist" in reason:
+        hint = "check REPLAYLINK_DATABASE_URL, or create the database"
+    elif "authentication" in reason or "password" in reason:
+        hint = "check the user and password in REPLAYLINK_DATABASE_URL"
+    else:
+        hint = "check REPLAYLINK_DATABASE_URL and that the server is running"
+    return f"Cannot connect to the database at {_shown_url(settings)} ({reason}): {hint}."
+
+
+def _cannot_create(settings: Settings, exc: OSError) -> str:
+    where = exc.filename or settings.data_dir
+    variable = "REPLAYLINK_DATABASE_URL" if settings.database_url else "REPLAYLINK_DATA_DIR"
+    if settings.replay_store and str(where).startswith(settings.replay_store.removeprefix("file://")):
+        variable = "REPLAYLINK_REPLAY_STORE"
+    reason = exc.strerror or exc.__class__.__name__
+    return f"{variable}: cannot create {where} ({reason}); use a writable directory."
 
 
 def _check_vault_keys(rt: Runtime) -> None:
@@ -255,14 +338,17 @@ def _bootstrap(rt: Runtime, base_url: str) -> None:
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database to the newest schema (run this before serve on PostgreSQL)."""
     with runtime(require_current=False) as rt:
-        migrate.upgrade(rt.engine, revision)
+        connect_or_exit(rt.engine, rt.settings)
+        migrate.upgrade(rt.engine, revision)  # waits for another upgrade of the same database
         out.print(f"database at revision {migrate.current_revision(rt.engine)}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's schema revision and the newest one (creates nothing)."""
-    current = _current_revision(settings_or_exit())
+    settings = settings_or_exit()
+    check_database_url(settings)
+    current = _current_revision(settings)
     out.print(f"current: {current or '(empty database)'}  head: {migrate.head_revision()}", highlight=False)
 
 
@@ -279,8 +365,12 @@ def _current_revision(settings: Settings) -> str | None:
         path = make_url(url).database
         if path and path != ":memory:" and not Path(path).exists():
             return None
-    engine = make_engine(url)
     try:
+        engine = make_engine(url)
+    except OSError as exc:
+        raise fail(_cannot_create(settings, exc), code=2) from None
+    try:
+        connect_or_exit(engine, settings)
         return migrate.current_revision(engine)
     except SQLAlchemyError as exc:
         raise fail(f"Cannot read the database's schema revision: {exc.__class__.__name__}: {exc}") from None
