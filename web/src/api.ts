@@ -246,6 +246,8 @@ export interface Integration {
   created_at: string;
   updated_at: string;
   health: Health;
+  /** why the stored credentials cannot be read (a key missing after a rotation); null when they can */
+  credentials_error?: string | null;
 }
 export interface Change {
   at: string;

@@ -254,6 +254,14 @@ function IntegrationView({ provider, projectId, integration }: { provider: Provi
         <dd>{h.events_imported}</dd>
         <dt>Next poll</dt>
         <dd>{h.next_poll_at ? ago(h.next_poll_at) : "–"}</dd>
+        {integration.credentials_error ? (
+          <>
+            <dt>Credentials</dt>
+            <dd className="bad" data-testid="credentials-error">
+              <Untrusted text={integration.credentials_error} max={1000} />
+            </dd>
+          </>
+        ) : null}
         {h.last_error ? (
           <>
             <dt>Last error</dt>
