@@ -20,8 +20,9 @@ from replaylink.importer.worker import Importer
 from replaylink.integrations import settings as svc
 from replaylink.runtime import Runtime
 from replaylink.vault import Vault, VaultError, key_id
-from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded, make_settings
+from tests.conftest import TEST_ENCRYPTION, Seeded, make_settings
 from tests.importer_support import Clock, add_integration, context_for, integration, new_session, one_round
+from tests.key_files import file_keyed_data_dir
 from tests.peers import datadog_fake
 from tests.peers.datadog_fake import make_log
 
@@ -45,15 +46,7 @@ def runtime_for(data: Path, db_url: str) -> Runtime:
 @pytest.fixture
 def data(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data dir with the encryption key file, and the CLI's environment to match."""
-    path = tmp_path / "live-data"
-    path.mkdir()
-    (path / ENCRYPTION_KEY_FILE).write_text(OLD_KEY + "\n")
-    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(path))
-    monkeypatch.setenv("REPLAYLINK_DATABASE_URL", db_url)
-    monkeypatch.setenv("REPLAYLINK_SECRET_KEY", TEST_SECRET)
-    monkeypatch.delenv("REPLAYLINK_ENCRYPTION_KEY", raising=False)
-    monkeypatch.delenv("REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS", raising=False)
-    return path
+    return file_keyed_data_dir(tmp_path / "live-data", db_url, monkeypatch)
 
 
 @pytest.fixture

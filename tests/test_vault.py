@@ -21,6 +21,7 @@ from replaylink.store import integrations as store
 from replaylink.store.db import transaction
 from replaylink.vault import Vault, VaultError, key_id
 from tests.conftest import TEST_ENCRYPTION, TEST_SECRET, Seeded, make_settings
+from tests.key_files import file_keyed_data_dir
 
 OLD_KEY = TEST_ENCRYPTION
 NEW_KEY = "vault-test-new-key-fedcba9876543210"
@@ -288,14 +289,7 @@ def test_missing_key_file_in_a_used_data_dir_is_a_clear_error(
 @pytest.fixture
 def file_keyed(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """A runtime whose encryption key lives in the data dir's key file, and a CLI env to match."""
-    data = tmp_path / "file-data"
-    data.mkdir()
-    (data / ENCRYPTION_KEY_FILE).write_text(OLD_KEY + "\n")
-    monkeypatch.setenv("REPLAYLINK_DATA_DIR", str(data))
-    monkeypatch.setenv("REPLAYLINK_DATABASE_URL", db_url)
-    monkeypatch.setenv("REPLAYLINK_SECRET_KEY", TEST_SECRET)
-    monkeypatch.delenv("REPLAYLINK_ENCRYPTION_KEY", raising=False)
-    monkeypatch.delenv("REPLAYLINK_PREVIOUS_ENCRYPTION_KEYS", raising=False)
+    data = file_keyed_data_dir(tmp_path / "file-data", db_url, monkeypatch)
     runtime = Runtime(make_settings(data, db_url, encryption_key=None))
     yield runtime
     runtime.close()
