@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
+import json
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import httpx
@@ -41,6 +44,25 @@ def test_credentials_the_requests_carry_are_scrubbed_too() -> None:
         echo = httpx.Response(401, json={"error": f"bad credentials: Basic {basic} / Bearer {bearer}"})
         text = api(secrets=[], **kwargs).error_text(echo)
         assert credential not in text and "********" in text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        'upstream said {{"DD-API-KEY": {json}}}',  # a text body quoting the request as JSON
+        "<p>key=<b>{html}</b> refused</p>",  # an HTML error page
+        "GET /search?api_key={url} refused",  # a URL echoed with the key in its query
+    ],
+)
+def test_a_secret_echoed_escaped_is_scrubbed_too(echo: str) -> None:
+    """A secret with quotes, a backslash, ``&`` or ``<`` is written differently by whatever echoes
+    it: the escaped copy showed in the check's 422, in health and on the Integrations card."""
+    secret = 'Sec"ret\\key&<0123456789'
+    body = echo.format(
+        json=json.dumps(secret), html=html.escape(secret), url=urllib.parse.quote(secret, safe="")
+    )
+    text = api(secrets=[secret]).error_text(httpx.Response(401, text=body))
+    assert "ret" not in text and "0123456789" not in text and "********" in text, text
 
 
 async def test_an_answer_trickling_a_byte_at_a_time_times_out_as_a_whole() -> None:

@@ -6,10 +6,12 @@ Every provider module (one per log provider) exposes one class that follows
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
 import re
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -132,11 +134,26 @@ def validation_message(error: Mapping[str, Any]) -> str:
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Replace every occurrence of any (non-trivial) secret in ``text``."""
+    """Replace every occurrence of any (non-trivial) secret in ``text``, as it is and as a provider
+    or proxy echoing it would write it (JSON-escaped, URL-encoded, HTML-escaped)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
+            for spelling in _spellings(secret):
+                text = text.replace(spelling, "********")
     return text
+
+
+def _spellings(secret: str) -> list[str]:
+    """``secret`` and its escaped forms, longest first (a form containing another goes first)."""
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        html.escape(secret),
+    }
+    return sorted(forms, key=len, reverse=True)
 
 
 # --------------------------------------------------------------------------- settings
