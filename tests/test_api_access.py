@@ -88,6 +88,35 @@ def test_created_projects_get_their_origins_checked_and_normalised_as_on_patch(
     assert any_origin.json()["allowed_origins"] is None  # [] = any, as on PATCH
 
 
+def test_origins_are_stored_and_matched_as_browsers_send_them(client: TestClient, seeded: Seeded) -> None:
+    """A browser's ``Origin`` is lower case without the default port: ``https://Shop.Example.com``
+    or ``https://shop.example.com:443`` was saved as written and then refused every session."""
+    created = client.post(
+        "/api/v1/projects",
+        json={
+            "name": "P",
+            "allowed_origins": ["https://Shop.Example.com:443/", "HTTP://127.0.0.1:80", "http://h:8080"],
+        },
+        headers=seeded.auth(),
+    )
+    assert created.status_code == 422  # the scheme is lower case in an origin
+    created = client.post(
+        "/api/v1/projects",
+        json={
+            "name": "P",
+            "allowed_origins": ["https://Shop.Example.com:443/", "http://127.0.0.1:80", "http://h:8080"],
+        },
+        headers=seeded.auth(),
+    )
+    assert created.status_code == 201, created.text
+    stored = created.json()["allowed_origins"]
+    assert stored == ["https://shop.example.com", "http://127.0.0.1", "http://h:8080"]
+    for browser_sends in ("https://shop.example.com", "http://127.0.0.1", "http://h:8080"):
+        assert origin_allowed(stored, browser_sends)
+    assert not origin_allowed(stored, "http://h:80") and not origin_allowed(stored, "https://h:8080")
+    assert origin_allowed(["https://Shop.Example.com:443"], "https://shop.example.com")  # stored before
+
+
 def test_validation_messages_are_free_of_pydantic_prefixes(client: TestClient, seeded: Seeded) -> None:
     for path in (
         f"/api/v1/projects/{seeded.project_id}/sessions?provider=bogus",

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
 from replaylink.api.deps import AdminDep, Caller, CallerDep, Db, require_admin, visible_project
-from replaylink.store.accounts import create_project, list_projects
+from replaylink.store.accounts import canonical_origin, create_project, list_projects
 from replaylink.store.models import Project
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -43,7 +43,7 @@ ORIGINS_DESCRIPTION = "Origins that may record (https://shop.example.com); [] = 
 
 
 def normalise_origins(origins: Iterable[str] | None) -> list[str] | None:
-    """Allowed origins as stored: each stripped and without a trailing ``/``, blanks dropped;
+    """Allowed origins as stored: each as a browser sends it (``canonical_origin``), blanks dropped;
     None (any origin) when none is left. :class:`ValueError` names the first one that is not an
     origin (``ORIGIN_PATTERN``). The API and ``replaylink project create`` both go through this."""
     cleaned: list[str] = []
@@ -53,7 +53,7 @@ def normalise_origins(origins: Iterable[str] | None) -> list[str] | None:
             continue
         if len(value) > 300 or not re.fullmatch(ORIGIN_PATTERN, value):
             raise ValueError(f"{value[:80]!r} is not an origin: give {ORIGIN_EXAMPLE}")
-        cleaned.append(value.rstrip("/"))
+        cleaned.append(canonical_origin(value))
     return cleaned or None
 
 

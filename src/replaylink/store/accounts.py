@@ -63,12 +63,24 @@ def projects_by_keys(db: Session, public_keys: Iterable[str]) -> dict[str, Proje
 
 
 def origin_allowed(allowed_origins: list[str] | None, origin: str | None) -> bool:
-    """May a page at ``origin`` record for a project with these allowed origins (None = any)?"""
-    return (
-        allowed_origins is None
-        or "*" in allowed_origins
-        or (origin is not None and origin in allowed_origins)
-    )
+    """May a page at ``origin`` record for a project with these allowed origins (None = any)?
+    Compared as :func:`canonical_origin` (origins stored before it was applied on save too)."""
+    if allowed_origins is None or "*" in allowed_origins:
+        return True
+    return origin is not None and canonical_origin(origin) in {canonical_origin(o) for o in allowed_origins}
+
+
+_DEFAULT_PORTS = (("https://", ":443"), ("http://", ":80"))
+
+
+def canonical_origin(origin: str) -> str:
+    """An origin as a browser sends it in ``Origin``: lower case, no default port, no trailing
+    ``/`` (``https://Shop.Example.com:443/`` is ``https://shop.example.com``)."""
+    value = origin.strip().rstrip("/").lower()
+    for scheme, port in _DEFAULT_PORTS:
+        if value.startswith(scheme) and value.endswith(port):
+            return value.removesuffix(port)
+    return value
 
 
 def create_user(db: Session, email: str, password: str, is_admin: bool = False) -> User:
