@@ -1,5 +1,5 @@
 // Preferences > Integrations: one card per provider of the catalogue, forms from each provider's schema.
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, fieldProblems, problemField, type Change, type Integration, type ProviderInfo } from "../api";
@@ -116,6 +116,10 @@ export function IntegrationForm({
     const v = existing?.settings[f];
     if (typeof v === "string" && v && movedTo.length === 0) storedSecrets[f] = v;
   }
+  // A form that creates an integration never replaces one: PUT creates *or replaces*, and Check merges
+  // the stored secrets of an integration of that name, so a taken name would pass Check and then wipe it.
+  const created = useRef(false);
+  const taken = existing === null && !created.current && takenNames.includes(name);
   const fingerprint = JSON.stringify([name, settings]);
   const base = `/api/v1/projects/${projectId}/integrations/${encodeURIComponent(provider.name)}/${encodeURIComponent(name)}`;
 
@@ -129,11 +133,26 @@ export function IntegrationForm({
       setOutcome({ ok: false, message: e.message, field: fieldTitle });
     } else setOutcome({ ok: false, message: String(e) });
   };
+  /** For a new integration: the list as the server has it now (another tab may have saved that name). */
+  const takenOnServer = async (): Promise<boolean> => {
+    if (existing) return false;
+    const list = await qc.fetchQuery({
+      queryKey: ["integrations", projectId],
+      queryFn: () => api<Integration[]>(`/api/v1/projects/${projectId}/integrations`),
+      staleTime: 0,
+    });
+    return list.some((i) => i.provider === provider.name && i.name === name);
+  };
   const check = async () => {
+    if (taken) return;
     setBusy("check");
     setOutcome(null);
     setErrors({});
     try {
+      if (await takenOnServer()) {
+        setChecked(null);
+        return;
+      }
       const answer = await api<{ ok: boolean; message: string }>(`${base}/check`, { method: "POST", body: { settings } });
       setOutcome({ ok: true, message: answer.message });
       setChecked(fingerprint);
@@ -145,11 +164,21 @@ export function IntegrationForm({
     }
   };
   const save = async () => {
+    if (taken) return;
     setBusy("save");
     setErrors({});
     try {
       if (existing) await api<Integration>(base, { method: "PATCH", body: { settings } });
-      else await api<Integration>(base, { method: "PUT", body: { settings } });
+      else {
+        // The API's PUT has no create-only option: re-read the list right before it (narrows the two-tab race).
+        if (await takenOnServer()) {
+          setChecked(null);
+          setOutcome(null);
+          return;
+        }
+        await api<Integration>(base, { method: "PUT", body: { settings } });
+        created.current = true;
+      }
       await qc.invalidateQueries({ queryKey: ["integrations", projectId] });
       onDone();
     } catch (e) {
@@ -179,7 +208,20 @@ export function IntegrationForm({
       {existing ? null : (
         <div className="field">
           <label htmlFor={`${formId}-name`}>Integration name</label>
-          <input id={`${formId}-name`} value={name} pattern="[a-z0-9_\-]{1,64}" maxLength={64} onChange={(e) => setName(e.target.value)} />
+          <input
+            id={`${formId}-name`}
+            value={name}
+            pattern="[a-z0-9_\-]{1,64}"
+            maxLength={64}
+            aria-invalid={taken || undefined}
+            aria-describedby={taken ? `${formId}-name-taken` : undefined}
+            onChange={(e) => setName(e.target.value)}
+          />
+          {taken ? (
+            <p className="field-error" id={`${formId}-name-taken`} role="alert" data-testid="name-taken">
+              An integration named <Untrusted text={name} /> already exists; edit it instead.
+            </p>
+          ) : null}
           <p className="hint">Lets a project have several {provider.label} integrations (a-z, 0-9, - and _).</p>
         </div>
       )}
@@ -198,10 +240,10 @@ export function IntegrationForm({
         </div>
       ) : null}
       <div className="actions">
-        <button type="button" className="secondary" onClick={() => void check()} disabled={busy !== null}>
+        <button type="button" className="secondary" onClick={() => void check()} disabled={busy !== null || taken}>
           {busy === "check" ? "Checking…" : "Check"}
         </button>
-        <button type="submit" disabled={busy !== null || checked !== fingerprint} title={checked !== fingerprint ? "Check the settings first" : undefined}>
+        <button type="submit" disabled={busy !== null || taken || checked !== fingerprint} title={checked !== fingerprint ? "Check the settings first" : undefined}>
           {busy === "save" ? "Saving…" : "Save"}
         </button>
         <button type="button" className="secondary" onClick={onDone}>
