@@ -159,6 +159,24 @@ def test_put_replaces(api: TestClient, rt: Runtime, world: World, seeded: Seeded
 
 
 @each_provider
+def test_a_create_only_put_never_replaces(
+    api: TestClient, rt: Runtime, world: World, seeded: Seeded, case: Case
+) -> None:
+    """``If-None-Match: *`` (the dashboard's "Add"): a second tab adding the same name replaced the
+    first one's integration, secrets and all."""
+    valid, tweak = case.valid(world.peers), case.tweak(world.peers)
+    create_only = {**seeded.auth(), "If-None-Match": "*"}
+    first = api.put(url(seeded, case.provider), json={"settings": valid}, headers=create_only)
+    assert first.status_code == 201, first.text
+    again = api.put(url(seeded, case.provider), json={"settings": valid | tweak}, headers=create_only)
+    assert again.status_code == 412, again.text
+    assert again.json()["error"]["code"] == "already_exists"
+    assert [row["settings"] for row in listed(api, seeded)] == [first.json()["settings"]]
+    assert stored_secrets(rt, seeded, case.provider)[case.secret] == valid[case.secret]
+    assert [h["action"] for h in history(api, seeded, case.provider)] == ["created"]
+
+
+@each_provider
 def test_delete_keeps_events_unless_purged(
     api: TestClient, rt: Runtime, world: World, seeded: Seeded, case: Case
 ) -> None:

@@ -33,9 +33,12 @@ export function whenUnauthorized(fn: (() => void) | null): void {
   onUnauthorized = fn;
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown; query?: Record<string, unknown> } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; query?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): Promise<T> {
   const method = init.method ?? "GET";
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { ...init.headers, Accept: "application/json" };
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") {
     const token = csrf();

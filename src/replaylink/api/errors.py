@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from replaylink.integrations.service import Missing, Refused
+from replaylink.integrations.service import Exists, Missing, Refused
 from replaylink.integrations.settings import InvalidSettings
 from replaylink.providers.base import validation_message
 from replaylink.store import unavailable
@@ -112,7 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def _refused(_: Request, exc: Refused) -> JSONResponse:
-        status = 404 if isinstance(exc, Missing) else 422
+        status = 404 if isinstance(exc, Missing) else 412 if isinstance(exc, Exists) else 422
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
 
     @app.exception_handler(RequestValidationError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from replaylink import providers
@@ -182,11 +182,16 @@ def put_integration(
     caller: CallerDep,
     rt: RuntimeDep,
     check: CheckParam = True,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="`*`: create only; 412 `already_exists` when the integration exists."),
+    ] = None,
 ) -> IntegrationOut:
     """Create or replace. Saved only when the provider's check passes (unless ``check=false``).
 
     A secret sent back masked keeps its stored value, except when an address field changes:
-    then every stored secret must be entered again (422 ``secrets_required``).
+    then every stored secret must be entered again (422 ``secrets_required``). With
+    ``If-None-Match: *`` an existing integration is never replaced (412 ``already_exists``).
     """
     visible_project(db, caller, project_id)
     saved = service.save(
@@ -199,6 +204,7 @@ def put_integration(
         poll_interval=body.poll_interval_seconds,
         check=check,
         actor=_actor(caller),
+        create_only=(if_none_match or "").strip() == "*",
     )
     if saved.created:
         response.status_code = 201

@@ -51,6 +51,16 @@ class Missing(Refused):
         super().__init__(code, message or f"{what} was not found, or your API key cannot see it.")
 
 
+class Exists(Refused):
+    """A create-only save found the integration already there."""
+
+    def __init__(self, provider: str, name: str) -> None:
+        super().__init__(
+            "already_exists",
+            f"An integration {provider}/{name[:64]} already exists; edit it (PATCH) or delete it first.",
+        )
+
+
 @dataclass
 class Saved:
     row: Integration
@@ -199,14 +209,18 @@ def save(
     poll_interval: float | None,
     check: bool,
     actor: str,
+    create_only: bool = False,
 ) -> Saved:
     """Create or replace; saved only when the provider's check passes (unless ``check`` is off).
+    ``create_only``: :class:`Exists` when the integration is already there (never replaced).
 
     A secret sent back masked (as GET shows it) keeps its stored value: a mask is never saved.
     """
     require_provider(provider)
     require_name(name)
     row = store.find(db, project_id, provider, name)
+    if create_only and row is not None:
+        raise Exists(provider, name)
     secret_names = rules.secret_fields(provider)
     old = _stored(rt, row, sent, secret_names) if row is not None else {}
     raw, reused = rules.merge(old, sent, secret_names, replace=True)

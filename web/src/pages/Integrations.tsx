@@ -170,13 +170,13 @@ export function IntegrationForm({
     try {
       if (existing) await api<Integration>(base, { method: "PATCH", body: { settings } });
       else {
-        // The API's PUT has no create-only option: re-read the list right before it (narrows the two-tab race).
+        // Re-read the list right before it (the inline message); the PUT is create-only (412 if another tab won).
         if (await takenOnServer()) {
           setChecked(null);
           setOutcome(null);
           return;
         }
-        await api<Integration>(base, { method: "PUT", body: { settings } });
+        await api<Integration>(base, { method: "PUT", body: { settings }, headers: { "If-None-Match": "*" } });
         created.current = true;
       }
       await qc.invalidateQueries({ queryKey: ["integrations", projectId] });
