@@ -177,7 +177,12 @@ function SessionView({
               </p>
             ) : null}
           </div>
-          {hasRecording && !player.firstFrame ? <p className="loading">Loading the recording…</p> : null}
+          {hasRecording && !player.firstFrame && !player.error ? <p className="loading">Loading the recording…</p> : null}
+          {player.notice ? (
+            <p className="notice" role="status" data-testid="replay-gap">
+              {player.notice}
+            </p>
+          ) : null}
           <MarkerLane
             markers={markers}
             durationMs={durationMs}
