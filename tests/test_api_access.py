@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -91,23 +92,13 @@ def test_created_projects_get_their_origins_checked_and_normalised_as_on_patch(
 def test_origins_are_stored_and_matched_as_browsers_send_them(client: TestClient, seeded: Seeded) -> None:
     """A browser's ``Origin`` is lower case without the default port: ``https://Shop.Example.com``
     or ``https://shop.example.com:443`` was saved as written and then refused every session."""
-    created = client.post(
-        "/api/v1/projects",
-        json={
-            "name": "P",
-            "allowed_origins": ["https://Shop.Example.com:443/", "HTTP://127.0.0.1:80", "http://h:8080"],
-        },
-        headers=seeded.auth(),
-    )
-    assert created.status_code == 422  # the scheme is lower case in an origin
-    created = client.post(
-        "/api/v1/projects",
-        json={
-            "name": "P",
-            "allowed_origins": ["https://Shop.Example.com:443/", "http://127.0.0.1:80", "http://h:8080"],
-        },
-        headers=seeded.auth(),
-    )
+
+    def create(*origins: str) -> httpx.Response:
+        body = {"name": "P", "allowed_origins": ["https://Shop.Example.com:443/", *origins, "http://h:8080"]}
+        return client.post("/api/v1/projects", json=body, headers=seeded.auth())
+
+    assert create("HTTP://127.0.0.1:80").status_code == 422  # the scheme is lower case in an origin
+    created = create("http://127.0.0.1:80")
     assert created.status_code == 201, created.text
     stored = created.json()["allowed_origins"]
     assert stored == ["https://shop.example.com", "http://127.0.0.1", "http://h:8080"]
