@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from replaylink.config import BadSettings, ConfigError, Settings, load_settings
 from replaylink.runtime import Runtime
@@ -109,17 +111,12 @@ SUPPORTED_DATABASES = "sqlite:///<path> or postgresql://<user>:<password>@<host>
 
 def _shown_url(settings: Settings) -> str:
     """The database URL as the user gave it (or the default SQLite one), never with its password."""
-    from sqlalchemy.engine import make_url
-
     return make_url(settings.database_url or settings.sqlalchemy_url).render_as_string(hide_password=True)
 
 
 def check_database_url(settings: Settings) -> None:
     """Exit 2 unless REPLAYLINK_DATABASE_URL names SQLite or PostgreSQL (through psycopg 3), before
     anything imports a driver that is not installed."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         url = make_url(settings.sqlalchemy_url)
     except ArgumentError:  # never echo the value: it may hold a password
@@ -137,8 +134,6 @@ def check_database_url(settings: Settings) -> None:
 
 def connect_or_exit(engine: Engine, settings: Settings) -> None:
     """Open (and return to the pool) one connection; exit 2 saying why when that fails."""
-    from sqlalchemy.exc import DBAPIError
-
     try:
         with engine.connect():
             pass
@@ -152,8 +147,6 @@ def _cannot_connect(settings: Settings, exc: Exception) -> str:
     reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()  # psycopg's prefixes
     reason = reason[:1].lower() + reason[1:]
     if settings.is_sqlite:
-        from sqlalchemy.engine import make_url
-
         path = make_url(settings.sqlalchemy_url).database
         if settings.database_url is None:
             hint = "REPLAYLINK_DATA_DIR must be a writable directory (or set REPLAYLINK_DATABASE_URL)"
@@ -355,9 +348,6 @@ def db_current() -> None:
 def _current_revision(settings: Settings) -> str | None:
     """The schema revision, None for an empty database: read only, so neither the keys nor a
     SQLite file that does not exist yet are created (as :func:`runtime` would)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
     from replaylink.store.db import make_engine
 
     url = settings.sqlalchemy_url
@@ -439,7 +429,6 @@ def user_create(
         raise fail("The password must have at least 8 characters.")
     if "@" not in email or len(email) > 320:
         raise fail("Give a valid email address.")
-    from sqlalchemy.exc import IntegrityError
 
     try:
         with runtime() as rt, transaction(rt.sessions) as db:
